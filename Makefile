@@ -1,0 +1,50 @@
+# campaignlake — every target creates or refreshes .venv from pyproject.toml by itself.
+PYTHON ?= python3
+VENV := .venv
+PY := $(VENV)/bin/python
+STAMP := $(VENV)/.installed
+ENV ?= local
+DATE ?=
+DATE_ARG := $(if $(DATE),--date $(DATE),)
+
+.DEFAULT_GOAL := help
+.PHONY: help run test test-fast lint format bench-ingest java clean-data clean
+
+help: ## List the targets
+	@grep -E '^[a-zA-Z_-]+:.*?## ' $(MAKEFILE_LIST) | awk 'BEGIN {FS = ":.*?## "}; {printf "  %-14s %s\n", $$1, $$2}'
+
+$(STAMP): pyproject.toml
+	@$(PYTHON) -c 'import sys; sys.exit(0 if sys.version_info >= (3, 10) else "campaignlake needs Python 3.10 or newer; found " + sys.version.split()[0])'
+	$(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --quiet --upgrade pip
+	$(PY) -m pip install --quiet -e '.[dev]'
+	@touch $(STAMP)
+
+java: ## Check that Java 17 is installed (Spark needs it)
+	@sh scripts/check_java.sh
+
+run: $(STAMP) java ## Run the whole pipeline on the embedded generated sample data
+	$(PY) jobs/run_pipeline.py --env $(ENV) $(DATE_ARG)
+
+test: $(STAMP) java ## Run the test suite
+	$(PY) -m pytest -q
+
+test-fast: $(STAMP) java ## Run the tests not marked slow
+	$(PY) -m pytest -q -m 'not slow'
+
+lint: $(STAMP) ## ruff check and format check
+	$(VENV)/bin/ruff check lib jobs tests bench
+	$(VENV)/bin/ruff format --check lib jobs tests bench
+
+format: $(STAMP) ## Apply ruff format and safe fixes
+	$(VENV)/bin/ruff check --fix lib jobs tests bench
+	$(VENV)/bin/ruff format lib jobs tests bench
+
+bench-ingest: $(STAMP) java ## Benchmark clickstream ingestion against plain Spark JSON->Parquet (writes bench/out)
+	$(PY) bench/bench_ingest.py --events 1000000
+
+clean-data: ## Delete local data/ (landing, warehouse, models, exports, reports)
+	rm -rf data
+
+clean: clean-data ## Delete data/ and the virtualenv
+	rm -rf $(VENV) build dist lib/*.egg-info

@@ -1,0 +1,280 @@
+"""Load and validate ``conf/<env>.yaml``.
+
+Configuration is data: every path, table location, threshold and knob the jobs use comes from
+here. The YAML is checked against the dataclasses below when it is loaded, so an unknown key,
+a wrong type or a missing value fails at once with the file and the dotted key named, before
+any Spark work starts.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+import types
+import typing
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Literal, Union
+
+import yaml
+from campaignlake.errors import ConfigError
+
+CONF_DIR_ENV = "CAMPAIGNLAKE_CONF_DIR"
+_URI_SCHEMES = ("s3://", "s3a://", "s3n://", "gs://", "abfs://", "abfss://", "dbfs:/", "file:/")
+
+
+@dataclass(frozen=True)
+class SparkConf:
+    """How the session is built when campaignlake creates it (local runs, tests)."""
+
+    master: str | None = None
+    app_name: str = "campaignlake"
+    shuffle_partitions: int | None = None
+    driver_memory: str | None = None
+    extra: dict[str, str] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class S3CommitConf:
+    """A safe commit mode for delta-rs on S3: conditional put or a DynamoDB lock."""
+
+    conditional_put: Literal["etag"] | None = None
+    locking_provider: Literal["dynamodb"] | None = None
+    dynamodb_table: str | None = None
+
+
+@dataclass(frozen=True)
+class StorageConf:
+    engine: Literal["auto", "spark", "delta-rs"]
+    commit_retries: int = 5
+    stats_columns: int = 32
+    s3_commit: S3CommitConf | None = None
+    storage_options: dict[str, str] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class PathsConf:
+    landing: str
+    warehouse: str
+    models: str
+    exports: str
+    reports: str
+
+
+@dataclass(frozen=True)
+class TablesConf:
+    """Table locations, relative to ``paths.warehouse`` unless given as a full URI."""
+
+    clickstream_events: str
+    clickstream_quarantine: str
+    customers: str
+    customers_quarantine: str
+    deletion_requests: str
+    products: str
+    products_quarantine: str
+    campaign_contacts: str
+    campaign_contacts_quarantine: str
+    ingest_batches: str
+
+
+@dataclass(frozen=True)
+class IngestConf:
+    max_reject_rate: float
+    max_future_skew_hours: int
+    min_event_ts: str
+    valid_countries: list[str]
+    loyalty_tiers: list[str]
+    channels: list[str]
+
+
+@dataclass(frozen=True)
+class PiiConf:
+    hmac_key_env: str
+    allow_development_key: bool
+
+
+@dataclass(frozen=True)
+class SampleConf:
+    seed: int
+    customers: int
+    products: int
+    days: int
+    end_date: str
+    sessions_per_customer_per_week: float
+    crm_exports: int
+    campaigns: int
+    bad_record_rate: float
+
+
+@dataclass(frozen=True)
+class Conf:
+    """The whole validated configuration of one environment."""
+
+    env: str
+    spark: SparkConf
+    storage: StorageConf
+    paths: PathsConf
+    tables: TablesConf
+    ingest: IngestConf
+    pii: PiiConf
+    sample: SampleConf
+    source_file: str = ""
+
+    def table_path(self, key: str) -> str:
+        """Absolute location of the table configured under ``tables.<key>``."""
+        try:
+            location = getattr(self.tables, key)
+        except AttributeError:
+            raise ConfigError(f"{self.source_file}: tables.{key}: no such table key") from None
+        return join_uri(self.paths.warehouse, location)
+
+
+def join_uri(base: str, location: str) -> str:
+    """Join a relative location onto a base path or URI; full URIs and absolute paths pass."""
+    if location.startswith(_URI_SCHEMES) or location.startswith("/"):
+        return location
+    return base.rstrip("/") + "/" + location.lstrip("/")
+
+
+def find_conf_file(env: str, conf_dir: str | None = None) -> Path:
+    """Locate ``<env>.yaml``: ``conf_dir``, then ``$CAMPAIGNLAKE_CONF_DIR``, then ``./conf``,
+    then the ``conf/`` of the source checkout this package runs from."""
+    candidates: list[Path] = []
+    for directory in (conf_dir, os.environ.get(CONF_DIR_ENV)):
+        if directory:
+            candidates.append(Path(directory))
+    candidates.append(Path.cwd() / "conf")
+    candidates.append(Path(__file__).resolve().parents[2] / "conf")
+    for directory in candidates:
+        path = directory / f"{env}.yaml"
+        if path.is_file():
+            return path
+    searched = ", ".join(str(c) for c in candidates)
+    raise ConfigError(f"no configuration '{env}.yaml' found (searched: {searched})")
+
+
+def load_conf(env: str = "local", conf_dir: str | None = None) -> Conf:
+    """Load and validate the configuration of ``env``.
+
+    Relative paths under ``paths`` are resolved against the project root (the parent of the
+    ``conf/`` directory), so local runs keep everything under ``<repo>/data``.
+
+    Raises
+    ------
+    ConfigError
+        When the file is missing or not YAML, or a key is unknown, missing or of the wrong type;
+        the message names the file and the dotted key.
+    """
+    path = find_conf_file(env, conf_dir)
+    return load_conf_file(path)
+
+
+def load_conf_file(path: str | Path) -> Conf:
+    """Load and validate one configuration file (see :func:`load_conf`)."""
+    path = Path(path)
+    try:
+        raw = yaml.safe_load(path.read_text(encoding="utf-8"))
+    except yaml.YAMLError as exc:
+        raise ConfigError(f"{path}: not valid YAML: {exc}") from exc
+    if not isinstance(raw, dict):
+        raise ConfigError(f"{path}: expected a mapping at the top level")
+    conf = build_dataclass(Conf, {**raw, "source_file": str(path)}, str(path), "")
+    root = path.resolve().parent.parent
+    paths = {
+        f.name: _resolve_path(getattr(conf.paths, f.name), root)
+        for f in dataclasses.fields(PathsConf)
+    }
+    conf = dataclasses.replace(conf, paths=PathsConf(**paths))
+    _check_semantics(conf, str(path))
+    return conf
+
+
+def _resolve_path(value: str, root: Path) -> str:
+    if value.startswith(_URI_SCHEMES) or value.startswith("/"):
+        return value
+    return str((root / value).resolve())
+
+
+def _check_semantics(conf: Conf, source: str) -> None:
+    if not 0.0 <= conf.ingest.max_reject_rate <= 1.0:
+        raise ConfigError(f"{source}: ingest.max_reject_rate: must be between 0 and 1")
+    if conf.storage.commit_retries < 0:
+        raise ConfigError(f"{source}: storage.commit_retries: must be 0 or more")
+    s3 = conf.storage.s3_commit
+    if s3 and s3.locking_provider == "dynamodb" and not s3.dynamodb_table:
+        raise ConfigError(
+            f"{source}: storage.s3_commit.dynamodb_table: required with locking_provider dynamodb"
+        )
+
+
+T = typing.TypeVar("T")
+
+
+def build_dataclass(cls: type[T], data: Any, source: str, prefix: str) -> T:
+    """Build dataclass ``cls`` from a YAML mapping, naming ``source`` and the key on errors."""
+    where = prefix.rstrip(".") or "(top level)"
+    if not isinstance(data, dict):
+        raise ConfigError(f"{source}: {where}: expected a mapping, got {type(data).__name__}")
+    hints = typing.get_type_hints(cls)
+    known = {f.name for f in dataclasses.fields(cls)}  # type: ignore[arg-type]
+    unknown = sorted(set(data) - known)
+    if unknown:
+        raise ConfigError(f"{source}: {prefix}{unknown[0]}: unknown key")
+    values: dict[str, Any] = {}
+    for f in dataclasses.fields(cls):  # type: ignore[arg-type]
+        key = f"{prefix}{f.name}"
+        if f.name not in data:
+            has_default = (
+                f.default is not dataclasses.MISSING or f.default_factory is not dataclasses.MISSING
+            )
+            if not has_default:
+                raise ConfigError(f"{source}: {key}: missing value")
+            continue
+        values[f.name] = _coerce(hints[f.name], data[f.name], source, key)
+    return cls(**values)
+
+
+def _coerce(tp: Any, value: Any, source: str, key: str) -> Any:
+    origin = typing.get_origin(tp)
+    args = typing.get_args(tp)
+    if origin in (Union, types.UnionType):
+        if value is None and type(None) in args:
+            return None
+        non_none = [a for a in args if a is not type(None)]
+        return _coerce(non_none[0], value, source, key)
+    if value is None:
+        raise ConfigError(f"{source}: {key}: missing value (null)")
+    if origin is Literal:
+        if value not in args:
+            allowed = ", ".join(str(a) for a in args)
+            raise ConfigError(f"{source}: {key}: expected one of {allowed}, got {value!r}")
+        return value
+    if dataclasses.is_dataclass(tp):
+        return build_dataclass(tp, value, source, f"{key}.")
+    if origin is list:
+        if not isinstance(value, list):
+            raise ConfigError(f"{source}: {key}: expected a list, got {type(value).__name__}")
+        return [_coerce(args[0], v, source, f"{key}[{i}]") for i, v in enumerate(value)]
+    if origin is dict:
+        if not isinstance(value, dict):
+            raise ConfigError(f"{source}: {key}: expected a mapping, got {type(value).__name__}")
+        return {str(k): _coerce(args[1], v, source, f"{key}.{k}") for k, v in value.items()}
+    if tp is Any:
+        return value
+    if tp is bool:
+        if not isinstance(value, bool):
+            raise ConfigError(f"{source}: {key}: expected true or false, got {value!r}")
+        return value
+    if tp is int:
+        if isinstance(value, bool) or not isinstance(value, int):
+            raise ConfigError(f"{source}: {key}: expected an integer, got {value!r}")
+        return value
+    if tp is float:
+        if isinstance(value, bool) or not isinstance(value, (int, float)):
+            raise ConfigError(f"{source}: {key}: expected a number, got {value!r}")
+        return float(value)
+    if tp is str:
+        if isinstance(value, (dict, list)):
+            raise ConfigError(f"{source}: {key}: expected a string, got {type(value).__name__}")
+        return str(value)
+    raise ConfigError(f"{source}: {key}: unsupported type {tp}")

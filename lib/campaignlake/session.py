@@ -1,0 +1,77 @@
+"""The one SparkSession factory.
+
+Local runs (``spark.master`` set in the conf) get campaignlake's local defaults. On a cluster
+(``spark.master: null``) the session that spark-submit, Databricks or EMR configured is taken as
+it is; only the settings campaignlake's semantics depend on (UTC session time zone, Parquet
+TIMESTAMP_MICROS) are added, and only when the platform did not set them explicitly.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+import tempfile
+
+from campaignlake.config import Conf
+from pyspark.sql import SparkSession
+
+#: Settings whose values change results, not just speed: always UTC dates and microsecond
+#: timestamps that every Delta reader understands.
+SEMANTIC_DEFAULTS: dict[str, str] = {
+    "spark.sql.session.timeZone": "UTC",
+    "spark.sql.parquet.outputTimestampType": "TIMESTAMP_MICROS",
+}
+
+
+def local_defaults(conf: Conf) -> dict[str, str]:
+    """Spark settings for a session campaignlake builds itself in local mode."""
+    settings = {
+        "spark.ui.enabled": "false",
+        "spark.ui.showConsoleProgress": "false",
+        "spark.sql.adaptive.enabled": "true",
+        "spark.local.dir": os.path.join(tempfile.gettempdir(), "campaignlake-spark"),
+        # Arrow moves batches between the JVM and the Python writers of the delta-rs engine.
+        "spark.sql.execution.arrow.pyspark.enabled": "true",
+        **SEMANTIC_DEFAULTS,
+    }
+    if conf.spark.shuffle_partitions:
+        settings["spark.sql.shuffle.partitions"] = str(conf.spark.shuffle_partitions)
+    if conf.spark.driver_memory:
+        settings["spark.driver.memory"] = conf.spark.driver_memory
+    settings.update(conf.spark.extra)
+    return settings
+
+
+def get_spark(conf: Conf) -> SparkSession:
+    """Return the session for this run.
+
+    Parameters
+    ----------
+    conf
+        The loaded configuration; ``conf.spark.master`` decides between a local session built
+        here and the platform's session.
+
+    Returns
+    -------
+    SparkSession
+        The active session if one exists (Databricks, a notebook, the test suite), else a new one.
+    """
+    active = SparkSession.getActiveSession()
+    if active is not None:
+        return active
+    if conf.spark.master:
+        # Python workers must use this interpreter, where pyarrow and campaignlake are installed.
+        os.environ.setdefault("PYSPARK_PYTHON", sys.executable)
+        os.environ.setdefault("PYSPARK_DRIVER_PYTHON", sys.executable)
+        builder = SparkSession.builder.master(conf.spark.master).appName(conf.spark.app_name)
+        for key, value in local_defaults(conf).items():
+            builder = builder.config(key, value)
+        spark = builder.getOrCreate()
+        spark.sparkContext.setLogLevel("WARN")
+        return spark
+    spark = SparkSession.builder.appName(conf.spark.app_name).getOrCreate()
+    launched = spark.sparkContext.getConf()
+    for key, value in SEMANTIC_DEFAULTS.items():
+        if not launched.contains(key):
+            spark.conf.set(key, value)
+    return spark

@@ -1,0 +1,167 @@
+"""The one Delta table layer. Jobs read and write tables only through :class:`Tables`.
+
+Tables are addressed by their conf key (``tables.<key>`` in ``conf/<env>.yaml``); their schema,
+partitioning and PII columns come from :mod:`campaignlake.schemas`. The engine is chosen by
+``storage.engine``: ``spark`` (native delta-spark), ``delta-rs`` (Spark writes the files,
+deltalake commits), or ``auto`` (spark when Delta's JVM classes are on the classpath).
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any, Protocol
+
+from campaignlake.config import Conf
+from campaignlake.tables.delta_rs import DeltaRsEngine
+from campaignlake.tables.spark_delta import SparkDeltaEngine, delta_classes_available
+from campaignlake.tables.spec import TableSpec, Txn, WriteResult
+from pyspark.sql import DataFrame, SparkSession
+from pyspark.sql.types import StructType
+
+__all__ = ["Engine", "TableSpec", "Tables", "Txn", "WriteResult", "make_engine"]
+
+
+class Engine(Protocol):
+    """What both engines implement, path-based."""
+
+    name: str
+
+    def exists(self, path: str) -> bool: ...
+    def create(self, path: str, spec: TableSpec) -> WriteResult: ...
+    def version(self, path: str) -> int: ...
+    def schema(self, path: str) -> StructType: ...
+    def history(self, path: str, limit: int | None = None) -> list[dict[str, Any]]: ...
+    def transaction_version(self, path: str, app_id: str) -> int | None: ...
+    def vacuum(self, path: str, retention_hours: int, *, full: bool = False) -> list[str]: ...
+    def read(
+        self,
+        path: str,
+        *,
+        version: int | None = None,
+        timestamp: datetime | str | None = None,
+        with_file_name: bool = False,
+    ) -> DataFrame: ...
+    def append(
+        self, path: str, spec: TableSpec, df: DataFrame, txn: Txn | None = None
+    ) -> WriteResult: ...
+    def overwrite(
+        self, path: str, spec: TableSpec, df: DataFrame, txn: Txn | None = None
+    ) -> WriteResult: ...
+    def overwrite_where(
+        self, path: str, spec: TableSpec, df: DataFrame, predicate: str, txn: Txn | None = None
+    ) -> WriteResult: ...
+    def delete(
+        self, path: str, spec: TableSpec, predicate: str, txn: Txn | None = None
+    ) -> WriteResult: ...
+    def upsert(
+        self,
+        path: str,
+        spec: TableSpec,
+        source: DataFrame,
+        keys: list[str],
+        *,
+        update_condition: str | None = None,
+        txn: Txn | None = None,
+    ) -> WriteResult: ...
+
+
+def make_engine(spark: SparkSession, conf: Conf) -> Engine:
+    """The engine ``storage.engine`` asks for (``auto``: spark if Delta's classes are loaded)."""
+    storage = conf.storage
+    engine = storage.engine
+    if engine == "auto":
+        engine = "spark" if delta_classes_available(spark) else "delta-rs"
+    if engine == "spark":
+        return SparkDeltaEngine(spark)
+    options = dict(storage.storage_options)
+    s3 = storage.s3_commit
+    safe = False
+    if s3 is not None and s3.conditional_put:
+        options.setdefault("conditional_put", s3.conditional_put)
+        safe = True
+    if s3 is not None and s3.locking_provider:
+        options.setdefault("AWS_S3_LOCKING_PROVIDER", s3.locking_provider)
+        options.setdefault("DELTA_DYNAMO_TABLE_NAME", s3.dynamodb_table or "")
+        safe = True
+    return DeltaRsEngine(
+        spark,
+        commit_retries=storage.commit_retries,
+        stats_columns=storage.stats_columns,
+        storage_options=options,
+        s3_safe_commit=safe,
+    )
+
+
+class Tables:
+    """Read and write campaignlake's tables by conf key.
+
+    Examples
+    --------
+    >>> tables = Tables(spark, conf)                      # doctest: +SKIP
+    >>> tables.append("clickstream_events", events, txn=Txn("ingest", 7))  # doctest: +SKIP
+    """
+
+    def __init__(self, spark: SparkSession, conf: Conf, engine: Engine | None = None) -> None:
+        self.spark = spark
+        self.conf = conf
+        self.engine = engine or make_engine(spark, conf)
+
+    def path(self, key: str) -> str:
+        return self.conf.table_path(key)
+
+    def spec(self, key: str) -> TableSpec:
+        from campaignlake.schemas import TABLE_SPECS
+
+        return TABLE_SPECS[key]
+
+    def exists(self, key: str) -> bool:
+        return self.engine.exists(self.path(key))
+
+    def ensure(self, key: str) -> WriteResult:
+        """Create the table if it does not exist (checking the schema if it does)."""
+        return self.engine.create(self.path(key), self.spec(key))
+
+    def read(
+        self, key: str, *, version: int | None = None, timestamp: datetime | str | None = None
+    ) -> DataFrame:
+        return self.engine.read(self.path(key), version=version, timestamp=timestamp)
+
+    def version(self, key: str) -> int:
+        return self.engine.version(self.path(key))
+
+    def history(self, key: str, limit: int | None = None) -> list[dict[str, Any]]:
+        return self.engine.history(self.path(key), limit)
+
+    def append(self, key: str, df: DataFrame, txn: Txn | None = None) -> WriteResult:
+        self.ensure(key)
+        return self.engine.append(self.path(key), self.spec(key), df, txn)
+
+    def overwrite(self, key: str, df: DataFrame, txn: Txn | None = None) -> WriteResult:
+        self.ensure(key)
+        return self.engine.overwrite(self.path(key), self.spec(key), df, txn)
+
+    def overwrite_where(
+        self, key: str, df: DataFrame, predicate: str, txn: Txn | None = None
+    ) -> WriteResult:
+        self.ensure(key)
+        return self.engine.overwrite_where(self.path(key), self.spec(key), df, predicate, txn)
+
+    def upsert(
+        self,
+        key: str,
+        df: DataFrame,
+        keys: list[str],
+        *,
+        update_condition: str | None = None,
+        txn: Txn | None = None,
+    ) -> WriteResult:
+        self.ensure(key)
+        return self.engine.upsert(
+            self.path(key), self.spec(key), df, keys, update_condition=update_condition, txn=txn
+        )
+
+    def delete(self, key: str, predicate: str, txn: Txn | None = None) -> WriteResult:
+        return self.engine.delete(self.path(key), self.spec(key), predicate, txn)
+
+    def vacuum(self, key: str, retention_hours: int = 168, *, full: bool = False) -> list[str]:
+        return self.engine.vacuum(self.path(key), retention_hours, full=full)

@@ -1,0 +1,66 @@
+"""One session-scoped local SparkSession for the whole suite, and per-test configurations
+whose every path points into a fresh temporary directory."""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from campaignlake.config import Conf, PathsConf, load_conf
+from campaignlake.tables import Tables
+from campaignlake.tables.delta_rs import DeltaRsEngine
+from pyspark.sql import SparkSession
+
+REPO_ROOT = Path(__file__).resolve().parents[1]
+
+
+@pytest.fixture(scope="session")
+def spark(tmp_path_factory: pytest.TempPathFactory) -> Iterator[SparkSession]:
+    os.environ.setdefault("SPARK_LOCAL_IP", "127.0.0.1")
+    os.environ["PYSPARK_PYTHON"] = sys.executable
+    os.environ["PYSPARK_DRIVER_PYTHON"] = sys.executable
+    session = (
+        SparkSession.builder.master("local[2]")
+        .appName("campaignlake-tests")
+        .config("spark.ui.enabled", "false")
+        .config("spark.ui.showConsoleProgress", "false")
+        .config("spark.sql.shuffle.partitions", "2")
+        .config("spark.default.parallelism", "2")
+        .config("spark.sql.session.timeZone", "UTC")
+        .config("spark.sql.parquet.outputTimestampType", "TIMESTAMP_MICROS")
+        .config("spark.sql.execution.arrow.pyspark.enabled", "true")
+        .config("spark.local.dir", str(tmp_path_factory.mktemp("spark-local")))
+        .config("spark.driver.memory", "2g")
+        .getOrCreate()
+    )
+    session.sparkContext.setLogLevel("ERROR")
+    yield session
+    session.stop()
+
+
+@pytest.fixture
+def conf(tmp_path: Path) -> Conf:
+    """conf/local.yaml with every path moved under this test's temporary directory."""
+    base = load_conf("local", conf_dir=str(REPO_ROOT / "conf"))
+    paths = PathsConf(
+        landing=str(tmp_path / "landing"),
+        warehouse=str(tmp_path / "warehouse"),
+        models=str(tmp_path / "models"),
+        exports=str(tmp_path / "exports"),
+        reports=str(tmp_path / "reports"),
+    )
+    return dataclasses.replace(base, paths=paths)
+
+
+@pytest.fixture
+def engine(spark: SparkSession) -> DeltaRsEngine:
+    return DeltaRsEngine(spark, commit_retries=2)
+
+
+@pytest.fixture
+def tables(spark: SparkSession, conf: Conf, engine: DeltaRsEngine) -> Tables:
+    return Tables(spark, conf, engine=engine)
