@@ -11,12 +11,13 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any, Protocol
 
+from pyspark.sql import DataFrame, SparkSession
+from pyspark.sql.types import StructType
+
 from campaignlake.config import Conf
 from campaignlake.tables.delta_rs import DeltaRsEngine
 from campaignlake.tables.spark_delta import SparkDeltaEngine, delta_classes_available
 from campaignlake.tables.spec import TableSpec, Txn, WriteResult
-from pyspark.sql import DataFrame, SparkSession
-from pyspark.sql.types import StructType
 
 __all__ = ["Engine", "TableSpec", "Tables", "Txn", "WriteResult", "make_engine"]
 

@@ -22,16 +22,6 @@ from typing import Any
 from urllib.parse import unquote
 
 import pyarrow as pa
-from campaignlake.errors import (
-    CommitConflictError,
-    DuplicateKeyError,
-    ReplaceWhereViolationError,
-    TableError,
-    TableNotFoundError,
-    UnsafeStorageError,
-)
-from campaignlake.tables import files
-from campaignlake.tables.spec import TableSpec, Txn, WriteResult, check_schema
 from deltalake import DeltaTable
 from deltalake import Schema as DeltaSchema
 from deltalake.exceptions import CommitFailedError
@@ -46,6 +36,17 @@ from deltalake.transaction import (
 from pyspark.sql import Column, DataFrame, SparkSession
 from pyspark.sql import functions as F
 from pyspark.sql.types import StructType
+
+from campaignlake.errors import (
+    CommitConflictError,
+    DuplicateKeyError,
+    ReplaceWhereViolationError,
+    TableError,
+    TableNotFoundError,
+    UnsafeStorageError,
+)
+from campaignlake.tables import files
+from campaignlake.tables.spec import TableSpec, Txn, WriteResult, check_schema
 
 log = logging.getLogger(__name__)
 
@@ -71,6 +72,8 @@ class DeltaRsEngine:
         How many leading columns get file statistics.
     storage_options
         Passed to deltalake (object-store credentials and commit settings).
+    max_records_per_file
+        A task starts a new data file after this many rows.
     s3_safe_commit
         Whether a safe commit mode for S3 (conditional put or a lock) is configured; without
         one, ``s3://`` tables are refused.
@@ -86,12 +89,14 @@ class DeltaRsEngine:
         stats_columns: int = 32,
         storage_options: dict[str, str] | None = None,
         s3_safe_commit: bool = False,
+        max_records_per_file: int = 5_000_000,
     ) -> None:
         self.spark = spark
         self.commit_retries = commit_retries
         self.stats_columns = stats_columns
         self.storage_options = dict(storage_options or {})
         self.s3_safe_commit = s3_safe_commit
+        self.max_records_per_file = max_records_per_file
         #: Called after a write's data files exist and before its commit; tests use it to
         #: simulate a crash or a concurrent writer at the most delicate moment.
         self.before_commit: Callable[[str], None] | None = None
@@ -353,7 +358,9 @@ class DeltaRsEngine:
         columns = spec.schema.fieldNames() + ([files.VIOLATION_COLUMN] if with_violations else [])
         ordered = df.select(*columns)
         if partition_by:
-            ordered = ordered.sortWithinPartitions(*partition_by)
+            # Like Delta's optimized writes: one task per partition value, so a batch adds one
+            # file per partition (rolled over at max_records_per_file), not one per input task.
+            ordered = ordered.repartition(*partition_by).sortWithinPartitions(*partition_by)
         writer = files.make_task_writer(
             table.table_uri.rstrip("/"),
             spec.schema,

@@ -24,7 +24,6 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.fs as pafs
 import pyarrow.parquet as pq
-from campaignlake.errors import SchemaMismatchError
 from pyspark.sql.types import (
     ArrayType,
     BinaryType,
@@ -45,6 +44,8 @@ from pyspark.sql.types import (
     TimestampNTZType,
     TimestampType,
 )
+
+from campaignlake.errors import SchemaMismatchError
 
 #: Column the writer counts rows of that break an ``overwrite_where`` predicate.
 VIOLATION_COLUMN = "__campaignlake_violates_predicate"
@@ -230,6 +231,7 @@ def make_task_writer(
     partition_by: list[str],
     stats_columns: list[str],
     with_violations: bool,
+    max_records_per_file: int = 5_000_000,
 ) -> Callable[[Iterator[pa.RecordBatch]], Iterator[pa.RecordBatch]]:
     """Build the function each Spark task runs to write its rows as Parquet data files.
 
@@ -272,7 +274,8 @@ def make_task_writer(
             table = pa.Table.from_batches([batch])
             for values, rows in _split_by_partition(table, partition_by):
                 key = json.dumps(values)
-                if open_file.get("key") != key:
+                full = open_file.get("rows", 0) >= max_records_per_file  # type: ignore[operator]
+                if open_file.get("key") != key or full:
                     close_current()
                     counter += 1
                     name = f"part-{task_tag}-c{counter:03d}.snappy.parquet"
@@ -285,6 +288,7 @@ def make_task_writer(
                         values=values,
                         relative=relative,
                         violations=0,
+                        rows=0,
                         writer=pq.ParquetWriter(
                             filesystem.open_output_stream(f"{root}/{relative}"),
                             data_schema,
@@ -296,6 +300,7 @@ def make_task_writer(
                 if with_violations:
                     flags = rows.column(VIOLATION_COLUMN)
                     open_file["violations"] += pc.sum(pc.cast(flags, pa.int64())).as_py() or 0  # type: ignore[operator]
+                open_file["rows"] += rows.num_rows  # type: ignore[operator]
                 data = rows.select(data_schema.names).cast(data_schema)
                 open_file["writer"].write_table(data)  # type: ignore[union-attr]
         close_current()

@@ -8,12 +8,13 @@ from contextlib import contextmanager
 from datetime import datetime
 from typing import Any
 
-from campaignlake.errors import TableNotFoundError
-from campaignlake.tables.delta_rs import check_unique_keys, effective_changes
-from campaignlake.tables.spec import TableSpec, Txn, WriteResult, check_schema
 from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import functions as F
 from pyspark.sql.types import StructType
+
+from campaignlake.errors import TableNotFoundError
+from campaignlake.tables.delta_rs import check_unique_keys, effective_changes
+from campaignlake.tables.spec import TableSpec, Txn, WriteResult, check_schema
 
 TXN_APP_ID_CONF = "spark.databricks.delta.write.txnAppId"
 TXN_VERSION_CONF = "spark.databricks.delta.write.txnVersion"

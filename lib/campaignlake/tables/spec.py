@@ -4,8 +4,9 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from campaignlake.errors import SchemaMismatchError
 from pyspark.sql.types import StructType
+
+from campaignlake.errors import SchemaMismatchError
 
 
 @dataclass(frozen=True)

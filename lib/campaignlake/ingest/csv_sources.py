@@ -1,0 +1,330 @@
+"""CSV exports (CRM customers, deletion requests, products catalog, campaign history) → silver.
+
+Each file is read with every field as a string, so that a wrong type is seen and named instead
+of becoming null. A parse function returns the typed rows plus ``reason`` (null when valid) and
+``issues`` (invalid optional fields that were nulled, the row being kept).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+from pyspark.sql import Column, DataFrame, SparkSession, Window
+from pyspark.sql import functions as F
+from pyspark.sql.types import StringType, StructField, StructType
+
+from campaignlake import columns as c
+from campaignlake.errors import InputError
+from campaignlake.ingest.quarantine import (
+    FIELD_NULLED,
+    REJECTED,
+    SUPERSEDED,
+    blank,
+    first_failure,
+    to_quarantine,
+)
+from campaignlake.pii import EMAIL_PATTERN, hmac_sha256_hex, normalise_email
+
+CORRUPT = "_corrupt_record"
+ISSUES = "issues"
+
+CUSTOMER_FIELDS = (
+    c.CUSTOMER_ID, c.EMAIL, c.FIRST_NAME, c.LAST_NAME, c.COUNTRY, c.CITY, c.SIGNUP_DATE,
+    c.BIRTH_YEAR, c.LOYALTY_TIER, c.EMAIL_OPT_IN, c.SMS_OPT_IN, c.PUSH_OPT_IN, c.PHONE,
+    c.UPDATED_AT,
+)  # fmt: skip
+DELETION_FIELDS = (c.CUSTOMER_ID, c.REQUESTED_AT)
+PRODUCT_FIELDS = (c.PRODUCT_ID, c.NAME, c.CATEGORY, c.BRAND, c.PRICE, c.ACTIVE)
+CAMPAIGN_FIELDS = (
+    c.CAMPAIGN_ID, c.CHANNEL, c.CUSTOMER_ID, c.SENT_AT, c.OPENED_AT, c.CLICKED_AT,
+    c.CONVERTED_AT, c.REVENUE,
+)  # fmt: skip
+
+TRUE_WORDS = ("true", "1", "yes", "y", "t")
+FALSE_WORDS = ("false", "0", "no", "n", "f")
+PHONE_PATTERN = r"^\+?[0-9][0-9 ()/-]{5,24}$"
+
+
+@dataclass(frozen=True)
+class CsvRules:
+    """Validation settings for CSV exports, from ``ingest`` in the conf and the batch."""
+
+    ingested_at: datetime
+    max_future_skew_hours: int
+    loyalty_tiers: tuple[str, ...]
+    channels: tuple[str, ...]
+
+    @property
+    def latest_valid_ts(self) -> datetime:
+        return self.ingested_at + timedelta(hours=self.max_future_skew_hours)
+
+
+def read_csv_records(spark: SparkSession, files: list[str], fields: tuple[str, ...]) -> DataFrame:
+    """Rows of CSV ``files`` (header required) as strings, with ``source_file`` and
+    ``_corrupt_record`` (the raw line when it does not have the expected number of fields).
+
+    Raises
+    ------
+    InputError
+        When a file's header is not exactly ``fields``; the message names the files.
+    """
+    header = ",".join(fields)
+    lines = spark.read.text(files).select(
+        F.col("value"), F.col("_metadata.file_path").alias(c.SOURCE_FILE)
+    )
+    bad_headers = (
+        lines.groupBy(c.SOURCE_FILE)
+        .agg(F.max((F.trim(F.col("value")) == header).cast("int")).alias("has_header"))
+        .where(F.col("has_header") == 0)
+        .collect()  # one row per file with a wrong header, if any
+    )
+    if bad_headers:
+        names = ", ".join(sorted(r[c.SOURCE_FILE] for r in bad_headers))
+        raise InputError(f"{names}: expected the header line '{header}'")
+    schema = StructType(
+        [StructField(name, StringType()) for name in fields] + [StructField(CORRUPT, StringType())]
+    )
+    return (
+        spark.read.schema(schema)
+        .option("header", "true")
+        .option("mode", "PERMISSIVE")
+        .option("columnNameOfCorruptRecord", CORRUPT)
+        .option("encoding", "UTF-8")
+        .csv(files)
+        .withColumn(c.SOURCE_FILE, F.col("_metadata.file_path"))
+    )
+
+
+def raw_record(fields: tuple[str, ...]) -> Column:
+    """The row as it came: the corrupt line, else its fields as JSON."""
+    return F.coalesce(F.col(CORRUPT), F.to_json(F.struct(*[F.col(f) for f in fields])))
+
+
+def text(name: str) -> Column:
+    """A trimmed string field, null when blank."""
+    return F.when(blank(F.col(name)), None).otherwise(F.trim(F.col(name)))
+
+
+def parse_ts(name: str) -> Column:
+    return F.expr(f"try_to_timestamp(trim(`{name}`))")
+
+
+def parse_bool(name: str) -> Column:
+    word = F.lower(text(name))
+    return F.when(word.isin(*TRUE_WORDS), True).when(word.isin(*FALSE_WORDS), False)
+
+
+def export_date_of(source_file: Column) -> Column:
+    """The export date in a file name such as ``products_2026-10-31.csv``."""
+    return F.to_date(F.regexp_extract(source_file, r".*(\d{4}-\d{2}-\d{2})", 1))
+
+
+def _issues(checks: list[tuple[Column, str]]) -> Column:
+    """Names of the optional fields that were invalid (and are nulled)."""
+    return F.filter(
+        F.array(*[F.when(F.coalesce(bad, F.lit(False)), F.lit(name)) for bad, name in checks]),
+        lambda x: x.isNotNull(),
+    )
+
+
+def parse_customers(raw: DataFrame, rules: CsvRules, hmac_key: bytes) -> DataFrame:
+    """Typed CRM rows: emails normalised and pseudonymised, consent flags as booleans.
+
+    Rejected (``reason``): malformed rows, a missing customer_id, a missing, unparseable or
+    future ``updated_at``. Nulled but kept (``issues``): an invalid email (``email_valid`` is
+    false and no hash is kept), phone, country, loyalty tier, signup date, birth year or consent
+    flag; a consent flag that cannot be read counts as no consent.
+    """
+    updated_at = parse_ts(c.UPDATED_AT)
+    email = normalise_email(F.col(c.EMAIL))
+    email_ok = email.rlike(EMAIL_PATTERN)
+    phone = text(c.PHONE)
+    country = F.upper(text(c.COUNTRY))
+    tier = F.lower(text(c.LOYALTY_TIER))
+    signup = F.to_date(F.expr(f"try_to_timestamp(trim(`{c.SIGNUP_DATE}`), 'yyyy-MM-dd')"))
+    birth_year = F.expr(f"try_cast(trim(`{c.BIRTH_YEAR}`) AS INT)")
+    max_year = rules.ingested_at.year
+    flags = {name: parse_bool(name) for name in (c.EMAIL_OPT_IN, c.SMS_OPT_IN, c.PUSH_OPT_IN)}
+    reason = first_failure(
+        [
+            (F.col(CORRUPT).isNotNull(), "malformed_row"),
+            (text(c.CUSTOMER_ID).isNull(), "missing_customer_id"),
+            (text(c.UPDATED_AT).isNull(), "missing_updated_at"),
+            (updated_at.isNull(), "unparseable_updated_at"),
+            (updated_at > F.lit(rules.latest_valid_ts), "future_updated_at"),
+        ]
+    )
+    issues = _issues(
+        [
+            (email.isNotNull() & ~email_ok, "invalid_email"),
+            (phone.isNotNull() & ~phone.rlike(PHONE_PATTERN), "invalid_phone"),
+            (country.isNotNull() & ~country.rlike("^[A-Z]{2}$"), "invalid_country"),
+            (tier.isNotNull() & ~tier.isin(*rules.loyalty_tiers), "invalid_loyalty_tier"),
+            (text(c.SIGNUP_DATE).isNotNull() & signup.isNull(), "invalid_signup_date"),
+            (
+                text(c.BIRTH_YEAR).isNotNull()
+                & (birth_year.isNull() | (birth_year < 1900) | (birth_year > max_year)),
+                "invalid_birth_year",
+            ),
+            *[(text(n).isNotNull() & flag.isNull(), f"invalid_{n}") for n, flag in flags.items()],
+        ]
+    )
+    valid_email = F.when(email_ok, email)
+    return raw.select(
+        text(c.CUSTOMER_ID).alias(c.CUSTOMER_ID),
+        valid_email.alias(c.EMAIL),
+        hmac_sha256_hex(valid_email, hmac_key).alias(c.EMAIL_HASH),
+        F.coalesce(email_ok, F.lit(False)).alias(c.EMAIL_VALID),
+        text(c.FIRST_NAME).alias(c.FIRST_NAME),
+        text(c.LAST_NAME).alias(c.LAST_NAME),
+        F.when(phone.rlike(PHONE_PATTERN), phone).alias(c.PHONE),
+        F.when(country.rlike("^[A-Z]{2}$"), country).alias(c.COUNTRY),
+        text(c.CITY).alias(c.CITY),
+        signup.alias(c.SIGNUP_DATE),
+        F.when((birth_year >= 1900) & (birth_year <= max_year), birth_year).alias(c.BIRTH_YEAR),
+        F.when(tier.isin(*rules.loyalty_tiers), tier).alias(c.LOYALTY_TIER),
+        *[F.coalesce(flag, F.lit(False)).alias(name) for name, flag in flags.items()],
+        updated_at.alias(c.UPDATED_AT),
+        F.col(c.SOURCE_FILE),
+        raw_record(CUSTOMER_FIELDS).alias(c.RAW_RECORD),
+        reason.alias(c.REASON),
+        issues.alias(ISSUES),
+    )
+
+
+def parse_deletion_requests(raw: DataFrame, rules: CsvRules) -> DataFrame:
+    """Typed deletion requests; rejected when the id or the request time is missing or bad."""
+    requested_at = parse_ts(c.REQUESTED_AT)
+    reason = first_failure(
+        [
+            (F.col(CORRUPT).isNotNull(), "malformed_row"),
+            (text(c.CUSTOMER_ID).isNull(), "missing_customer_id"),
+            (requested_at.isNull(), "unparseable_requested_at"),
+            (requested_at > F.lit(rules.latest_valid_ts), "future_requested_at"),
+        ]
+    )
+    return raw.select(
+        text(c.CUSTOMER_ID).alias(c.CUSTOMER_ID),
+        requested_at.alias(c.REQUESTED_AT),
+        F.col(c.SOURCE_FILE),
+        raw_record(DELETION_FIELDS).alias(c.RAW_RECORD),
+        reason.alias(c.REASON),
+        F.array().cast("array<string>").alias(ISSUES),
+    )
+
+
+def parse_products(raw: DataFrame, rules: CsvRules) -> DataFrame:
+    """Typed catalog rows; the export date comes from the file name."""
+    price = F.expr(f"try_cast(trim(`{c.PRICE}`) AS DECIMAL(12,2))")
+    active = parse_bool(c.ACTIVE)
+    reason = first_failure(
+        [
+            (F.col(CORRUPT).isNotNull(), "malformed_row"),
+            (text(c.PRODUCT_ID).isNull(), "missing_product_id"),
+            (text(c.NAME).isNull(), "missing_name"),
+            (text(c.CATEGORY).isNull(), "missing_category"),
+            (price.isNull(), "invalid_price"),
+            (price < 0, "negative_price"),
+            (active.isNull(), "invalid_active_flag"),
+            (export_date_of(F.col(c.SOURCE_FILE)).isNull(), "missing_export_date_in_file_name"),
+        ]
+    )
+    return raw.select(
+        text(c.PRODUCT_ID).alias(c.PRODUCT_ID),
+        text(c.NAME).alias(c.NAME),
+        F.lower(text(c.CATEGORY)).alias(c.CATEGORY),
+        text(c.BRAND).alias(c.BRAND),
+        price.alias(c.PRICE),
+        active.alias(c.ACTIVE),
+        export_date_of(F.col(c.SOURCE_FILE)).alias(c.EXPORT_DATE),
+        F.col(c.SOURCE_FILE),
+        raw_record(PRODUCT_FIELDS).alias(c.RAW_RECORD),
+        reason.alias(c.REASON),
+        F.array().cast("array<string>").alias(ISSUES),
+    )
+
+
+def parse_campaign_contacts(raw: DataFrame, rules: CsvRules) -> DataFrame:
+    """Typed campaign history rows: one per (campaign, customer) contact and its response."""
+    times = {n: parse_ts(n) for n in (c.SENT_AT, c.OPENED_AT, c.CLICKED_AT, c.CONVERTED_AT)}
+    revenue = F.expr(f"try_cast(trim(`{c.REVENUE}`) AS DECIMAL(12,2))")
+    channel = F.lower(text(c.CHANNEL))
+    sent = times[c.SENT_AT]
+    responses = [c.OPENED_AT, c.CLICKED_AT, c.CONVERTED_AT]
+    reason = first_failure(
+        [
+            (F.col(CORRUPT).isNotNull(), "malformed_row"),
+            (text(c.CAMPAIGN_ID).isNull(), "missing_campaign_id"),
+            (text(c.CUSTOMER_ID).isNull(), "missing_customer_id"),
+            (~channel.isin(*rules.channels) | channel.isNull(), "invalid_channel"),
+            (sent.isNull(), "unparseable_sent_at"),
+            (sent > F.lit(rules.latest_valid_ts), "future_sent_at"),
+            *[(text(n).isNotNull() & times[n].isNull(), f"unparseable_{n}") for n in responses],
+            *[(times[n] < sent, "response_before_send") for n in responses],
+            (text(c.REVENUE).isNotNull() & revenue.isNull(), "invalid_revenue"),
+            (revenue < 0, "negative_revenue"),
+            (export_date_of(F.col(c.SOURCE_FILE)).isNull(), "missing_export_date_in_file_name"),
+        ]
+    )
+    return raw.select(
+        text(c.CAMPAIGN_ID).alias(c.CAMPAIGN_ID),
+        channel.alias(c.CHANNEL),
+        text(c.CUSTOMER_ID).alias(c.CUSTOMER_ID),
+        *[times[n].alias(n) for n in (c.SENT_AT, *responses)],
+        revenue.alias(c.REVENUE),
+        export_date_of(F.col(c.SOURCE_FILE)).alias(c.EXPORT_DATE),
+        F.col(c.SOURCE_FILE),
+        raw_record(CAMPAIGN_FIELDS).alias(c.RAW_RECORD),
+        reason.alias(c.REASON),
+        F.array().cast("array<string>").alias(ISSUES),
+    )
+
+
+def mark_superseded(parsed: DataFrame, keys: list[str], newest_first: list[Column]) -> DataFrame:
+    """Among valid rows sharing ``keys``, keep the first by ``newest_first``; give the others
+    the reason ``stale_duplicate``."""
+    order = Window.partitionBy(*keys).orderBy(*newest_first, F.col(c.RAW_RECORD))
+    valid = parsed.where(F.col(c.REASON).isNull()).withColumn("__rank", F.row_number().over(order))
+    marked = valid.withColumn(c.REASON, F.when(F.col("__rank") > 1, F.lit("stale_duplicate"))).drop(
+        "__rank"
+    )
+    return marked.unionByName(parsed.where(F.col(c.REASON).isNotNull()))
+
+
+def to_silver(
+    parsed: DataFrame, schema: StructType, batch_id: str, ingested_at: datetime
+) -> DataFrame:
+    """The rows without a reason, in the silver table's schema."""
+    derived = {c.BATCH_ID: F.lit(batch_id), c.INGESTED_AT: F.lit(ingested_at).cast("timestamp")}
+    return parsed.where(F.col(c.REASON).isNull()).select(
+        *[derived.get(name, F.col(name)).alias(name) for name in schema.fieldNames()]
+    )
+
+
+def to_csv_quarantine(
+    parsed: DataFrame, key: Column, batch_id: str, ingested_at: datetime
+) -> DataFrame:
+    """Rejected and superseded rows, and one row per nulled field of kept rows."""
+    common = {"key": key, "batch_id": batch_id, "ingested_at": ingested_at}
+    flagged = parsed.where(F.col(c.REASON).isNotNull())
+    rows = to_quarantine(
+        flagged,
+        raw=F.col(c.RAW_RECORD),
+        reason=F.col(c.REASON),
+        disposition=F.when(F.col(c.REASON) == "stale_duplicate", F.lit(SUPERSEDED)).otherwise(
+            F.lit(REJECTED)
+        ),
+        **common,
+    )
+    field_issues = parsed.where(F.col(c.REASON).isNull()).select(
+        "*", F.explode(F.col(ISSUES)).alias("__issue")
+    )
+    nulled = to_quarantine(
+        field_issues,
+        raw=F.col(c.RAW_RECORD),
+        reason=F.col("__issue"),
+        disposition=FIELD_NULLED,
+        **common,
+    )
+    return rows.unionByName(nulled)

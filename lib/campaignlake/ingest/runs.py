@@ -1,0 +1,349 @@
+"""One function per ingestion job: landing files → checked rows → Delta tables.
+
+They share one shape (:func:`_ingest`): open the batch of new files, parse and check them,
+write the quarantine first (so a failing batch can be inspected), stop if too many records
+were rejected, write the target table, close the batch. Every write is idempotent per batch.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import date, datetime
+
+from pyspark import StorageLevel
+from pyspark.sql import Column, DataFrame, SparkSession
+from pyspark.sql import functions as F
+
+from campaignlake import columns as c
+from campaignlake.config import Conf
+from campaignlake.errors import RejectRateExceededError
+from campaignlake.ingest import clickstream as cs
+from campaignlake.ingest import csv_sources as csv
+from campaignlake.ingest.batch import Batch, close_batch, list_landing_files, open_batch
+from campaignlake.ingest.quarantine import DUPLICATE, FIELD_NULLED, REJECTED, SUPERSEDED
+from campaignlake.pii import resolve_hmac_key
+from campaignlake.tables import Tables, WriteResult
+
+_DISPOSITION = "__disposition"
+
+
+@dataclass
+class IngestReport:
+    """What one ingestion run did, for people and for the pipeline's run report."""
+
+    job: str
+    batch_id: str | None = None
+    files: int = 0
+    records: int = 0
+    accepted: int = 0
+    by_disposition: dict[str, int] = field(default_factory=dict)
+    by_reason: dict[str, int] = field(default_factory=dict)
+    writes: dict[str, WriteResult] = field(default_factory=dict)
+
+    @property
+    def rejected(self) -> int:
+        return self.by_disposition.get(REJECTED, 0)
+
+    @property
+    def reject_rate(self) -> float:
+        return self.rejected / self.records if self.records else 0.0
+
+    def describe(self) -> str:
+        if self.batch_id is None:
+            return f"{self.job}: no new landing files, nothing written"
+        reasons = ", ".join(f"{k}={v}" for k, v in sorted(self.by_reason.items())) or "none"
+        versions = ", ".join(
+            f"{k}@v{w.version}{'' if w.committed else ' (unchanged)'}"
+            for k, w in self.writes.items()
+        )
+        return (
+            f"{self.job} {self.batch_id}: {self.files} files, {self.records} records, "
+            f"{self.accepted} accepted, {self.rejected} rejected "
+            f"({self.reject_rate:.2%}), duplicates {self.by_disposition.get(DUPLICATE, 0)}, "
+            f"superseded {self.by_disposition.get(SUPERSEDED, 0)}, "
+            f"fields nulled {self.by_disposition.get(FIELD_NULLED, 0)}; reasons: {reasons}; "
+            f"tables: {versions}"
+        )
+
+
+@dataclass(frozen=True)
+class _Plan:
+    """How one job turns a batch into rows."""
+
+    job: str
+    subdir: str
+    pattern: str
+    target: str
+    quarantine: str
+    parse: Callable[[Batch], DataFrame]
+    refine: Callable[[DataFrame], DataFrame]
+    to_target: Callable[[DataFrame, Batch], DataFrame]
+    to_quarantine: Callable[[DataFrame, Batch], DataFrame]
+    write: Callable[[Tables, DataFrame, Batch], WriteResult]
+
+
+def _ingest(
+    spark: SparkSession,
+    conf: Conf,
+    tables: Tables,
+    plan: _Plan,
+    as_of: date | None,
+    now: datetime | None,
+) -> IngestReport:
+    report = IngestReport(job=plan.job)
+    landing = f"{conf.paths.landing.rstrip('/')}/{plan.subdir}"
+    batch = open_batch(
+        tables, plan.job, list_landing_files(spark, landing, plan.pattern, as_of), now
+    )
+    if batch is None:
+        return report
+    tables.ensure(plan.target)
+    tables.ensure(plan.quarantine)
+    # The cache is a barrier: without it the optimizer pushes every later filter on `reason`
+    # into the parsing projection and parses each line once per consumer.
+    parsed = plan.parse(batch).persist(StorageLevel.MEMORY_AND_DISK)
+    refined = plan.refine(parsed).persist(StorageLevel.MEMORY_AND_DISK)
+    try:
+        quarantine = plan.to_quarantine(refined, batch)
+        _count(report, refined, quarantine, batch)
+        parsed.unpersist()
+        report.writes[plan.quarantine] = tables.append(
+            plan.quarantine, quarantine, txn=batch.txn(plan.quarantine)
+        )
+        limit = conf.ingest.max_reject_rate
+        if report.reject_rate > limit:
+            raise RejectRateExceededError(_reject_message(report, quarantine, limit))
+        report.writes[plan.target] = plan.write(tables, plan.to_target(refined, batch), batch)
+        close_batch(tables, batch)
+    finally:
+        parsed.unpersist()
+        refined.unpersist()
+    return report
+
+
+def _count(report: IngestReport, parsed: DataFrame, quarantine: DataFrame, batch: Batch) -> None:
+    report.batch_id = batch.batch_id
+    report.files = len(batch.files)
+    totals = parsed.agg(
+        F.count(F.lit(1)).alias("records"), F.count_if(F.col(c.REASON).isNull()).alias("accepted")
+    ).first()
+    report.records, report.accepted = int(totals["records"]), int(totals["accepted"])
+    for row in quarantine.groupBy(c.DISPOSITION, c.REASON).count().collect():  # a few reasons
+        report.by_disposition[row[c.DISPOSITION]] = (
+            report.by_disposition.get(row[c.DISPOSITION], 0) + row["count"]
+        )
+        report.by_reason[row[c.REASON]] = report.by_reason.get(row[c.REASON], 0) + row["count"]
+
+
+def _reject_message(report: IngestReport, quarantine: DataFrame, limit: float) -> str:
+    worst = (
+        quarantine.where(F.col(c.DISPOSITION) == REJECTED)
+        .groupBy(c.SOURCE_FILE, c.REASON)
+        .count()
+        .orderBy(F.desc("count"), c.SOURCE_FILE)
+        .limit(5)
+        .collect()
+    )
+    detail = "; ".join(f"{r[c.SOURCE_FILE]}: {r['count']} x {r[c.REASON]}" for r in worst)
+    return (
+        f"{report.job} {report.batch_id}: {report.rejected} of {report.records} records rejected "
+        f"({report.reject_rate:.2%}) which is above ingest.max_reject_rate {limit:.2%}; "
+        f"nothing was written to the target table, the rejects are in quarantine. Worst: {detail}"
+    )
+
+
+def ingest_clickstream(
+    spark: SparkSession,
+    conf: Conf,
+    tables: Tables | None = None,
+    *,
+    as_of: date | None = None,
+    now: datetime | None = None,
+) -> IngestReport:
+    """Clickstream JSON lines (``landing/clickstream/**.jsonl``) → ``bronze/clickstream_events``,
+    deduplicated by event_id within the batch and against the table."""
+    tables = tables or Tables(spark, conf)
+    min_ts = datetime.fromisoformat(conf.ingest.min_event_ts.replace("Z", "+00:00"))
+
+    def parse(batch: Batch) -> DataFrame:
+        rules = cs.ClickstreamRules(batch.ingested_at, conf.ingest.max_future_skew_hours, min_ts)
+        return cs.parse_events(cs.read_lines(spark, list(batch.files)), rules)
+
+    return _ingest(
+        spark,
+        conf,
+        tables,
+        _Plan(
+            job="ingest_clickstream",
+            subdir="clickstream",
+            pattern="*.jsonl",
+            target="clickstream_events",
+            quarantine="clickstream_quarantine",
+            parse=parse,
+            refine=lambda parsed: cs.mark_duplicates(parsed, tables.read("clickstream_events")),
+            to_target=lambda p, b: cs.to_bronze(p, b.batch_id, b.ingested_at),
+            to_quarantine=lambda p, b: cs.to_clickstream_quarantine(p, b.batch_id, b.ingested_at),
+            write=lambda t, df, b: t.append(
+                "clickstream_events", df, txn=b.txn("clickstream_events")
+            ),
+        ),
+        as_of,
+        now,
+    )
+
+
+def _newest(*names: str) -> list[Column]:
+    return [F.col(n).desc_nulls_last() for n in names]
+
+
+def _csv_rules(conf: Conf, batch: Batch) -> csv.CsvRules:
+    return csv.CsvRules(
+        ingested_at=batch.ingested_at,
+        max_future_skew_hours=conf.ingest.max_future_skew_hours,
+        loyalty_tiers=tuple(conf.ingest.loyalty_tiers),
+        channels=tuple(conf.ingest.channels),
+    )
+
+
+def _csv_plan(
+    spark: SparkSession,
+    conf: Conf,
+    *,
+    job: str,
+    subdir: str,
+    pattern: str,
+    target: str,
+    quarantine: str,
+    fields: tuple[str, ...],
+    parse: Callable[[DataFrame, csv.CsvRules], DataFrame],
+    keys: list[str],
+    winner_first: list[Column],
+    update_condition: str,
+) -> _Plan:
+    from campaignlake.schemas import TABLE_SPECS
+
+    schema = TABLE_SPECS[target].schema
+
+    def parse_batch(batch: Batch) -> DataFrame:
+        raw = csv.read_csv_records(spark, list(batch.files), fields)
+        return parse(raw, _csv_rules(conf, batch))
+
+    return _Plan(
+        job=job,
+        subdir=subdir,
+        pattern=pattern,
+        target=target,
+        quarantine=quarantine,
+        parse=parse_batch,
+        refine=lambda parsed: csv.mark_superseded(parsed, keys, winner_first),
+        to_target=lambda p, b: csv.to_silver(p, schema, b.batch_id, b.ingested_at),
+        to_quarantine=lambda p, b: csv.to_csv_quarantine(
+            p, F.concat_ws("|", *[F.col(k) for k in keys]), b.batch_id, b.ingested_at
+        ),
+        write=lambda t, df, b: t.upsert(
+            target, df, keys, update_condition=update_condition, txn=b.txn(target)
+        ),
+    )
+
+
+def ingest_crm(
+    spark: SparkSession,
+    conf: Conf,
+    tables: Tables | None = None,
+    *,
+    as_of: date | None = None,
+    now: datetime | None = None,
+) -> list[IngestReport]:
+    """CRM exports (``landing/crm/customers_*.csv``) → ``silver/customers`` (newest
+    ``updated_at`` wins, emails pseudonymised), and deletion requests
+    (``landing/crm/deletion_requests_*.csv``) → ``silver/deletion_requests`` (the earliest
+    request per customer is kept, for the erasure job)."""
+    tables = tables or Tables(spark, conf)
+    key = resolve_hmac_key(conf.pii)
+    customers = _csv_plan(
+        spark,
+        conf,
+        job="ingest_crm",
+        subdir="crm",
+        pattern="customers_*.csv",
+        target="customers",
+        quarantine="customers_quarantine",
+        fields=csv.CUSTOMER_FIELDS,
+        parse=lambda raw, rules: csv.parse_customers(raw, rules, key),
+        keys=[c.CUSTOMER_ID],
+        winner_first=_newest(c.UPDATED_AT, c.SOURCE_FILE),
+        update_condition=f"s.{c.UPDATED_AT} > t.{c.UPDATED_AT}",
+    )
+    deletions = _csv_plan(
+        spark,
+        conf,
+        job="ingest_deletion_requests",
+        subdir="crm",
+        pattern="deletion_requests_*.csv",
+        target="deletion_requests",
+        quarantine="customers_quarantine",
+        fields=csv.DELETION_FIELDS,
+        parse=csv.parse_deletion_requests,
+        keys=[c.CUSTOMER_ID],
+        # The earliest request per customer counts: erasure deadlines run from it.
+        winner_first=[F.col(c.REQUESTED_AT).asc_nulls_last(), F.col(c.SOURCE_FILE)],
+        update_condition=f"s.{c.REQUESTED_AT} < t.{c.REQUESTED_AT}",
+    )
+    return [_ingest(spark, conf, tables, plan, as_of, now) for plan in (customers, deletions)]
+
+
+def ingest_products(
+    spark: SparkSession,
+    conf: Conf,
+    tables: Tables | None = None,
+    *,
+    as_of: date | None = None,
+    now: datetime | None = None,
+) -> IngestReport:
+    """Products catalog exports (``landing/products/products_*.csv``) → ``silver/products``;
+    a later export date wins."""
+    tables = tables or Tables(spark, conf)
+    plan = _csv_plan(
+        spark,
+        conf,
+        job="ingest_products",
+        subdir="products",
+        pattern="products_*.csv",
+        target="products",
+        quarantine="products_quarantine",
+        fields=csv.PRODUCT_FIELDS,
+        parse=csv.parse_products,
+        keys=[c.PRODUCT_ID],
+        winner_first=_newest(c.EXPORT_DATE, c.SOURCE_FILE),
+        update_condition=f"s.{c.EXPORT_DATE} > t.{c.EXPORT_DATE}",
+    )
+    return _ingest(spark, conf, tables, plan, as_of, now)
+
+
+def ingest_campaigns(
+    spark: SparkSession,
+    conf: Conf,
+    tables: Tables | None = None,
+    *,
+    as_of: date | None = None,
+    now: datetime | None = None,
+) -> IngestReport:
+    """Campaign history exports (``landing/campaigns/campaign_history_*.csv``) →
+    ``silver/campaign_contacts``, one row per (campaign, customer); a later export wins."""
+    tables = tables or Tables(spark, conf)
+    plan = _csv_plan(
+        spark,
+        conf,
+        job="ingest_campaigns",
+        subdir="campaigns",
+        pattern="campaign_history_*.csv",
+        target="campaign_contacts",
+        quarantine="campaign_contacts_quarantine",
+        fields=csv.CAMPAIGN_FIELDS,
+        parse=csv.parse_campaign_contacts,
+        keys=[c.CAMPAIGN_ID, c.CUSTOMER_ID],
+        winner_first=_newest(c.EXPORT_DATE, c.SOURCE_FILE),
+        update_condition=f"s.{c.EXPORT_DATE} > t.{c.EXPORT_DATE}",
+    )
+    return _ingest(spark, conf, tables, plan, as_of, now)

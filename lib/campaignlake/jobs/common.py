@@ -1,0 +1,45 @@
+"""What every job's command line shares: ``--env``, ``--date`` and ``--conf-dir``."""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import sys
+from collections.abc import Callable, Sequence
+from datetime import date
+
+from campaignlake.errors import CampaignlakeError
+
+
+def parse_job_args(
+    description: str,
+    argv: Sequence[str] | None,
+    add_arguments: Callable[[argparse.ArgumentParser], None] | None = None,
+) -> argparse.Namespace:
+    """Parse a job's command line: ``--env`` (conf/<env>.yaml), ``--date`` (the run date,
+    YYYY-MM-DD; a rerun for the same date gives the same result) and the job's own flags."""
+    parser = argparse.ArgumentParser(description=description)
+    parser.add_argument(
+        "--env", default="local", help="configuration: conf/<env>.yaml (default: local)"
+    )
+    parser.add_argument(
+        "--date", type=date.fromisoformat, default=None, help="run date, YYYY-MM-DD"
+    )
+    parser.add_argument("--conf-dir", default=None, help="directory holding <env>.yaml")
+    if add_arguments is not None:
+        add_arguments(parser)
+    return parser.parse_args(argv)
+
+
+def run_main(body: Callable[[], None]) -> int:
+    """Run a job body; a campaignlake error ends it with its message and exit code 1."""
+    logging.basicConfig(
+        level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
+    )
+    logging.getLogger("py4j").setLevel(logging.WARNING)
+    try:
+        body()
+    except CampaignlakeError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 1
+    return 0

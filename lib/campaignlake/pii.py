@@ -1,0 +1,69 @@
+"""Pseudonymisation of personal data with a keyed HMAC, computed by Spark built-ins.
+
+HMAC-SHA256(key, m) = SHA256((key ^ opad) || SHA256((key ^ ipad) || m)). The two padded keys
+are constants per run, so the whole HMAC is two ``sha2`` calls over binary concatenations: no
+Python UDF, and the key never appears in a plan as text (only its padded bytes).
+
+The key comes from an environment variable (on Databricks, set from a secret scope; on EMR from
+Secrets Manager) and never from code or conf. Local runs may fall back to the documented
+development key, which only ``conf/local.yaml`` allows.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+
+from pyspark.sql import Column
+from pyspark.sql import functions as F
+
+from campaignlake.config import PiiConf
+from campaignlake.errors import SecretMissingError
+
+#: Documented, public, and therefore worthless outside local development.
+DEVELOPMENT_KEY = "campaignlake-development-key-not-secret"
+_BLOCK = 64
+
+
+def resolve_hmac_key(pii: PiiConf, environ: dict[str, str] | None = None) -> bytes:
+    """The HMAC key from ``$<pii.hmac_key_env>``; the development key only where allowed.
+
+    Raises
+    ------
+    SecretMissingError
+        When the variable is unset and the environment does not allow the development key.
+    """
+    env = os.environ if environ is None else environ
+    value = env.get(pii.hmac_key_env, "")
+    if value:
+        return value.encode("utf-8")
+    if pii.allow_development_key:
+        return DEVELOPMENT_KEY.encode("utf-8")
+    raise SecretMissingError(
+        f"the PII HMAC key is missing: set the environment variable {pii.hmac_key_env} "
+        "(from your secret store); this environment does not allow the development key"
+    )
+
+
+def hmac_sha256_hex(value: Column, key: bytes) -> Column:
+    """Hex HMAC-SHA256 of a string column under ``key`` (null stays null)."""
+    if len(key) > _BLOCK:
+        key = hashlib.sha256(key).digest()
+    key = key.ljust(_BLOCK, b"\0")
+    inner_pad = bytes(b ^ 0x36 for b in key)
+    outer_pad = bytes(b ^ 0x5C for b in key)
+    inner = F.unhex(F.sha2(F.concat(F.lit(inner_pad), value.cast("binary")), 256))
+    return F.when(value.isNull(), None).otherwise(F.sha2(F.concat(F.lit(outer_pad), inner), 256))
+
+
+def normalise_email(email: Column) -> Column:
+    """Trimmed and lower-cased; empty becomes null."""
+    cleaned = F.lower(F.trim(email))
+    return F.when(cleaned == "", None).otherwise(cleaned)
+
+
+#: A pragmatic address check: one @, a non-empty local part, a dotted domain, no spaces.
+EMAIL_PATTERN = (
+    r"^[a-z0-9.!#$%&'*+/=?^_`{|}~-]+"
+    r"@[a-z0-9](?:[a-z0-9-]*[a-z0-9])?(?:\.[a-z0-9](?:[a-z0-9-]*[a-z0-9])?)+$"
+)

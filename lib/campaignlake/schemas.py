@@ -1,0 +1,151 @@
+"""The schemas of campaignlake's tables, keyed by their conf key (``tables.<key>``)."""
+
+from __future__ import annotations
+
+from pyspark.sql.types import (
+    BooleanType,
+    DataType,
+    DateType,
+    DecimalType,
+    IntegerType,
+    LongType,
+    StringType,
+    StructField,
+    StructType,
+    TimestampType,
+)
+
+from campaignlake import columns as c
+from campaignlake.tables.spec import TableSpec
+
+MONEY = DecimalType(12, 2)
+
+
+def _struct(*fields: tuple[str, DataType]) -> StructType:
+    return StructType([StructField(name, data_type, nullable=True) for name, data_type in fields])
+
+
+INGEST_METADATA = (
+    (c.SOURCE_FILE, StringType()),
+    (c.BATCH_ID, StringType()),
+    (c.INGESTED_AT, TimestampType()),
+)
+
+CLICKSTREAM_EVENTS = _struct(
+    (c.EVENT_ID, StringType()),
+    (c.EVENT_TYPE, StringType()),
+    (c.EVENT_TS, TimestampType()),
+    (c.CUSTOMER_ID, StringType()),
+    (c.ANONYMOUS_ID, StringType()),
+    (c.SESSION_ID, StringType()),
+    (c.PRODUCT_ID, StringType()),
+    (c.QUANTITY, IntegerType()),
+    (c.PRICE, MONEY),
+    (c.PAGE_URL, StringType()),
+    (c.REFERRER, StringType()),
+    (c.UTM_SOURCE, StringType()),
+    (c.UTM_MEDIUM, StringType()),
+    (c.UTM_CAMPAIGN, StringType()),
+    (c.DEVICE, StringType()),
+    (c.USER_AGENT, StringType()),
+    (c.RESCUED_DATA, StringType()),
+    *INGEST_METADATA,
+    (c.EVENT_DATE, DateType()),
+)
+
+QUARANTINE = _struct(
+    (c.SOURCE_FILE, StringType()),
+    (c.RECORD_KEY, StringType()),
+    (c.RAW_RECORD, StringType()),
+    (c.REASON, StringType()),
+    (c.DISPOSITION, StringType()),
+    (c.BATCH_ID, StringType()),
+    (c.INGESTED_AT, TimestampType()),
+    (c.QUARANTINE_DATE, DateType()),
+)
+
+CUSTOMERS = _struct(
+    (c.CUSTOMER_ID, StringType()),
+    (c.EMAIL, StringType()),
+    (c.EMAIL_HASH, StringType()),
+    (c.EMAIL_VALID, BooleanType()),
+    (c.FIRST_NAME, StringType()),
+    (c.LAST_NAME, StringType()),
+    (c.PHONE, StringType()),
+    (c.COUNTRY, StringType()),
+    (c.CITY, StringType()),
+    (c.SIGNUP_DATE, DateType()),
+    (c.BIRTH_YEAR, IntegerType()),
+    (c.LOYALTY_TIER, StringType()),
+    (c.EMAIL_OPT_IN, BooleanType()),
+    (c.SMS_OPT_IN, BooleanType()),
+    (c.PUSH_OPT_IN, BooleanType()),
+    (c.UPDATED_AT, TimestampType()),
+    *INGEST_METADATA,
+)
+
+DELETION_REQUESTS = _struct(
+    (c.CUSTOMER_ID, StringType()),
+    (c.REQUESTED_AT, TimestampType()),
+    *INGEST_METADATA,
+)
+
+PRODUCTS = _struct(
+    (c.PRODUCT_ID, StringType()),
+    (c.NAME, StringType()),
+    (c.CATEGORY, StringType()),
+    (c.BRAND, StringType()),
+    (c.PRICE, MONEY),
+    (c.ACTIVE, BooleanType()),
+    (c.EXPORT_DATE, DateType()),
+    *INGEST_METADATA,
+)
+
+CAMPAIGN_CONTACTS = _struct(
+    (c.CAMPAIGN_ID, StringType()),
+    (c.CHANNEL, StringType()),
+    (c.CUSTOMER_ID, StringType()),
+    (c.SENT_AT, TimestampType()),
+    (c.OPENED_AT, TimestampType()),
+    (c.CLICKED_AT, TimestampType()),
+    (c.CONVERTED_AT, TimestampType()),
+    (c.REVENUE, MONEY),
+    (c.EXPORT_DATE, DateType()),
+    *INGEST_METADATA,
+)
+
+INGEST_BATCHES = _struct(
+    (c.JOB, StringType()),
+    (c.BATCH_SEQ, LongType()),
+    (c.SOURCE_FILE, StringType()),
+    (c.FILE_SIZE, LongType()),
+    (c.FILE_MODIFIED_AT, TimestampType()),
+    (c.STATUS, StringType()),
+    (c.RECORDED_AT, TimestampType()),
+)
+
+#: Personal data: never in file statistics.
+CUSTOMER_PII = frozenset({c.EMAIL, c.FIRST_NAME, c.LAST_NAME, c.PHONE, c.CITY})
+#: Raw records can hold anything, PII included.
+QUARANTINE_PII = frozenset({c.RAW_RECORD, c.RECORD_KEY})
+
+_QUARANTINE_SPEC = TableSpec(
+    schema=QUARANTINE, partition_by=(c.QUARANTINE_DATE,), pii_columns=QUARANTINE_PII
+)
+
+TABLE_SPECS: dict[str, TableSpec] = {
+    "clickstream_events": TableSpec(
+        schema=CLICKSTREAM_EVENTS,
+        partition_by=(c.EVENT_DATE,),
+        pii_columns=frozenset({c.USER_AGENT, c.RESCUED_DATA}),
+    ),
+    "clickstream_quarantine": _QUARANTINE_SPEC,
+    "customers": TableSpec(schema=CUSTOMERS, pii_columns=CUSTOMER_PII),
+    "customers_quarantine": _QUARANTINE_SPEC,
+    "deletion_requests": TableSpec(schema=DELETION_REQUESTS),
+    "products": TableSpec(schema=PRODUCTS),
+    "products_quarantine": _QUARANTINE_SPEC,
+    "campaign_contacts": TableSpec(schema=CAMPAIGN_CONTACTS),
+    "campaign_contacts_quarantine": _QUARANTINE_SPEC,
+    "ingest_batches": TableSpec(schema=INGEST_BATCHES),
+}
