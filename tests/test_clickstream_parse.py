@@ -1,0 +1,162 @@
+"""Clickstream parsing, checks and deduplication on small literal lines."""
+
+from __future__ import annotations
+
+import json
+from datetime import date, datetime, timezone
+from decimal import Decimal
+
+import pytest
+from chispa import assert_df_equality
+from pyspark.sql import DataFrame, SparkSession
+from pyspark.sql import functions as F
+
+from campaignlake import columns as c
+from campaignlake.ingest import clickstream as cs
+from campaignlake.schemas import CLICKSTREAM_EVENTS
+
+INGESTED_AT = datetime(2026, 10, 31, 12, 0, tzinfo=timezone.utc)
+RULES = cs.ClickstreamRules(INGESTED_AT, 24, datetime(2015, 1, 1, tzinfo=timezone.utc))
+FILE = "file:/landing/clickstream/date=2026-10-30/hour=10/events-0000.jsonl"
+
+
+def event(**overrides: object) -> str:
+    base = {
+        "event_id": "e1",
+        "event_type": "add_to_cart",
+        "event_ts": "2026-10-30T10:15:30.250+02:00",
+        "customer_id": "C1",
+        "anonymous_id": "a1",
+        "session_id": "s1",
+        "product_id": "P1",
+        "quantity": 2,
+        "price": 19.99,
+        "page_url": "https://shop/p1",
+        "device": "mobile",
+    }
+    base.update(overrides)
+    return json.dumps({k: v for k, v in base.items() if v is not ...}, ensure_ascii=False)
+
+
+def lines_df(spark: SparkSession, lines: list[str | bytes]) -> DataFrame:
+    """Lines as the text reader gives them: raw bytes viewed as a string."""
+    raw = [(line.encode("utf-8") if isinstance(line, str) else line, FILE) for line in lines]
+    return spark.createDataFrame(raw, "value binary, source_file string").select(
+        F.col("value").cast("string").alias(cs.LINE), F.col(c.SOURCE_FILE)
+    )
+
+
+def reasons(spark: SparkSession, lines: list[str | bytes]) -> list[str | None]:
+    parsed = cs.parse_events(lines_df(spark, lines), RULES)
+    return [r[c.REASON] for r in parsed.collect()]
+
+
+def test_valid_event_is_typed_in_utc(spark: SparkSession) -> None:
+    parsed = cs.parse_events(
+        lines_df(spark, [event(event_ts="2026-10-30T00:30:00.250+02:00")]), RULES
+    )
+    bronze = cs.to_bronze(parsed, "b-1", INGESTED_AT)
+    expected = spark.createDataFrame(
+        [
+            (
+                "e1",
+                "add_to_cart",
+                datetime(2026, 10, 29, 22, 30, 0, 250000, tzinfo=timezone.utc),
+                "C1",
+                "a1",
+                "s1",
+                "P1",
+                2,
+                Decimal("19.99"),
+                "https://shop/p1",
+                None,
+                None,
+                None,
+                None,
+                "mobile",
+                None,
+                None,
+                FILE,
+                "b-1",
+                INGESTED_AT,
+                date(2026, 10, 29),
+            )
+        ],  # fmt: skip
+        CLICKSTREAM_EVENTS,
+    )
+    assert_df_equality(bronze, expected, ignore_nullable=True)
+
+
+def test_unknown_fields_are_rescued_not_dropped(spark: SparkSession) -> None:
+    line = event(experiment="checkout-v2", ab={"bucket": 7})
+    row = cs.parse_events(lines_df(spark, [line]), RULES).first()
+    assert row[c.REASON] is None
+    assert json.loads(row[c.RESCUED_DATA]) == {"experiment": "checkout-v2", "ab": '{"bucket":7}'}
+
+
+@pytest.mark.parametrize(
+    ("line", "reason"),
+    [
+        (event()[:40], "malformed_json"),
+        (event(event_id=""), "missing_event_id"),
+        (event(event_id=...), "missing_event_id"),
+        (event(event_type="teleport"), "unknown_event_type"),
+        (event(customer_id=None, anonymous_id=" "), "missing_customer_and_anonymous_id"),
+        (event(session_id=None), "missing_session_id"),
+        (event(event_ts=...), "missing_event_ts"),
+        (event(event_ts="31/02/2026 25:61"), "unparseable_event_ts"),
+        (event(event_ts="2026-11-02T12:00:01+00:00"), "future_event_ts"),
+        (event(event_ts="1999-12-31T23:59:59Z"), "too_old_event_ts"),
+        (event(quantity="two"), "invalid_quantity"),
+        (event(quantity=0), "non_positive_quantity"),
+        (event(price="abc"), "invalid_price"),
+        (event(price=-12.5), "negative_price"),
+        (event(product_id=None), "missing_product_id"),
+    ],
+)
+def test_each_bad_record_kind_gets_its_reason(spark: SparkSession, line: str, reason: str) -> None:
+    assert reasons(spark, [line]) == [reason]
+
+
+def test_non_utf8_line_is_rejected_and_kept_readable(spark: SparkSession) -> None:
+    line = event(city="Montréal").encode("latin-1")
+    row = cs.parse_events(lines_df(spark, [line]), RULES).first()
+    assert row[c.REASON] == "invalid_utf8"
+    assert "Montr\ufffdal" in row[c.RAW_RECORD]
+
+
+def test_page_view_needs_no_product_and_future_within_skew_is_fine(spark: SparkSession) -> None:
+    line = event(event_type="page_view", product_id=None, quantity=None, price=None,
+                 event_ts="2026-11-01T11:59:00+00:00")  # fmt: skip
+    assert reasons(spark, [line]) == [None]
+
+
+def test_duplicates_within_batch_and_against_table(spark: SparkSession) -> None:
+    lines = [
+        event(event_id="e1", event_ts="2026-10-30T10:00:05Z"),
+        event(event_id="e1", event_ts="2026-10-30T10:00:00Z"),  # earliest occurrence wins
+        event(event_id="e2"),
+        event(event_id="e3"),
+        event(event_id="bad", price=-1),
+    ]
+    parsed = cs.parse_events(lines_df(spark, lines), RULES)
+    existing = spark.createDataFrame([("e3",)], "event_id string")
+    marked = cs.mark_duplicates(parsed, existing)
+    got = sorted((r[c.EVENT_ID], r[c.EVENT_TS].second, r[c.REASON]) for r in marked.collect())
+    assert got == [
+        ("bad", 30, "negative_price"),
+        ("e1", 0, None),
+        ("e1", 5, "duplicate_event_id"),
+        ("e2", 30, None),
+        ("e3", 30, "already_ingested"),
+    ]
+    quarantine = cs.to_clickstream_quarantine(marked, "b-1", INGESTED_AT)
+    dispositions = sorted(
+        (r[c.RECORD_KEY], r[c.REASON], r[c.DISPOSITION]) for r in quarantine.collect()
+    )
+    assert dispositions == [
+        ("bad", "negative_price", "rejected"),
+        ("e1", "duplicate_event_id", "duplicate"),
+        ("e3", "already_ingested", "duplicate"),
+    ]
+    assert cs.to_bronze(marked, "b-1", INGESTED_AT).count() == 2
