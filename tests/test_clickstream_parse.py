@@ -81,7 +81,7 @@ def test_valid_event_is_typed_in_utc(spark: SparkSession) -> None:
                 INGESTED_AT,
                 date(2026, 10, 29),
             )
-        ],  # fmt: skip
+        ],
         CLICKSTREAM_EVENTS,
     )
     assert_df_equality(bronze, expected, ignore_nullable=True)
@@ -126,8 +126,13 @@ def test_non_utf8_line_is_rejected_and_kept_readable(spark: SparkSession) -> Non
 
 
 def test_page_view_needs_no_product_and_future_within_skew_is_fine(spark: SparkSession) -> None:
-    line = event(event_type="page_view", product_id=None, quantity=None, price=None,
-                 event_ts="2026-11-01T11:59:00+00:00")  # fmt: skip
+    line = event(
+        event_type="page_view",
+        product_id=None,
+        quantity=None,
+        price=None,
+        event_ts="2026-11-01T11:59:00+00:00",
+    )
     assert reasons(spark, [line]) == [None]
 
 

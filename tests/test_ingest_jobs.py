@@ -62,8 +62,14 @@ def test_clickstream_ingests_new_files_once(
     spark: SparkSession, conf: Conf, tables: Tables
 ) -> None:
     landing = conf.paths.landing
-    write(landing, "clickstream/date=2026-10-30/hour=10/a.jsonl",
-          "\n".join([event_line("e1"), event_line("e2"), event_line("e2"), event_line("e3", price=-1)]) + "\n")  # fmt: skip
+    write(
+        landing,
+        "clickstream/date=2026-10-30/hour=10/a.jsonl",
+        "\n".join(
+            [event_line("e1"), event_line("e2"), event_line("e2"), event_line("e3", price=-1)]
+        )
+        + "\n",
+    )
     first = ingest_clickstream(spark, conf, tables, now=NOW)
     assert (first.records, first.accepted, first.rejected) == (4, 2, 1)
     assert first.by_reason == {"duplicate_event_id": 1, "negative_price": 1}
@@ -96,8 +102,11 @@ def test_clickstream_ingests_new_files_once(
 def test_too_many_rejects_fail_with_file_and_reason_and_write_only_quarantine(
     spark: SparkSession, conf: Conf, tables: Tables
 ) -> None:
-    write(conf.paths.landing, "clickstream/date=2026-10-30/hour=10/bad.jsonl",
-          "\n".join([event_line("e1"), "{broken", "{broken again"]) + "\n")  # fmt: skip
+    write(
+        conf.paths.landing,
+        "clickstream/date=2026-10-30/hour=10/bad.jsonl",
+        "\n".join([event_line("e1"), "{broken", "{broken again"]) + "\n",
+    )
     with pytest.raises(RejectRateExceededError) as error:
         ingest_clickstream(spark, conf, tables, now=NOW)
     message = str(error.value)
@@ -170,15 +179,26 @@ def test_crm_newest_wins_invalid_fields_are_nulled_and_replays_change_nothing(
     spark: SparkSession, conf: Conf, tables: Tables
 ) -> None:
     landing = conf.paths.landing
-    write(landing, "crm/customers_2026-10-01.csv", "\n".join([
-        CRM_HEADER,
-        crm_row("C1", " Ana.Lima@Example.COM ", "2026-10-01T08:00:00Z"),
-        crm_row("C1", "old@example.com", "2026-09-01T08:00:00Z", tier="none"),  # stale duplicate
-        crm_row("C2", "john.doe@", "2026-10-01T09:00:00Z"),  # invalid email: kept, email nulled
-        crm_row("", "x@example.com", "2026-10-01T09:00:00Z"),  # no id: rejected
-        crm_row("C3", "c3@example.com", "yesterday"),  # unparseable updated_at: rejected
-        "C4,too,few,fields",
-    ]) + "\n")  # fmt: skip
+    write(
+        landing,
+        "crm/customers_2026-10-01.csv",
+        "\n".join(
+            [
+                CRM_HEADER,
+                crm_row("C1", " Ana.Lima@Example.COM ", "2026-10-01T08:00:00Z"),
+                crm_row(
+                    "C1", "old@example.com", "2026-09-01T08:00:00Z", tier="none"
+                ),  # stale duplicate
+                crm_row(
+                    "C2", "john.doe@", "2026-10-01T09:00:00Z"
+                ),  # invalid email: kept, email nulled
+                crm_row("", "x@example.com", "2026-10-01T09:00:00Z"),  # no id: rejected
+                crm_row("C3", "c3@example.com", "yesterday"),  # unparseable updated_at: rejected
+                "C4,too,few,fields",
+            ]
+        )
+        + "\n",
+    )
     write(
         landing,
         "crm/deletion_requests_2026-10-01.csv",
@@ -186,9 +206,12 @@ def test_crm_newest_wins_invalid_fields_are_nulled_and_replays_change_nothing(
     )
     reports = ingest_crm(spark, conf, tables, now=NOW)
     assert reports[0].by_reason == {
-        "stale_duplicate": 1, "invalid_email": 1, "missing_customer_id": 1,
-        "unparseable_updated_at": 1, "malformed_row": 1,
-    }  # fmt: skip
+        "stale_duplicate": 1,
+        "invalid_email": 1,
+        "missing_customer_id": 1,
+        "unparseable_updated_at": 1,
+        "malformed_row": 1,
+    }
     customers = {r[c.CUSTOMER_ID]: r for r in tables.read("customers").collect()}
     assert sorted(customers) == ["C1", "C2"]
     ana = customers["C1"]
@@ -258,12 +281,19 @@ def test_outside_local_the_hmac_key_must_come_from_the_environment(
 
 def test_products_and_campaigns(spark: SparkSession, conf: Conf, tables: Tables) -> None:
     landing = conf.paths.landing
-    write(landing, "products/products_2026-10-01.csv", "\n".join([
-        "product_id,name,category,brand,price,active",
-        "P1,Lamp,Home,Acme,19.99,true",
-        "P2,Chair,home,Acme,-5,true",
-        "P3,Desk,home,Acme,99.00,maybe",
-    ]) + "\n")  # fmt: skip
+    write(
+        landing,
+        "products/products_2026-10-01.csv",
+        "\n".join(
+            [
+                "product_id,name,category,brand,price,active",
+                "P1,Lamp,Home,Acme,19.99,true",
+                "P2,Chair,home,Acme,-5,true",
+                "P3,Desk,home,Acme,99.00,maybe",
+            ]
+        )
+        + "\n",
+    )
     write(
         landing,
         "products/products_2026-10-02.csv",
@@ -273,28 +303,46 @@ def test_products_and_campaigns(spark: SparkSession, conf: Conf, tables: Tables)
     assert report.by_reason == {"negative_price": 1, "invalid_active_flag": 1, "stale_duplicate": 1}
     [lamp] = tables.read("products").collect()
     assert (str(lamp[c.PRICE]), lamp[c.ACTIVE], lamp[c.CATEGORY], str(lamp[c.EXPORT_DATE])) == (
-        "17.99", False, "home", "2026-10-02")  # fmt: skip
+        "17.99",
+        False,
+        "home",
+        "2026-10-02",
+    )
 
-    write(landing, "campaigns/campaign_history_2026-10-01.csv", "\n".join([
-        "campaign_id,channel,customer_id,sent_at,opened_at,clicked_at,converted_at,revenue",
-        "K1,email,C1,2026-09-01T09:00:00Z,2026-09-01T10:00:00Z,,,",
-        "K1,fax,C2,2026-09-01T09:00:00Z,,,,",
-        "K1,email,C3,2026-09-01T09:00:00Z,2026-08-01T10:00:00Z,,,",
-        "K1,sms,C4,2026-09-01T09:00:00Z,,,2026-09-02T09:00:00Z,-3",
-        "K1,email,C5,2026-09-01T09:00:00Z,,,,",
-        "K1,email,C6,2026-09-01T09:00:00Z,,,,",
-        "K1,email,C7,2026-09-01T09:00:00Z,,,,",
-    ]) + "\n")  # fmt: skip
+    write(
+        landing,
+        "campaigns/campaign_history_2026-10-01.csv",
+        "\n".join(
+            [
+                "campaign_id,channel,customer_id,sent_at,opened_at,clicked_at,converted_at,revenue",
+                "K1,email,C1,2026-09-01T09:00:00Z,2026-09-01T10:00:00Z,,,",
+                "K1,fax,C2,2026-09-01T09:00:00Z,,,,",
+                "K1,email,C3,2026-09-01T09:00:00Z,2026-08-01T10:00:00Z,,,",
+                "K1,sms,C4,2026-09-01T09:00:00Z,,,2026-09-02T09:00:00Z,-3",
+                "K1,email,C5,2026-09-01T09:00:00Z,,,,",
+                "K1,email,C6,2026-09-01T09:00:00Z,,,,",
+                "K1,email,C7,2026-09-01T09:00:00Z,,,,",
+            ]
+        )
+        + "\n",
+    )
     report = ingest_campaigns(spark, conf, tables, now=NOW)
     assert report.by_reason == {
         "invalid_channel": 1,
         "response_before_send": 1,
         "negative_revenue": 1,
     }
-    write(landing, "campaigns/campaign_history_2026-10-05.csv", "\n".join([
-        "campaign_id,channel,customer_id,sent_at,opened_at,clicked_at,converted_at,revenue",
-        "K1,email,C1,2026-09-01T09:00:00Z,2026-09-01T10:00:00Z,2026-09-01T10:05:00Z,2026-09-03T10:00:00Z,42.50",
-    ]) + "\n")  # fmt: skip
+    write(
+        landing,
+        "campaigns/campaign_history_2026-10-05.csv",
+        "\n".join(
+            [
+                "campaign_id,channel,customer_id,sent_at,opened_at,clicked_at,converted_at,revenue",
+                "K1,email,C1,2026-09-01T09:00:00Z,2026-09-01T10:00:00Z,2026-09-01T10:05:00Z,2026-09-03T10:00:00Z,42.50",
+            ]
+        )
+        + "\n",
+    )
     ingest_campaigns(spark, conf, tables, now=NOW)
     contacts = {r[c.CUSTOMER_ID]: r for r in tables.read("campaign_contacts").collect()}
     assert sorted(contacts) == ["C1", "C5", "C6", "C7"]

@@ -10,16 +10,6 @@ from pathlib import Path
 
 import pyarrow as pa
 import pytest
-from campaignlake.errors import (
-    CommitConflictError,
-    DuplicateKeyError,
-    ReplaceWhereViolationError,
-    SchemaMismatchError,
-    TableNotFoundError,
-    UnsafeStorageError,
-)
-from campaignlake.tables.delta_rs import DeltaRsEngine
-from campaignlake.tables.spec import TableSpec, Txn
 from chispa import assert_df_equality
 from deltalake import DeltaTable
 from pyspark.sql import DataFrame, SparkSession
@@ -32,6 +22,17 @@ from pyspark.sql.types import (
     StructType,
     TimestampType,
 )
+
+from campaignlake.errors import (
+    CommitConflictError,
+    DuplicateKeyError,
+    ReplaceWhereViolationError,
+    SchemaMismatchError,
+    TableNotFoundError,
+    UnsafeStorageError,
+)
+from campaignlake.tables.delta_rs import DeltaRsEngine
+from campaignlake.tables.spec import TableSpec, Txn
 
 SCHEMA = StructType(
     [

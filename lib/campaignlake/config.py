@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import Any, Literal, Union
 
 import yaml
+
 from campaignlake.errors import ConfigError
 
 CONF_DIR_ENV = "CAMPAIGNLAKE_CONF_DIR"

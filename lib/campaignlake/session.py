@@ -12,8 +12,9 @@ import os
 import sys
 import tempfile
 
-from campaignlake.config import Conf
 from pyspark.sql import SparkSession
+
+from campaignlake.config import Conf
 
 #: Settings whose values change results, not just speed: always UTC dates and microsecond
 #: timestamps that every Delta reader understands.

@@ -1,0 +1,57 @@
+"""Which engine runs where, and the session factory's settings."""
+
+from __future__ import annotations
+
+import dataclasses
+
+import pytest
+from pyspark.sql import SparkSession
+
+from campaignlake.config import Conf, S3CommitConf
+from campaignlake.errors import UnsafeStorageError
+from campaignlake.session import get_spark, local_defaults
+from campaignlake.tables import Tables, make_engine
+from campaignlake.tables.delta_rs import DeltaRsEngine
+from campaignlake.tables.spark_delta import SparkDeltaEngine, delta_classes_available
+
+
+def with_storage(conf: Conf, **changes: object) -> Conf:
+    return dataclasses.replace(conf, storage=dataclasses.replace(conf.storage, **changes))
+
+
+def test_auto_uses_delta_rs_without_delta_jars(spark: SparkSession, conf: Conf) -> None:
+    assert not delta_classes_available(spark)  # pip-only: Delta's JVM jars come from Maven
+    assert isinstance(make_engine(spark, conf), DeltaRsEngine)
+    assert isinstance(make_engine(spark, with_storage(conf, engine="spark")), SparkDeltaEngine)
+
+
+def test_delta_rs_on_s3_needs_a_safe_commit_mode(spark: SparkSession, conf: Conf) -> None:
+    s3 = dataclasses.replace(conf, paths=dataclasses.replace(conf.paths, warehouse="s3://lake/wh"))
+    with pytest.raises(UnsafeStorageError, match=r"s3://lake/wh/silver/customers"):
+        Tables(spark, with_storage(s3, engine="delta-rs")).exists("customers")
+    locked = make_engine(
+        spark,
+        with_storage(
+            s3,
+            engine="delta-rs",
+            s3_commit=S3CommitConf(locking_provider="dynamodb", dynamodb_table="delta_log"),
+        ),
+    )
+    assert isinstance(locked, DeltaRsEngine) and locked.s3_safe_commit
+    assert locked.storage_options["DELTA_DYNAMO_TABLE_NAME"] == "delta_log"
+    put = make_engine(
+        spark, with_storage(s3, engine="delta-rs", s3_commit=S3CommitConf(conditional_put="etag"))
+    )
+    assert put.storage_options["conditional_put"] == "etag"  # type: ignore[attr-defined]
+
+
+def test_local_session_settings(conf: Conf) -> None:
+    settings = local_defaults(conf)
+    assert settings["spark.sql.session.timeZone"] == "UTC"
+    assert settings["spark.sql.parquet.outputTimestampType"] == "TIMESTAMP_MICROS"
+    assert settings["spark.ui.enabled"] == "false"
+    assert settings["spark.sql.shuffle.partitions"] == "8"
+
+
+def test_get_spark_takes_the_active_session(spark: SparkSession, conf: Conf) -> None:
+    assert get_spark(conf) is spark
