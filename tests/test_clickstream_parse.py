@@ -146,7 +146,7 @@ def test_duplicates_within_batch_and_against_table(spark: SparkSession) -> None:
     ]
     parsed = cs.parse_events(lines_df(spark, lines), RULES)
     existing = spark.createDataFrame([("e3",)], "event_id string")
-    marked = cs.mark_duplicates(parsed, existing)
+    marked = cs.mark_duplicates(parsed, cs.duplicate_ids(parsed, existing))
     got = sorted((r[c.EVENT_ID], r[c.EVENT_TS].second, r[c.REASON]) for r in marked.collect())
     assert got == [
         ("bad", 30, "negative_price"),

@@ -10,6 +10,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
+import pyspark
 from pyspark.sql import Column, DataFrame, SparkSession, Window
 from pyspark.sql import functions as F
 
@@ -49,7 +50,12 @@ RAW_FIELDS = (
 )
 LINE = "value"
 _FIELDS = "__fields"
-_REASON = "__reason"
+_UTF8 = "__utf8"
+_MALFORMED = "__malformed"
+_TS = "__ts"
+_QUANTITY = "__quantity"
+_PRICE = "__price"
+_TYPE = "__type"
 
 
 @dataclass(frozen=True)
@@ -61,17 +67,32 @@ class ClickstreamRules:
     min_event_ts: datetime
 
 
-def read_lines(spark: SparkSession, files: list[str]) -> DataFrame:
-    """The non-empty lines of ``files`` with their ``source_file`` (I/O, not a transform)."""
+def read_lines(spark: SparkSession, directory: str, pattern: str, files: list[str]) -> DataFrame:
+    """The non-empty lines of ``files`` (under ``directory``, matching ``pattern``) with their
+    ``source_file``. I/O, not a transform.
+
+    The directory is read as a whole and narrowed to ``files``: listing one tree is much
+    faster than resolving thousands of explicit paths one by one.
+    """
+    wanted = spark.createDataFrame([(f,) for f in files], f"{c.SOURCE_FILE} string")
     return (
-        spark.read.text(files)
+        spark.read.option("recursiveFileLookup", "true")
+        .option("pathGlobFilter", pattern)
+        .text(directory)
         .select(F.col(LINE), F.col("_metadata.file_path").alias(c.SOURCE_FILE))
+        .join(F.broadcast(wanted), on=c.SOURCE_FILE, how="left_semi")
         .where(F.length(F.trim(F.col(LINE))) > 0)
     )
 
 
 def is_valid_utf8(text: Column) -> Column:
-    """False where the line's bytes are not UTF-8: encoding replaces them, casting does not."""
+    """False where the line's bytes are not UTF-8.
+
+    Spark 4 checks the bytes natively; on Spark 3.5, encoding replaces invalid bytes while a
+    cast to binary keeps them, so the two differ exactly for invalid lines.
+    """
+    if int(pyspark.__version__.split(".")[0]) >= 4:
+        return F.call_function("is_valid_utf8", text)
     return F.encode(text, "UTF-8") == text.cast("binary")
 
 
@@ -92,72 +113,83 @@ def parse_events(lines: DataFrame, rules: ClickstreamRules) -> DataFrame:
         The typed event columns, ``rescued_data`` (unknown fields as JSON), ``source_file``,
         the raw line (``raw_record``) and ``reason`` (null for a valid event).
     """
+    # Three projections, each computed once: Spark does not inline a costly expression into
+    # a consumer that references it several times, so each line is parsed once, each field
+    # extracted and trimmed once, and the checks then read plain columns.
     valid_utf8 = is_valid_utf8(F.col(LINE))
     parsed = lines.select(
-        "*",
-        F.when(valid_utf8, F.from_json(F.col(LINE), "map<string,string>")).alias(_FIELDS),
-        valid_utf8.alias("__utf8"),
-    )
-    field = {name: F.col(_FIELDS).getItem(name) for name in RAW_FIELDS}
-    text = {name: F.when(blank(col), None).otherwise(F.trim(col)) for name, col in field.items()}
-    event_ts = F.expr(f"try_to_timestamp(`{_FIELDS}`['{c.EVENT_TS}'])")
-    quantity = F.expr(f"try_cast(`{_FIELDS}`['{c.QUANTITY}'] AS INT)")
-    price = F.expr(f"try_cast(`{_FIELDS}`['{c.PRICE}'] AS DECIMAL(12,2))")
-    latest = rules.ingested_at + timedelta(hours=rules.max_future_skew_hours)
-    event_type = F.lower(text[c.EVENT_TYPE])
-    checks = [
-        (~F.col("__utf8"), "invalid_utf8"),
-        (F.col(_FIELDS).isNull(), "malformed_json"),
-        (text[c.EVENT_ID].isNull(), "missing_event_id"),
-        (text[c.EVENT_TYPE].isNull(), "missing_event_type"),
-        (~event_type.isin(*EVENT_TYPES), "unknown_event_type"),
-        (
-            text[c.CUSTOMER_ID].isNull() & text[c.ANONYMOUS_ID].isNull(),
-            "missing_customer_and_anonymous_id",
-        ),
-        (text[c.SESSION_ID].isNull(), "missing_session_id"),
-        (text[c.EVENT_TS].isNull(), "missing_event_ts"),
-        (event_ts.isNull(), "unparseable_event_ts"),
-        (event_ts > F.lit(latest), "future_event_ts"),
-        (event_ts < F.lit(rules.min_event_ts), "too_old_event_ts"),
-        (text[c.QUANTITY].isNotNull() & quantity.isNull(), "invalid_quantity"),
-        (quantity <= 0, "non_positive_quantity"),
-        (text[c.PRICE].isNotNull() & price.isNull(), "invalid_price"),
-        (price < 0, "negative_price"),
-        (event_type.isin(*PRODUCT_EVENTS) & text[c.PRODUCT_ID].isNull(), "missing_product_id"),
-    ]
-    known = F.array(*[F.lit(name) for name in RAW_FIELDS])
-    extras = F.map_filter(F.col(_FIELDS), lambda k, _: ~F.array_contains(known, k))
-    rescued = F.when(F.size(extras) > 0, F.to_json(extras))
-    return parsed.select(
-        text[c.EVENT_ID].alias(c.EVENT_ID),
-        event_type.alias(c.EVENT_TYPE),
-        event_ts.alias(c.EVENT_TS),
-        text[c.CUSTOMER_ID].alias(c.CUSTOMER_ID),
-        text[c.ANONYMOUS_ID].alias(c.ANONYMOUS_ID),
-        text[c.SESSION_ID].alias(c.SESSION_ID),
-        text[c.PRODUCT_ID].alias(c.PRODUCT_ID),
-        quantity.alias(c.QUANTITY),
-        price.alias(c.PRICE),
-        *[text[name].alias(name) for name in (c.PAGE_URL, c.REFERRER, c.UTM_SOURCE, c.UTM_MEDIUM)],
-        *[text[name].alias(name) for name in (c.UTM_CAMPAIGN, c.DEVICE, c.USER_AGENT)],
-        rescued.alias(c.RESCUED_DATA),
         F.col(c.SOURCE_FILE),
         # Undecodable bytes become U+FFFD so the quarantined line is readable text.
         F.decode(F.encode(F.col(LINE), "UTF-8"), "UTF-8").alias(c.RAW_RECORD),
+        valid_utf8.alias(_UTF8),
+        F.when(valid_utf8, F.from_json(F.col(LINE), "map<string,string>")).alias(_FIELDS),
+    )
+    known = F.array(*[F.lit(name) for name in RAW_FIELDS])
+    extras = F.map_filter(F.col(_FIELDS), lambda k, _: ~F.array_contains(known, k))
+    fields = parsed.select(
+        F.col(c.SOURCE_FILE),
+        F.col(c.RAW_RECORD),
+        F.col(_UTF8),
+        F.col(_FIELDS).isNull().alias(_MALFORMED),
+        *[_trimmed(F.col(_FIELDS).getItem(name)).alias(name) for name in RAW_FIELDS],
+        F.when(F.size(extras) > 0, F.to_json(extras)).alias(c.RESCUED_DATA),
+    )
+    typed = fields.select(
+        "*",
+        F.expr(f"try_to_timestamp(`{c.EVENT_TS}`)").alias(_TS),
+        F.expr(f"try_cast(`{c.QUANTITY}` AS INT)").alias(_QUANTITY),
+        F.expr(f"try_cast(`{c.PRICE}` AS DECIMAL(12,2))").alias(_PRICE),
+        F.lower(F.col(c.EVENT_TYPE)).alias(_TYPE),
+    )
+    latest = rules.ingested_at + timedelta(hours=rules.max_future_skew_hours)
+    col = F.col
+    checks = [
+        (~col(_UTF8), "invalid_utf8"),
+        (col(_MALFORMED), "malformed_json"),
+        (col(c.EVENT_ID).isNull(), "missing_event_id"),
+        (col(c.EVENT_TYPE).isNull(), "missing_event_type"),
+        (~col(_TYPE).isin(*EVENT_TYPES), "unknown_event_type"),
+        (
+            col(c.CUSTOMER_ID).isNull() & col(c.ANONYMOUS_ID).isNull(),
+            "missing_customer_and_anonymous_id",
+        ),
+        (col(c.SESSION_ID).isNull(), "missing_session_id"),
+        (col(c.EVENT_TS).isNull(), "missing_event_ts"),
+        (col(_TS).isNull(), "unparseable_event_ts"),
+        (col(_TS) > F.lit(latest), "future_event_ts"),
+        (col(_TS) < F.lit(rules.min_event_ts), "too_old_event_ts"),
+        (col(c.QUANTITY).isNotNull() & col(_QUANTITY).isNull(), "invalid_quantity"),
+        (col(_QUANTITY) <= 0, "non_positive_quantity"),
+        (col(c.PRICE).isNotNull() & col(_PRICE).isNull(), "invalid_price"),
+        (col(_PRICE) < 0, "negative_price"),
+        (col(_TYPE).isin(*PRODUCT_EVENTS) & col(c.PRODUCT_ID).isNull(), "missing_product_id"),
+    ]
+    renamed = {c.EVENT_TYPE: _TYPE, c.EVENT_TS: _TS, c.QUANTITY: _QUANTITY, c.PRICE: _PRICE}
+    checked = typed.select(
+        *[col(renamed.get(name, name)).alias(name) for name in RAW_FIELDS],
+        col(c.RESCUED_DATA),
+        col(c.SOURCE_FILE),
+        col(c.RAW_RECORD),
         first_failure(checks).alias(c.REASON),
     )
+    # Valid lines are fully represented by their parsed fields; keeping only rejected lines'
+    # raw text roughly halves what a cached batch holds.
+    return checked.withColumn(c.RAW_RECORD, F.when(col(c.REASON).isNotNull(), col(c.RAW_RECORD)))
+
+
+def _trimmed(value: Column) -> Column:
+    return F.when(blank(value), None).otherwise(F.trim(value))
 
 
 DUPLICATE_REASONS = ("duplicate_event_id", "already_ingested")
+_SEEN = "__seen"
+_REPEATED = "__repeated"
+_NTH = "__nth"
 
 
-def mark_duplicates(parsed: DataFrame, existing_ids: DataFrame) -> DataFrame:
-    """Give valid events that are duplicates a reason.
-
-    Within the batch the earliest occurrence of an event_id (by event time, then file, then
-    line) stays valid and later ones get ``duplicate_event_id``; an event_id the table already
-    holds gets ``already_ingested``.
+def duplicate_ids(parsed: DataFrame, existing_ids: DataFrame) -> DataFrame:
+    """The event ids of valid events that repeat within the batch (``__repeated``) or that the
+    table already holds (``__seen``). Usually a small set: only ids are shuffled to find it.
 
     Parameters
     ----------
@@ -166,21 +198,57 @@ def mark_duplicates(parsed: DataFrame, existing_ids: DataFrame) -> DataFrame:
     existing_ids
         ``event_id`` of the events already in the table.
     """
-    candidates = parsed.where(F.col(c.REASON).isNull())
-    order = Window.partitionBy(c.EVENT_ID).orderBy(c.EVENT_TS, c.SOURCE_FILE, c.RAW_RECORD)
-    seen = existing_ids.select(c.EVENT_ID).distinct().withColumn("__seen", F.lit(True))
-    marked = (
-        candidates.withColumn("__occurrence", F.row_number().over(order))
-        .join(seen, on=c.EVENT_ID, how="left")
-        .withColumn(
-            c.REASON,
-            F.when(F.col("__seen"), F.lit(DUPLICATE_REASONS[1]))
-            .when(F.col("__occurrence") > 1, F.lit(DUPLICATE_REASONS[0]))
-            .otherwise(F.lit(None).cast("string")),
-        )
-        .select(*parsed.columns)
+    batch_ids = parsed.where(F.col(c.REASON).isNull()).select(c.EVENT_ID)
+    repeated = (
+        batch_ids.groupBy(c.EVENT_ID)
+        .count()
+        .where(F.col("count") > 1)
+        .select(c.EVENT_ID, F.lit(True).alias(_REPEATED))
     )
-    return marked.unionByName(parsed.where(F.col(c.REASON).isNotNull()))
+    seen = (
+        existing_ids.select(c.EVENT_ID)
+        .join(batch_ids, on=c.EVENT_ID, how="left_semi")
+        .distinct()
+        .withColumn(_SEEN, F.lit(True))
+    )
+    return repeated.join(seen, on=c.EVENT_ID, how="full")
+
+
+def mark_duplicates(parsed: DataFrame, duplicates: DataFrame) -> DataFrame:
+    """Give valid events that are duplicates a reason.
+
+    Within the batch the earliest occurrence of an event_id (by event time, then file) stays
+    valid and later ones get ``duplicate_event_id``; an event_id the table already holds gets
+    ``already_ingested``. The ordering window runs only on rows whose id repeats.
+
+    Parameters
+    ----------
+    parsed
+        The output of :func:`parse_events`.
+    duplicates
+        The output of :func:`duplicate_ids` (materialise it first so that Spark sees it is
+        small and broadcasts it).
+    """
+    flagged = parsed.where(F.col(c.REASON).isNull()).join(duplicates, on=c.EVENT_ID, how="left")
+    order = Window.partitionBy(c.EVENT_ID).orderBy(
+        c.EVENT_TS, c.SOURCE_FILE, c.SESSION_ID, c.CUSTOMER_ID, c.PRODUCT_ID
+    )
+    repeated = F.coalesce(F.col(_REPEATED), F.lit(False))
+    once = flagged.where(~repeated).withColumn(_NTH, F.lit(1))
+    several = flagged.where(repeated).withColumn(_NTH, F.row_number().over(order))
+    marked = once.unionByName(several).withColumn(
+        c.REASON,
+        F.when(F.col(_SEEN), F.lit(DUPLICATE_REASONS[1]))
+        .when(F.col(_NTH) > 1, F.lit(DUPLICATE_REASONS[0]))
+        .otherwise(F.lit(None).cast("string")),
+    )
+    return marked.select(*parsed.columns).unionByName(parsed.where(F.col(c.REASON).isNotNull()))
+
+
+def event_json() -> Column:
+    """A parsed event as one JSON object: its fields plus the rescued unknown ones."""
+    fields = [F.col(name).cast("string").alias(name) for name in RAW_FIELDS]
+    return F.to_json(F.struct(*fields, F.col(c.RESCUED_DATA).alias(c.RESCUED_DATA)))
 
 
 def to_bronze(parsed: DataFrame, batch_id: str, ingested_at: datetime) -> DataFrame:
@@ -200,7 +268,7 @@ def to_clickstream_quarantine(parsed: DataFrame, batch_id: str, ingested_at: dat
     is_duplicate = F.col(c.REASON).isin(*DUPLICATE_REASONS)
     return to_quarantine(
         parsed.where(F.col(c.REASON).isNotNull()),
-        raw=F.col(c.RAW_RECORD),
+        raw=F.coalesce(F.col(c.RAW_RECORD), event_json()),
         key=F.col(c.EVENT_ID),
         reason=F.col(c.REASON),
         disposition=F.when(is_duplicate, F.lit(DUPLICATE)).otherwise(F.lit(REJECTED)),

@@ -7,7 +7,10 @@ were rejected, write the target table, close the batch. Every write is idempoten
 
 from __future__ import annotations
 
-from collections.abc import Callable
+import logging
+import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import date, datetime
 
@@ -25,7 +28,14 @@ from campaignlake.ingest.quarantine import DUPLICATE, FIELD_NULLED, REJECTED, SU
 from campaignlake.pii import resolve_hmac_key
 from campaignlake.tables import Tables, WriteResult
 
-_DISPOSITION = "__disposition"
+log = logging.getLogger(__name__)
+
+
+@contextmanager
+def _step(job: str, name: str) -> Iterator[None]:
+    started = time.perf_counter()
+    yield
+    log.info("%s: %s took %.1fs", job, name, time.perf_counter() - started)
 
 
 @dataclass
@@ -93,9 +103,9 @@ def _ingest(
 ) -> IngestReport:
     report = IngestReport(job=plan.job)
     landing = f"{conf.paths.landing.rstrip('/')}/{plan.subdir}"
-    batch = open_batch(
-        tables, plan.job, list_landing_files(spark, landing, plan.pattern, as_of), now
-    )
+    with _step(plan.job, "open batch"):
+        listed = list_landing_files(spark, landing, plan.pattern, as_of)
+        batch = open_batch(tables, plan.job, listed, now)
     if batch is None:
         return report
     tables.ensure(plan.target)
@@ -103,22 +113,27 @@ def _ingest(
     # The cache is a barrier: without it the optimizer pushes every later filter on `reason`
     # into the parsing projection and parses each line once per consumer.
     parsed = plan.parse(batch).persist(StorageLevel.MEMORY_AND_DISK)
-    refined = plan.refine(parsed).persist(StorageLevel.MEMORY_AND_DISK)
+    with _step(plan.job, "parse"):
+        parsed.count()
+    with _step(plan.job, "refine"):
+        refined = plan.refine(parsed)
     try:
         quarantine = plan.to_quarantine(refined, batch)
-        _count(report, refined, quarantine, batch)
-        parsed.unpersist()
-        report.writes[plan.quarantine] = tables.append(
-            plan.quarantine, quarantine, txn=batch.txn(plan.quarantine)
-        )
+        with _step(plan.job, "count"):
+            _count(report, refined, quarantine, batch)
+        with _step(plan.job, "write quarantine"):
+            report.writes[plan.quarantine] = tables.append(
+                plan.quarantine, quarantine, txn=batch.txn(plan.quarantine)
+            )
         limit = conf.ingest.max_reject_rate
         if report.reject_rate > limit:
             raise RejectRateExceededError(_reject_message(report, quarantine, limit))
-        report.writes[plan.target] = plan.write(tables, plan.to_target(refined, batch), batch)
-        close_batch(tables, batch)
+        with _step(plan.job, f"write {plan.target}"):
+            report.writes[plan.target] = plan.write(tables, plan.to_target(refined, batch), batch)
+        with _step(plan.job, "close batch"):
+            close_batch(tables, batch)
     finally:
         parsed.unpersist()
-        refined.unpersist()
     return report
 
 
@@ -165,10 +180,20 @@ def ingest_clickstream(
     deduplicated by event_id within the batch and against the table."""
     tables = tables or Tables(spark, conf)
     min_ts = datetime.fromisoformat(conf.ingest.min_event_ts.replace("Z", "+00:00"))
+    landing = f"{conf.paths.landing.rstrip('/')}/clickstream"
 
     def parse(batch: Batch) -> DataFrame:
         rules = cs.ClickstreamRules(batch.ingested_at, conf.ingest.max_future_skew_hours, min_ts)
-        return cs.parse_events(cs.read_lines(spark, list(batch.files)), rules)
+        lines = cs.read_lines(spark, landing, "*.jsonl", list(batch.files))
+        return cs.parse_events(lines, rules)
+
+    def refine(parsed: DataFrame) -> DataFrame:
+        existing = tables.read("clickstream_events").select(c.EVENT_ID)
+        duplicates = cs.duplicate_ids(parsed, existing).persist(StorageLevel.MEMORY_AND_DISK)
+        # Materialised, its real (small) size lets Spark broadcast it instead of shuffling
+        # every event to join it.
+        duplicates.count()
+        return cs.mark_duplicates(parsed, duplicates)
 
     return _ingest(
         spark,
@@ -181,7 +206,7 @@ def ingest_clickstream(
             target="clickstream_events",
             quarantine="clickstream_quarantine",
             parse=parse,
-            refine=lambda parsed: cs.mark_duplicates(parsed, tables.read("clickstream_events")),
+            refine=refine,
             to_target=lambda p, b: cs.to_bronze(p, b.batch_id, b.ingested_at),
             to_quarantine=lambda p, b: cs.to_clickstream_quarantine(p, b.batch_id, b.ingested_at),
             write=lambda t, df, b: t.append(
