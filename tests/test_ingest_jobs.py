@@ -195,6 +195,9 @@ def test_crm_newest_wins_invalid_fields_are_nulled_and_replays_change_nothing(
                 crm_row("", "x@example.com", "2026-10-01T09:00:00Z"),  # no id: rejected
                 crm_row("C3", "c3@example.com", "yesterday"),  # unparseable updated_at: rejected
                 "C4,too,few,fields",
+                crm_row("C5", "c5@example.com", "2026-10-01T09:00:00Z").replace(
+                    ",de,", ",Atlantis,"
+                ),
             ]
         )
         + "\n",
@@ -211,9 +214,11 @@ def test_crm_newest_wins_invalid_fields_are_nulled_and_replays_change_nothing(
         "missing_customer_id": 1,
         "unparseable_updated_at": 1,
         "malformed_row": 1,
+        "invalid_country": 1,
     }
     customers = {r[c.CUSTOMER_ID]: r for r in tables.read("customers").collect()}
-    assert sorted(customers) == ["C1", "C2"]
+    assert sorted(customers) == ["C1", "C2", "C5"]
+    assert customers["C5"][c.COUNTRY] is None and customers["C5"][c.CITY] == "Berlin"
     ana = customers["C1"]
     assert ana[c.EMAIL] == "ana.lima@example.com" and ana[c.EMAIL_VALID] is True
     expected_hash = hmac.new(
@@ -232,7 +237,10 @@ def test_crm_newest_wins_invalid_fields_are_nulled_and_replays_change_nothing(
     nulled = (
         tables.read("customers_quarantine").where(f"{c.DISPOSITION} = 'field_nulled'").collect()
     )
-    assert [(r[c.RECORD_KEY], r[c.REASON]) for r in nulled] == [("C2", "invalid_email")]
+    assert sorted((r[c.RECORD_KEY], r[c.REASON]) for r in nulled) == [
+        ("C2", "invalid_email"),
+        ("C5", "invalid_country"),
+    ]
 
     # A replay of an older export (new file name, older updated_at) changes nothing.
     before = tables.version("customers")

@@ -54,6 +54,7 @@ class CsvRules:
     max_future_skew_hours: int
     loyalty_tiers: tuple[str, ...]
     channels: tuple[str, ...]
+    countries: tuple[str, ...]
 
     @property
     def latest_valid_ts(self) -> datetime:
@@ -134,7 +135,8 @@ def parse_customers(raw: DataFrame, rules: CsvRules, hmac_key: bytes) -> DataFra
     Rejected (``reason``): malformed rows, a missing customer_id, a missing, unparseable or
     future ``updated_at``. Nulled but kept (``issues``): an invalid email (``email_valid`` is
     false and no hash is kept), phone, country, loyalty tier, signup date, birth year or consent
-    flag; a consent flag that cannot be read counts as no consent.
+    flag; a country outside ``ingest.valid_countries`` is nulled too. A consent flag that cannot
+    be read counts as no consent.
     """
     updated_at = parse_ts(c.UPDATED_AT)
     email = normalise_email(F.col(c.EMAIL))
@@ -159,7 +161,7 @@ def parse_customers(raw: DataFrame, rules: CsvRules, hmac_key: bytes) -> DataFra
         [
             (email.isNotNull() & ~email_ok, "invalid_email"),
             (phone.isNotNull() & ~phone.rlike(PHONE_PATTERN), "invalid_phone"),
-            (country.isNotNull() & ~country.rlike("^[A-Z]{2}$"), "invalid_country"),
+            (country.isNotNull() & ~country.isin(*rules.countries), "invalid_country"),
             (tier.isNotNull() & ~tier.isin(*rules.loyalty_tiers), "invalid_loyalty_tier"),
             (text(c.SIGNUP_DATE).isNotNull() & signup.isNull(), "invalid_signup_date"),
             (
@@ -179,7 +181,7 @@ def parse_customers(raw: DataFrame, rules: CsvRules, hmac_key: bytes) -> DataFra
         text(c.FIRST_NAME).alias(c.FIRST_NAME),
         text(c.LAST_NAME).alias(c.LAST_NAME),
         F.when(phone.rlike(PHONE_PATTERN), phone).alias(c.PHONE),
-        F.when(country.rlike("^[A-Z]{2}$"), country).alias(c.COUNTRY),
+        F.when(country.isin(*rules.countries), country).alias(c.COUNTRY),
         text(c.CITY).alias(c.CITY),
         signup.alias(c.SIGNUP_DATE),
         F.when((birth_year >= 1900) & (birth_year <= max_year), birth_year).alias(c.BIRTH_YEAR),

@@ -218,8 +218,89 @@ def ingest_clickstream(
     )
 
 
-def _newest(*names: str) -> list[Column]:
-    return [F.col(n).desc_nulls_last() for n in names]
+@dataclass(frozen=True)
+class CsvSource:
+    """One CSV export and the silver table it feeds: the data that makes a CSV ingestion job."""
+
+    job: str
+    subdir: str
+    pattern: str
+    target: str
+    quarantine: str
+    fields: tuple[str, ...]
+    parse: Callable[[DataFrame, csv.CsvRules], DataFrame]
+    keys: tuple[str, ...]
+    #: Among rows sharing a key within a batch, the row first by these columns wins: the
+    #: highest values when ``latest_wins``, else the lowest.
+    winner_order: tuple[str, ...]
+    latest_wins: bool
+    #: When a row replaces the table's row for the same key (aliases s and t).
+    update_condition: str
+
+    def winner_first(self) -> list[Column]:
+        return [
+            F.col(n).desc_nulls_last() if self.latest_wins else F.col(n).asc_nulls_last()
+            for n in self.winner_order
+        ]
+
+
+PRODUCTS_SOURCE = CsvSource(
+    job="ingest_products",
+    subdir="products",
+    pattern="products_*.csv",
+    target="products",
+    quarantine="products_quarantine",
+    fields=csv.PRODUCT_FIELDS,
+    parse=csv.parse_products,
+    keys=(c.PRODUCT_ID,),
+    winner_order=(c.EXPORT_DATE, c.SOURCE_FILE),
+    latest_wins=True,
+    update_condition=f"s.{c.EXPORT_DATE} > t.{c.EXPORT_DATE}",
+)
+CAMPAIGN_HISTORY_SOURCE = CsvSource(
+    job="ingest_campaigns",
+    subdir="campaigns",
+    pattern="campaign_history_*.csv",
+    target="campaign_contacts",
+    quarantine="campaign_contacts_quarantine",
+    fields=csv.CAMPAIGN_FIELDS,
+    parse=csv.parse_campaign_contacts,
+    keys=(c.CAMPAIGN_ID, c.CUSTOMER_ID),
+    winner_order=(c.EXPORT_DATE, c.SOURCE_FILE),
+    latest_wins=True,
+    update_condition=f"s.{c.EXPORT_DATE} > t.{c.EXPORT_DATE}",
+)
+DELETION_REQUESTS_SOURCE = CsvSource(
+    job="ingest_deletion_requests",
+    subdir="crm",
+    pattern="deletion_requests_*.csv",
+    target="deletion_requests",
+    quarantine="customers_quarantine",
+    fields=csv.DELETION_FIELDS,
+    parse=csv.parse_deletion_requests,
+    keys=(c.CUSTOMER_ID,),
+    # The earliest request per customer counts: erasure deadlines run from it.
+    winner_order=(c.REQUESTED_AT, c.SOURCE_FILE),
+    latest_wins=False,
+    update_condition=f"s.{c.REQUESTED_AT} < t.{c.REQUESTED_AT}",
+)
+
+
+def customers_source(hmac_key: bytes) -> CsvSource:
+    """CRM customer exports; the pseudonymisation key is bound at run time, never stored."""
+    return CsvSource(
+        job="ingest_crm",
+        subdir="crm",
+        pattern="customers_*.csv",
+        target="customers",
+        quarantine="customers_quarantine",
+        fields=csv.CUSTOMER_FIELDS,
+        parse=lambda raw, rules: csv.parse_customers(raw, rules, hmac_key),
+        keys=(c.CUSTOMER_ID,),
+        winner_order=(c.UPDATED_AT, c.SOURCE_FILE),
+        latest_wins=True,
+        update_condition=f"s.{c.UPDATED_AT} > t.{c.UPDATED_AT}",
+    )
 
 
 def _csv_rules(conf: Conf, batch: Batch) -> csv.CsvRules:
@@ -228,48 +309,48 @@ def _csv_rules(conf: Conf, batch: Batch) -> csv.CsvRules:
         max_future_skew_hours=conf.ingest.max_future_skew_hours,
         loyalty_tiers=tuple(conf.ingest.loyalty_tiers),
         channels=tuple(conf.ingest.channels),
+        countries=tuple(conf.ingest.valid_countries),
     )
 
 
-def _csv_plan(
+def ingest_csv(
     spark: SparkSession,
     conf: Conf,
+    tables: Tables,
+    source: CsvSource,
     *,
-    job: str,
-    subdir: str,
-    pattern: str,
-    target: str,
-    quarantine: str,
-    fields: tuple[str, ...],
-    parse: Callable[[DataFrame, csv.CsvRules], DataFrame],
-    keys: list[str],
-    winner_first: list[Column],
-    update_condition: str,
-) -> _Plan:
-    from campaignlake.schemas import TABLE_SPECS
-
-    schema = TABLE_SPECS[target].schema
+    as_of: date | None = None,
+    now: datetime | None = None,
+) -> IngestReport:
+    """Ingest the new files of one CSV export into its silver table (upsert by key)."""
+    schema = tables.spec(source.target).schema
+    keys = list(source.keys)
 
     def parse_batch(batch: Batch) -> DataFrame:
-        raw = csv.read_csv_records(spark, list(batch.files), fields)
-        return parse(raw, _csv_rules(conf, batch))
+        raw = csv.read_csv_records(spark, list(batch.files), source.fields)
+        return source.parse(raw, _csv_rules(conf, batch))
 
-    return _Plan(
-        job=job,
-        subdir=subdir,
-        pattern=pattern,
-        target=target,
-        quarantine=quarantine,
+    plan = _Plan(
+        job=source.job,
+        subdir=source.subdir,
+        pattern=source.pattern,
+        target=source.target,
+        quarantine=source.quarantine,
         parse=parse_batch,
-        refine=lambda parsed: csv.mark_superseded(parsed, keys, winner_first),
+        refine=lambda parsed: csv.mark_superseded(parsed, keys, source.winner_first()),
         to_target=lambda p, b: csv.to_silver(p, schema, b.batch_id, b.ingested_at),
         to_quarantine=lambda p, b: csv.to_csv_quarantine(
             p, F.concat_ws("|", *[F.col(k) for k in keys]), b.batch_id, b.ingested_at
         ),
         write=lambda t, df, b: t.upsert(
-            target, df, keys, update_condition=update_condition, txn=b.txn(target)
+            source.target,
+            df,
+            keys,
+            update_condition=source.update_condition,
+            txn=b.txn(source.target),
         ),
     )
+    return _ingest(spark, conf, tables, plan, as_of, now)
 
 
 def ingest_crm(
@@ -285,37 +366,11 @@ def ingest_crm(
     (``landing/crm/deletion_requests_*.csv``) → ``silver/deletion_requests`` (the earliest
     request per customer is kept, for the erasure job)."""
     tables = tables or Tables(spark, conf)
-    key = resolve_hmac_key(conf.pii)
-    customers = _csv_plan(
-        spark,
-        conf,
-        job="ingest_crm",
-        subdir="crm",
-        pattern="customers_*.csv",
-        target="customers",
-        quarantine="customers_quarantine",
-        fields=csv.CUSTOMER_FIELDS,
-        parse=lambda raw, rules: csv.parse_customers(raw, rules, key),
-        keys=[c.CUSTOMER_ID],
-        winner_first=_newest(c.UPDATED_AT, c.SOURCE_FILE),
-        update_condition=f"s.{c.UPDATED_AT} > t.{c.UPDATED_AT}",
-    )
-    deletions = _csv_plan(
-        spark,
-        conf,
-        job="ingest_deletion_requests",
-        subdir="crm",
-        pattern="deletion_requests_*.csv",
-        target="deletion_requests",
-        quarantine="customers_quarantine",
-        fields=csv.DELETION_FIELDS,
-        parse=csv.parse_deletion_requests,
-        keys=[c.CUSTOMER_ID],
-        # The earliest request per customer counts: erasure deadlines run from it.
-        winner_first=[F.col(c.REQUESTED_AT).asc_nulls_last(), F.col(c.SOURCE_FILE)],
-        update_condition=f"s.{c.REQUESTED_AT} < t.{c.REQUESTED_AT}",
-    )
-    return [_ingest(spark, conf, tables, plan, as_of, now) for plan in (customers, deletions)]
+    customers = customers_source(resolve_hmac_key(conf.pii))
+    return [
+        ingest_csv(spark, conf, tables, source, as_of=as_of, now=now)
+        for source in (customers, DELETION_REQUESTS_SOURCE)
+    ]
 
 
 def ingest_products(
@@ -329,21 +384,7 @@ def ingest_products(
     """Products catalog exports (``landing/products/products_*.csv``) → ``silver/products``;
     a later export date wins."""
     tables = tables or Tables(spark, conf)
-    plan = _csv_plan(
-        spark,
-        conf,
-        job="ingest_products",
-        subdir="products",
-        pattern="products_*.csv",
-        target="products",
-        quarantine="products_quarantine",
-        fields=csv.PRODUCT_FIELDS,
-        parse=csv.parse_products,
-        keys=[c.PRODUCT_ID],
-        winner_first=_newest(c.EXPORT_DATE, c.SOURCE_FILE),
-        update_condition=f"s.{c.EXPORT_DATE} > t.{c.EXPORT_DATE}",
-    )
-    return _ingest(spark, conf, tables, plan, as_of, now)
+    return ingest_csv(spark, conf, tables, PRODUCTS_SOURCE, as_of=as_of, now=now)
 
 
 def ingest_campaigns(
@@ -357,18 +398,4 @@ def ingest_campaigns(
     """Campaign history exports (``landing/campaigns/campaign_history_*.csv``) →
     ``silver/campaign_contacts``, one row per (campaign, customer); a later export wins."""
     tables = tables or Tables(spark, conf)
-    plan = _csv_plan(
-        spark,
-        conf,
-        job="ingest_campaigns",
-        subdir="campaigns",
-        pattern="campaign_history_*.csv",
-        target="campaign_contacts",
-        quarantine="campaign_contacts_quarantine",
-        fields=csv.CAMPAIGN_FIELDS,
-        parse=csv.parse_campaign_contacts,
-        keys=[c.CAMPAIGN_ID, c.CUSTOMER_ID],
-        winner_first=_newest(c.EXPORT_DATE, c.SOURCE_FILE),
-        update_condition=f"s.{c.EXPORT_DATE} > t.{c.EXPORT_DATE}",
-    )
-    return _ingest(spark, conf, tables, plan, as_of, now)
+    return ingest_csv(spark, conf, tables, CAMPAIGN_HISTORY_SOURCE, as_of=as_of, now=now)

@@ -8,7 +8,10 @@ import sys
 from collections.abc import Callable, Sequence
 from datetime import date
 
+from campaignlake.config import load_conf
 from campaignlake.errors import CampaignlakeError
+from campaignlake.ingest.runs import IngestReport
+from campaignlake.session import get_spark
 
 
 def parse_job_args(
@@ -29,6 +32,24 @@ def parse_job_args(
     if add_arguments is not None:
         add_arguments(parser)
     return parser.parse_args(argv)
+
+
+def run_ingest_job(
+    description: str,
+    ingest: Callable[..., IngestReport | list[IngestReport]],
+    argv: Sequence[str] | None,
+) -> int:
+    """The whole story of an ingestion job: args → conf → session → ingest → print the report."""
+    args = parse_job_args(description, argv)
+
+    def body() -> None:
+        conf = load_conf(args.env, args.conf_dir)
+        spark = get_spark(conf)
+        reports = ingest(spark, conf, as_of=args.date)
+        for report in reports if isinstance(reports, list) else [reports]:
+            print(report.describe())
+
+    return run_main(body)
 
 
 def run_main(body: Callable[[], None]) -> int:

@@ -5,22 +5,12 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from campaignlake.config import load_conf
 from campaignlake.ingest.runs import ingest_crm
-from campaignlake.jobs.common import parse_job_args, run_main
-from campaignlake.session import get_spark
+from campaignlake.jobs.common import run_ingest_job
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    args = parse_job_args(__doc__ or "", argv)
-
-    def body() -> None:
-        conf = load_conf(args.env, args.conf_dir)
-        spark = get_spark(conf)
-        for report in ingest_crm(spark, conf, as_of=args.date):
-            print(report.describe())
-
-    return run_main(body)
+    return run_ingest_job(__doc__ or "", ingest_crm, argv)
 
 
 if __name__ == "__main__":
