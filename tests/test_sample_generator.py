@@ -57,14 +57,20 @@ def test_layout_and_broken_records(tmp_path: Path) -> None:
     assert crm["customer_id"].dropna().duplicated().any()  # stale duplicates
 
 
-def test_campaign_response_follows_category_affinity(tmp_path: Path) -> None:
+def test_events_are_filed_by_hour_and_response_follows_affinity(tmp_path: Path) -> None:
     spec = SampleSpec(**{**SPEC.__dict__, "customers": 1500, "days": 60, "bad_record_rate": 0.0})
     generate(spec, tmp_path)
     contacts = pd.read_csv(tmp_path / "campaigns/campaign_history_2026-10-31.csv")
     products = pd.read_csv(tmp_path / "products/products_2026-10-31.csv")
-    events = pd.concat(
-        pd.read_json(p, lines=True) for p in sorted((tmp_path / "clickstream").rglob("*.jsonl"))
-    )
+    frames = []
+    for path in sorted((tmp_path / "clickstream").rglob("*.jsonl")):
+        frame = pd.read_json(path, lines=True, dtype={"event_ts": str})
+        frame["bucket"] = f"{path.parent.parent.name}/{path.parent.name}"
+        frames.append(frame)
+    events = pd.concat(frames)
+    # Every event sits in the file of its own UTC date and hour, as a collector drops them.
+    utc = pd.to_datetime(events["event_ts"], utc=True)
+    assert (utc.dt.strftime("date=%Y-%m-%d/hour=%H") == events["bucket"]).all()
     views = events[events["event_type"] == "product_view"].merge(
         products[["product_id", "category"]], on="product_id"
     )

@@ -107,8 +107,11 @@ def generate(spec: SampleSpec, landing: Path) -> SampleSummary:
     customers = _customers(rng, spec, start)
     events = _sessions_and_events(rng, spec, start, customers, products)
     contacts, campaign_events = _campaigns(rng, spec, start, customers, products, events)
-    events = pd.concat([events, campaign_events], ignore_index=True).sort_values(
-        ["ts", "seq"], kind="stable"
+    # Positional from here on: the writers align columns by position, not by label.
+    events = (
+        pd.concat([events, campaign_events], ignore_index=True)
+        .sort_values(["ts", "seq"], kind="stable")
+        .reset_index(drop=True)
     )
     events["event_id"] = [f"evt-{spec.seed:04d}-{i:09d}" for i in range(len(events))]
 
