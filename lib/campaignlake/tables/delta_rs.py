@@ -136,9 +136,6 @@ class DeltaRsEngine:
     def history(self, path: str, limit: int | None = None) -> list[dict[str, Any]]:
         return self._table(path).history(limit)
 
-    def transaction_version(self, path: str, app_id: str) -> int | None:
-        return self._table(path).transaction_version(app_id)
-
     def vacuum(self, path: str, retention_hours: int, *, full: bool = False) -> list[str]:
         """Delete files no version within the retention needs; ``full`` also removes files
         no version ever referenced (left by crashed writes) once they are older than that."""

@@ -75,13 +75,6 @@ class SparkDeltaEngine:
         history = self._delta(path).history(limit) if limit else self._delta(path).history()
         return [row.asDict(recursive=True) for row in history.collect()]  # log entries, not data
 
-    def transaction_version(self, path: str, app_id: str) -> int | None:
-        log = self.spark.read.json(f"{path.rstrip('/')}/_delta_log/*.json")
-        if "txn" not in log.columns:
-            return None
-        row = log.where(F.col("txn.appId") == app_id).agg(F.max("txn.version")).first()
-        return None if row is None or row[0] is None else int(row[0])
-
     def vacuum(self, path: str, retention_hours: int, *, full: bool = False) -> list[str]:
         # delta-spark's VACUUM always removes unreferenced files past the retention ("full").
         self._delta(path).vacuum(retention_hours)
