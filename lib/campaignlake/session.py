@@ -64,6 +64,9 @@ def get_spark(conf: Conf) -> SparkSession:
         # Python workers must use this interpreter, where pyarrow and campaignlake are installed.
         os.environ.setdefault("PYSPARK_PYTHON", sys.executable)
         os.environ.setdefault("PYSPARK_DRIVER_PYTHON", sys.executable)
+        if conf.spark.master.startswith("local"):
+            # A laptop's hostname may resolve to a non-loopback address; local mode needs none.
+            os.environ.setdefault("SPARK_LOCAL_IP", "127.0.0.1")
         builder = SparkSession.builder.master(conf.spark.master).appName(conf.spark.app_name)
         for key, value in local_defaults(conf).items():
             builder = builder.config(key, value)
