@@ -102,6 +102,19 @@ def raw_record(fields: tuple[str, ...]) -> Column:
     return F.coalesce(F.col(CORRUPT), F.to_json(F.struct(*[F.col(f) for f in fields])))
 
 
+def audit_columns(
+    fields: tuple[str, ...], reason: Column, issues: Column | None = None
+) -> list[Column]:
+    """The columns every parsed CSV row ends with: where it came from, the row as it came,
+    why it was rejected (null if it was not) and which optional fields were nulled."""
+    return [
+        F.col(c.SOURCE_FILE),
+        raw_record(fields).alias(c.RAW_RECORD),
+        reason.alias(c.REASON),
+        (F.array().cast("array<string>") if issues is None else issues).alias(ISSUES),
+    ]
+
+
 def text(name: str) -> Column:
     """A trimmed string field, null when blank."""
     return F.when(blank(F.col(name)), None).otherwise(F.trim(F.col(name)))
@@ -188,10 +201,7 @@ def parse_customers(raw: DataFrame, rules: CsvRules, hmac_key: bytes) -> DataFra
         F.when(tier.isin(*rules.loyalty_tiers), tier).alias(c.LOYALTY_TIER),
         *[F.coalesce(flag, F.lit(False)).alias(name) for name, flag in flags.items()],
         updated_at.alias(c.UPDATED_AT),
-        F.col(c.SOURCE_FILE),
-        raw_record(CUSTOMER_FIELDS).alias(c.RAW_RECORD),
-        reason.alias(c.REASON),
-        issues.alias(ISSUES),
+        *audit_columns(CUSTOMER_FIELDS, reason, issues),
     )
 
 
@@ -209,10 +219,7 @@ def parse_deletion_requests(raw: DataFrame, rules: CsvRules) -> DataFrame:
     return raw.select(
         text(c.CUSTOMER_ID).alias(c.CUSTOMER_ID),
         requested_at.alias(c.REQUESTED_AT),
-        F.col(c.SOURCE_FILE),
-        raw_record(DELETION_FIELDS).alias(c.RAW_RECORD),
-        reason.alias(c.REASON),
-        F.array().cast("array<string>").alias(ISSUES),
+        *audit_columns(DELETION_FIELDS, reason),
     )
 
 
@@ -240,10 +247,7 @@ def parse_products(raw: DataFrame, rules: CsvRules) -> DataFrame:
         price.alias(c.PRICE),
         active.alias(c.ACTIVE),
         export_date_of(F.col(c.SOURCE_FILE)).alias(c.EXPORT_DATE),
-        F.col(c.SOURCE_FILE),
-        raw_record(PRODUCT_FIELDS).alias(c.RAW_RECORD),
-        reason.alias(c.REASON),
-        F.array().cast("array<string>").alias(ISSUES),
+        *audit_columns(PRODUCT_FIELDS, reason),
     )
 
 
@@ -276,10 +280,7 @@ def parse_campaign_contacts(raw: DataFrame, rules: CsvRules) -> DataFrame:
         *[times[n].alias(n) for n in (c.SENT_AT, *responses)],
         revenue.alias(c.REVENUE),
         export_date_of(F.col(c.SOURCE_FILE)).alias(c.EXPORT_DATE),
-        F.col(c.SOURCE_FILE),
-        raw_record(CAMPAIGN_FIELDS).alias(c.RAW_RECORD),
-        reason.alias(c.REASON),
-        F.array().cast("array<string>").alias(ISSUES),
+        *audit_columns(CAMPAIGN_FIELDS, reason),
     )
 
 
