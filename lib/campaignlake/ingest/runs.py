@@ -86,8 +86,11 @@ class _Plan:
     pattern: str
     target: str
     quarantine: str
-    parse: Callable[[Batch], DataFrame]
-    refine: Callable[[DataFrame], DataFrame]
+    #: (batch, landing directory of this job) → parsed rows with ``reason``.
+    parse: Callable[[Batch, str], DataFrame]
+    #: (parsed rows, materialise) → rows with duplicate or superseded reasons added;
+    #: ``materialise`` caches a frame for the rest of the run.
+    refine: Callable[[DataFrame, Callable[[DataFrame], DataFrame]], DataFrame]
     to_target: Callable[[DataFrame, Batch], DataFrame]
     to_quarantine: Callable[[DataFrame, Batch], DataFrame]
     write: Callable[[Tables, DataFrame, Batch], WriteResult]
@@ -108,19 +111,28 @@ def _ingest(
         batch = open_batch(tables, plan.job, listed, now)
     if batch is None:
         return report
+    report.batch_id, report.files = batch.batch_id, len(batch.files)
     tables.ensure(plan.target)
     tables.ensure(plan.quarantine)
-    # The cache is a barrier: without it the optimizer pushes every later filter on `reason`
-    # into the parsing projection and parses each line once per consumer.
-    parsed = plan.parse(batch).persist(StorageLevel.MEMORY_AND_DISK)
-    with _step(plan.job, "parse"):
-        parsed.count()
-    with _step(plan.job, "refine"):
-        refined = plan.refine(parsed)
+    cached: list[DataFrame] = []
+
+    def materialise(df: DataFrame) -> DataFrame:
+        """Cache ``df`` for this run and compute it now; released when the run ends."""
+        df = df.persist(StorageLevel.MEMORY_AND_DISK)
+        cached.append(df)
+        df.count()
+        return df
+
     try:
+        # The cache is a barrier: without it the optimizer pushes every later filter on
+        # `reason` into the parsing projection and parses each line once per consumer.
+        with _step(plan.job, "parse"):
+            parsed = materialise(plan.parse(batch, landing))
+        with _step(plan.job, "refine"):
+            refined = plan.refine(parsed, materialise)
         quarantine = plan.to_quarantine(refined, batch)
         with _step(plan.job, "count"):
-            _count(report, refined, quarantine, batch)
+            _count(report, refined, quarantine)
         with _step(plan.job, "write quarantine"):
             report.writes[plan.quarantine] = tables.append(
                 plan.quarantine, quarantine, txn=batch.txn(plan.quarantine)
@@ -133,13 +145,12 @@ def _ingest(
         with _step(plan.job, "close batch"):
             close_batch(tables, batch)
     finally:
-        parsed.unpersist()
+        for df in cached:
+            df.unpersist()
     return report
 
 
-def _count(report: IngestReport, parsed: DataFrame, quarantine: DataFrame, batch: Batch) -> None:
-    report.batch_id = batch.batch_id
-    report.files = len(batch.files)
+def _count(report: IngestReport, parsed: DataFrame, quarantine: DataFrame) -> None:
     totals = parsed.agg(
         F.count(F.lit(1)).alias("records"), F.count_if(F.col(c.REASON).isNull()).alias("accepted")
     ).first()
@@ -180,19 +191,18 @@ def ingest_clickstream(
     deduplicated by event_id within the batch and against the table."""
     tables = tables or Tables(spark, conf)
     min_ts = datetime.fromisoformat(conf.ingest.min_event_ts.replace("Z", "+00:00"))
-    landing = f"{conf.paths.landing.rstrip('/')}/clickstream"
+    pattern = "*.jsonl"
 
-    def parse(batch: Batch) -> DataFrame:
+    def parse(batch: Batch, landing: str) -> DataFrame:
         rules = cs.ClickstreamRules(batch.ingested_at, conf.ingest.max_future_skew_hours, min_ts)
-        lines = cs.read_lines(spark, landing, "*.jsonl", list(batch.files))
+        lines = cs.read_lines(spark, landing, pattern, list(batch.files))
         return cs.parse_events(lines, rules)
 
-    def refine(parsed: DataFrame) -> DataFrame:
+    def refine(parsed: DataFrame, materialise: Callable[[DataFrame], DataFrame]) -> DataFrame:
         existing = tables.read("clickstream_events").select(c.EVENT_ID)
-        duplicates = cs.duplicate_ids(parsed, existing).persist(StorageLevel.MEMORY_AND_DISK)
         # Materialised, its real (small) size lets Spark broadcast it instead of shuffling
         # every event to join it.
-        duplicates.count()
+        duplicates = materialise(cs.duplicate_ids(parsed, existing))
         return cs.mark_duplicates(parsed, duplicates)
 
     return _ingest(
@@ -202,7 +212,7 @@ def ingest_clickstream(
         _Plan(
             job="ingest_clickstream",
             subdir="clickstream",
-            pattern="*.jsonl",
+            pattern=pattern,
             target="clickstream_events",
             quarantine="clickstream_quarantine",
             parse=parse,
@@ -326,7 +336,7 @@ def ingest_csv(
     schema = tables.spec(source.target).schema
     keys = list(source.keys)
 
-    def parse_batch(batch: Batch) -> DataFrame:
+    def parse_batch(batch: Batch, _landing: str) -> DataFrame:
         raw = csv.read_csv_records(spark, list(batch.files), source.fields)
         return source.parse(raw, _csv_rules(conf, batch))
 
@@ -337,7 +347,7 @@ def ingest_csv(
         target=source.target,
         quarantine=source.quarantine,
         parse=parse_batch,
-        refine=lambda parsed: csv.mark_superseded(parsed, keys, source.winner_first()),
+        refine=lambda parsed, _: csv.mark_superseded(parsed, keys, source.winner_first()),
         to_target=lambda p, b: csv.to_silver(p, schema, b.batch_id, b.ingested_at),
         to_quarantine=lambda p, b: csv.to_csv_quarantine(
             p, F.concat_ws("|", *[F.col(k) for k in keys]), b.batch_id, b.ingested_at
