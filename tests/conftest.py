@@ -55,7 +55,8 @@ def conf(tmp_path: Path) -> Conf:
         exports=str(tmp_path / "exports"),
         reports=str(tmp_path / "reports"),
     )
-    ingest = dataclasses.replace(base.ingest, max_reject_rate=0.5)
+    # CRM attributes are declared per test that uses them.
+    ingest = dataclasses.replace(base.ingest, max_reject_rate=0.5, crm_attributes=[])
     return dataclasses.replace(base, paths=paths, ingest=ingest)
 
 

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import dataclasses
 import os
+import re
 import types
 import typing
 from dataclasses import dataclass, field
@@ -76,6 +77,19 @@ class TablesConf:
     campaign_contacts: str
     campaign_contacts_quarantine: str
     ingest_batches: str
+    customer_history: str
+    customer_features: str
+    customer_segments: str
+    model_metrics: str
+    propensity_scores: str
+
+
+@dataclass(frozen=True)
+class CrmAttributeConf:
+    """A column of the CRM export beyond the contract, carried into silver and the features."""
+
+    name: str
+    kind: Literal["numeric", "categorical"]
 
 
 @dataclass(frozen=True)
@@ -86,6 +100,79 @@ class IngestConf:
     valid_countries: list[str]
     loyalty_tiers: list[str]
     channels: list[str]
+    #: Extra CRM columns, in the order they follow the contract's columns in the header.
+    crm_attributes: list[CrmAttributeConf] = field(default_factory=list)
+
+
+@dataclass(frozen=True)
+class FeaturesConf:
+    """How customer features are computed (see README, "Customer features")."""
+
+    windows_days: list[int]
+    top_categories: list[str]
+    devices: list[str]
+    traffic_mediums: list[str]
+
+
+@dataclass(frozen=True)
+class SegmentsConf:
+    """RFM quintiles and the behavioural KMeans segmentation."""
+
+    kmeans_k_min: int
+    kmeans_k_max: int
+    kmeans_max_iter: int
+    seed: int
+
+
+@dataclass(frozen=True)
+class GbtGridConf:
+    """The GBT hyperparameter grid searched with TrainValidationSplit."""
+
+    max_depth: list[int]
+    max_iter: list[int]
+    step_size: list[float]
+
+
+@dataclass(frozen=True)
+class ResponseModelConf:
+    """The campaign-response (propensity) model."""
+
+    name: str
+    engine: Literal["mllib", "xgboost"]
+    label: Literal["converted", "clicked"]
+    attribution_days: int
+    #: A regular expression whose first group is the product category a campaign promotes.
+    campaign_category_pattern: str
+    validation_fraction: float
+    train_ratio: float
+    parallelism: int
+    seed: int
+    grid: GbtGridConf
+    #: Fixed GBT regularisation: campaign histories are small and noisy.
+    min_instances_per_node: int = 20
+    subsampling_rate: float = 0.8
+
+
+@dataclass(frozen=True)
+class OfferConf:
+    """One (channel, category) context that customers are scored for."""
+
+    channel: str
+    category: str
+
+
+@dataclass(frozen=True)
+class ScoringConf:
+    offers: list[OfferConf]
+
+
+@dataclass(frozen=True)
+class TrackingConf:
+    """MLflow tracking: a file store under ``paths.models`` unless a URI is given."""
+
+    enabled: bool
+    experiment: str
+    tracking_uri: str | None = None
 
 
 @dataclass(frozen=True)
@@ -119,6 +206,11 @@ class Conf:
     ingest: IngestConf
     pii: PiiConf
     sample: SampleConf
+    features: FeaturesConf
+    segments: SegmentsConf
+    response_model: ResponseModelConf
+    scoring: ScoringConf
+    tracking: TrackingConf
     source_file: str = ""
 
     def table_path(self, key: str) -> str:
@@ -201,6 +293,28 @@ def _check_semantics(conf: Conf, source: str) -> None:
         raise ConfigError(f"{source}: ingest.max_reject_rate: must be between 0 and 1")
     if conf.storage.commit_retries < 0:
         raise ConfigError(f"{source}: storage.commit_retries: must be 0 or more")
+    if not conf.features.windows_days or min(conf.features.windows_days) <= 0:
+        raise ConfigError(f"{source}: features.windows_days: give one or more positive day counts")
+    segments = conf.segments
+    if not 2 <= segments.kmeans_k_min <= segments.kmeans_k_max:
+        raise ConfigError(f"{source}: segments.kmeans_k_min: need 2 <= k_min <= k_max")
+    model = conf.response_model
+    if not 0.0 < model.validation_fraction < 1.0:
+        raise ConfigError(f"{source}: response_model.validation_fraction: must be in (0, 1)")
+    if not 0.0 < model.train_ratio < 1.0:
+        raise ConfigError(f"{source}: response_model.train_ratio: must be in (0, 1)")
+    try:
+        if re.compile(model.campaign_category_pattern).groups < 1:
+            raise ConfigError(
+                f"{source}: response_model.campaign_category_pattern: needs one capture group"
+            )
+    except re.error as exc:
+        raise ConfigError(
+            f"{source}: response_model.campaign_category_pattern: not a regular expression: {exc}"
+        ) from exc
+    unknown = [o.channel for o in conf.scoring.offers if o.channel not in conf.ingest.channels]
+    if unknown:
+        raise ConfigError(f"{source}: scoring.offers: unknown channel {unknown[0]!r}")
     s3 = conf.storage.s3_commit
     if s3 and s3.locking_provider == "dynamodb" and not s3.dynamodb_table:
         raise ConfigError(

@@ -49,3 +49,15 @@ class RejectRateExceededError(CampaignlakeError):
 
 class InputError(CampaignlakeError):
     """The landing input cannot be processed (missing directory, unreadable file)."""
+
+
+class ModelNotFoundError(CampaignlakeError):
+    """No trained model (or not the pinned version) exists where the conf says."""
+
+
+class TrainingDataError(CampaignlakeError):
+    """The campaign history cannot train a model (no labelled contacts, a single class, …)."""
+
+
+class MissingInputError(CampaignlakeError):
+    """A table a job reads has not been written yet; the message says which job writes it."""

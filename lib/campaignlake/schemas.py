@@ -7,8 +7,10 @@ from pyspark.sql.types import (
     DataType,
     DateType,
     DecimalType,
+    DoubleType,
     IntegerType,
     LongType,
+    MapType,
     StringType,
     StructField,
     StructType,
@@ -16,6 +18,7 @@ from pyspark.sql.types import (
 )
 
 from campaignlake import columns as c
+from campaignlake.config import Conf
 from campaignlake.tables.spec import TableSpec
 
 MONEY = DecimalType(12, 2)
@@ -81,6 +84,7 @@ CUSTOMERS = _struct(
     (c.SMS_OPT_IN, BooleanType()),
     (c.PUSH_OPT_IN, BooleanType()),
     (c.UPDATED_AT, TimestampType()),
+    (c.ATTRIBUTES, MapType(StringType(), StringType())),
     *INGEST_METADATA,
 )
 
@@ -124,6 +128,36 @@ INGEST_BATCHES = _struct(
     (c.RECORDED_AT, TimestampType()),
 )
 
+CUSTOMER_SEGMENTS = _struct(
+    (c.CUSTOMER_ID, StringType()),
+    (c.RECENCY_SCORE, IntegerType()),
+    (c.FREQUENCY_SCORE, IntegerType()),
+    (c.MONETARY_SCORE, IntegerType()),
+    (c.RFM_SEGMENT, StringType()),
+    (c.BEHAVIOUR_SEGMENT, IntegerType()),
+    (c.AS_OF_DATE, DateType()),
+)
+
+MODEL_METRICS = _struct(
+    (c.MODEL_NAME, StringType()),
+    (c.MODEL_VERSION, StringType()),
+    (c.SPLIT, StringType()),
+    (c.METRIC, StringType()),
+    (c.VALUE, DoubleType()),
+    (c.CREATED_AT, TimestampType()),
+)
+
+PROPENSITY_SCORES = _struct(
+    (c.CUSTOMER_ID, StringType()),
+    (c.MODEL_NAME, StringType()),
+    (c.MODEL_VERSION, StringType()),
+    (c.CHANNEL, StringType()),
+    (c.CATEGORY, StringType()),
+    (c.SCORE, DoubleType()),
+    (c.DECILE, IntegerType()),
+    (c.AS_OF_DATE, DateType()),
+)
+
 #: Personal data: never in file statistics.
 CUSTOMER_PII = frozenset({c.EMAIL, c.FIRST_NAME, c.LAST_NAME, c.PHONE, c.CITY})
 #: Raw records can hold anything, PII included.
@@ -148,4 +182,19 @@ TABLE_SPECS: dict[str, TableSpec] = {
     "campaign_contacts": TableSpec(schema=CAMPAIGN_CONTACTS),
     "campaign_contacts_quarantine": _QUARANTINE_SPEC,
     "ingest_batches": TableSpec(schema=INGEST_BATCHES),
+    "customer_history": TableSpec(schema=CUSTOMERS, pii_columns=CUSTOMER_PII),
+    "customer_segments": TableSpec(schema=CUSTOMER_SEGMENTS, partition_by=(c.AS_OF_DATE,)),
+    "model_metrics": TableSpec(schema=MODEL_METRICS, partition_by=(c.MODEL_NAME,)),
+    "propensity_scores": TableSpec(schema=PROPENSITY_SCORES, partition_by=(c.AS_OF_DATE,)),
 }
+
+
+def table_specs(conf: Conf) -> dict[str, TableSpec]:
+    """Every table's spec; the features table's columns depend on the conf (windows,
+    categories, CRM attributes)."""
+    from campaignlake.features.customer import FeatureSet
+
+    features = TableSpec(
+        schema=FeatureSet.from_conf(conf).table_schema(), partition_by=(c.AS_OF_DATE,)
+    )
+    return {**TABLE_SPECS, "customer_features": features}

@@ -27,6 +27,7 @@ from campaignlake.ingest.quarantine import (
 from campaignlake.pii import EMAIL_PATTERN, hmac_sha256_hex, normalise_email
 
 CORRUPT = "_corrupt_record"
+STALE_DUPLICATE = "stale_duplicate"
 ISSUES = "issues"
 
 CUSTOMER_FIELDS = (
@@ -142,8 +143,15 @@ def _issues(checks: list[tuple[Column, str]]) -> Column:
     )
 
 
-def parse_customers(raw: DataFrame, rules: CsvRules, hmac_key: bytes) -> DataFrame:
-    """Typed CRM rows: emails normalised and pseudonymised, consent flags as booleans.
+def parse_customers(
+    raw: DataFrame,
+    rules: CsvRules,
+    hmac_key: bytes,
+    attributes: tuple[tuple[str, str], ...] = (),
+) -> DataFrame:
+    """Typed CRM rows: emails normalised and pseudonymised, consent flags as booleans, and the
+    declared extra ``attributes`` ((name, numeric|categorical), after the contract's columns)
+    in the ``attributes`` map as trimmed strings.
 
     Rejected (``reason``): malformed rows, a missing customer_id, a missing, unparseable or
     future ``updated_at``. Nulled but kept (``issues``): an invalid email (``email_valid`` is
@@ -183,7 +191,21 @@ def parse_customers(raw: DataFrame, rules: CsvRules, hmac_key: bytes) -> DataFra
                 "invalid_birth_year",
             ),
             *[(text(n).isNotNull() & flag.isNull(), f"invalid_{n}") for n, flag in flags.items()],
+            *[
+                (text(n).isNotNull() & _not_a_number(n), f"invalid_{n}")
+                for n, kind in attributes
+                if kind == "numeric"
+            ],
         ]
+    )
+    attribute_values = [
+        F.when(_not_a_number(n), None).otherwise(text(n)) if kind == "numeric" else text(n)
+        for n, kind in attributes
+    ]
+    attribute_map = (
+        F.map_from_arrays(F.array(*[F.lit(n) for n, _ in attributes]), F.array(*attribute_values))
+        if attributes
+        else F.create_map().cast("map<string,string>")
     )
     valid_email = F.when(email_ok, email)
     return raw.select(
@@ -201,8 +223,13 @@ def parse_customers(raw: DataFrame, rules: CsvRules, hmac_key: bytes) -> DataFra
         F.when(tier.isin(*rules.loyalty_tiers), tier).alias(c.LOYALTY_TIER),
         *[F.coalesce(flag, F.lit(False)).alias(name) for name, flag in flags.items()],
         updated_at.alias(c.UPDATED_AT),
-        *audit_columns(CUSTOMER_FIELDS, reason, issues),
+        attribute_map.alias(c.ATTRIBUTES),
+        *audit_columns(CUSTOMER_FIELDS + tuple(n for n, _ in attributes), reason, issues),
     )
+
+
+def _not_a_number(name: str) -> Column:
+    return F.expr(f"try_cast(trim(`{name}`) AS DOUBLE)").isNull()
 
 
 def parse_deletion_requests(raw: DataFrame, rules: CsvRules) -> DataFrame:
@@ -289,7 +316,7 @@ def mark_superseded(parsed: DataFrame, keys: list[str], newest_first: list[Colum
     the reason ``stale_duplicate``."""
     order = Window.partitionBy(*keys).orderBy(*newest_first, F.col(c.RAW_RECORD))
     valid = parsed.where(F.col(c.REASON).isNull()).withColumn("__rank", F.row_number().over(order))
-    marked = valid.withColumn(c.REASON, F.when(F.col("__rank") > 1, F.lit("stale_duplicate"))).drop(
+    marked = valid.withColumn(c.REASON, F.when(F.col("__rank") > 1, F.lit(STALE_DUPLICATE))).drop(
         "__rank"
     )
     return marked.unionByName(parsed.where(F.col(c.REASON).isNotNull()))
@@ -299,8 +326,23 @@ def to_silver(
     parsed: DataFrame, schema: StructType, batch_id: str, ingested_at: datetime
 ) -> DataFrame:
     """The rows without a reason, in the silver table's schema."""
+    return _with_batch(parsed.where(F.col(c.REASON).isNull()), schema, batch_id, ingested_at)
+
+
+def to_history(
+    parsed: DataFrame, schema: StructType, batch_id: str, ingested_at: datetime
+) -> DataFrame:
+    """Every valid version of a record, superseded ones included, in the target table's
+    schema: the history that point-in-time features read."""
+    valid = parsed.where(F.col(c.REASON).isNull() | (F.col(c.REASON) == STALE_DUPLICATE))
+    return _with_batch(valid, schema, batch_id, ingested_at)
+
+
+def _with_batch(
+    rows: DataFrame, schema: StructType, batch_id: str, ingested_at: datetime
+) -> DataFrame:
     derived = {c.BATCH_ID: F.lit(batch_id), c.INGESTED_AT: F.lit(ingested_at).cast("timestamp")}
-    return parsed.where(F.col(c.REASON).isNull()).select(
+    return rows.select(
         *[derived.get(name, F.col(name)).alias(name) for name in schema.fieldNames()]
     )
 
@@ -315,7 +357,7 @@ def to_csv_quarantine(
         flagged,
         raw=F.col(c.RAW_RECORD),
         reason=F.col(c.REASON),
-        disposition=F.when(F.col(c.REASON) == "stale_duplicate", F.lit(SUPERSEDED)).otherwise(
+        disposition=F.when(F.col(c.REASON) == STALE_DUPLICATE, F.lit(SUPERSEDED)).otherwise(
             F.lit(REJECTED)
         ),
         **common,

@@ -94,6 +94,9 @@ class _Plan:
     to_target: Callable[[DataFrame, Batch], DataFrame]
     to_quarantine: Callable[[DataFrame, Batch], DataFrame]
     write: Callable[[Tables, DataFrame, Batch], WriteResult]
+    #: An append-only table of every valid version (point-in-time reads), and its rows.
+    history: str | None = None
+    to_history: Callable[[DataFrame, Batch], DataFrame] | None = None
 
 
 def _ingest(
@@ -142,6 +145,11 @@ def _ingest(
             raise RejectRateExceededError(_reject_message(report, quarantine, limit))
         with _step(plan.job, f"write {plan.target}"):
             report.writes[plan.target] = plan.write(tables, plan.to_target(refined, batch), batch)
+        if plan.history and plan.to_history:
+            with _step(plan.job, f"write {plan.history}"):
+                report.writes[plan.history] = tables.append(
+                    plan.history, plan.to_history(refined, batch), txn=batch.txn(plan.history)
+                )
         with _step(plan.job, "close batch"):
             close_batch(tables, batch)
     finally:
@@ -246,6 +254,8 @@ class CsvSource:
     latest_wins: bool
     #: When a row replaces the table's row for the same key (aliases s and t).
     update_condition: str
+    #: The append-only table that keeps every valid version, if any.
+    history: str | None = None
 
     def winner_first(self) -> list[Column]:
         return [
@@ -296,16 +306,18 @@ DELETION_REQUESTS_SOURCE = CsvSource(
 )
 
 
-def customers_source(hmac_key: bytes) -> CsvSource:
-    """CRM customer exports; the pseudonymisation key is bound at run time, never stored."""
+def customers_source(hmac_key: bytes, attributes: tuple[tuple[str, str], ...] = ()) -> CsvSource:
+    """CRM customer exports, with the declared extra ``attributes`` columns after the
+    contract's; the pseudonymisation key is bound at run time, never stored."""
     return CsvSource(
         job="ingest_crm",
         subdir="crm",
         pattern="customers_*.csv",
         target="customers",
         quarantine="customers_quarantine",
-        fields=csv.CUSTOMER_FIELDS,
-        parse=lambda raw, rules: csv.parse_customers(raw, rules, hmac_key),
+        fields=csv.CUSTOMER_FIELDS + tuple(name for name, _ in attributes),
+        parse=lambda raw, rules: csv.parse_customers(raw, rules, hmac_key, attributes),
+        history="customer_history",
         keys=(c.CUSTOMER_ID,),
         winner_order=(c.UPDATED_AT, c.SOURCE_FILE),
         latest_wins=True,
@@ -359,6 +371,8 @@ def ingest_csv(
             update_condition=source.update_condition,
             txn=b.txn(source.target),
         ),
+        history=source.history,
+        to_history=lambda p, b: csv.to_history(p, schema, b.batch_id, b.ingested_at),
     )
     return _ingest(spark, conf, tables, plan, as_of, now)
 
@@ -374,9 +388,11 @@ def ingest_crm(
     """CRM exports (``landing/crm/customers_*.csv``) → ``silver/customers`` (newest
     ``updated_at`` wins, emails pseudonymised), and deletion requests
     (``landing/crm/deletion_requests_*.csv``) → ``silver/deletion_requests`` (the earliest
-    request per customer is kept, for the erasure job)."""
+    request per customer is kept, for the erasure job). Every valid customer version, older
+    ones included, is appended to ``silver/customer_history`` for point-in-time features."""
     tables = tables or Tables(spark, conf)
-    customers = customers_source(resolve_hmac_key(conf.pii))
+    attributes = tuple((a.name, a.kind) for a in conf.ingest.crm_attributes)
+    customers = customers_source(resolve_hmac_key(conf.pii), attributes)
     return [
         ingest_csv(spark, conf, tables, source, as_of=as_of, now=now)
         for source in (customers, DELETION_REQUESTS_SOURCE)

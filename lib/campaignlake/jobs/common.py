@@ -9,7 +9,7 @@ from collections.abc import Callable, Sequence
 from datetime import date
 
 from campaignlake.config import load_conf
-from campaignlake.errors import CampaignlakeError
+from campaignlake.errors import CampaignlakeError, ConfigError
 from campaignlake.ingest.runs import IngestReport
 from campaignlake.session import get_spark
 
@@ -50,6 +50,13 @@ def run_ingest_job(
             print(report.describe())
 
     return run_main(body)
+
+
+def required_date(args: argparse.Namespace) -> date:
+    """The run date; jobs whose result depends on it never default to today."""
+    if args.date is None:
+        raise ConfigError("--date YYYY-MM-DD is required: the as-of date is a parameter")
+    return args.date
 
 
 def run_main(body: Callable[[], None]) -> int:

@@ -1,13 +1,18 @@
-"""Run the pipeline end to end for a date: sample data if there is none, then every ingestion
-job, printing what each stage did and how long it took."""
+"""Run the pipeline end to end for a date: sample data if there is none, every ingestion job,
+features and segments, the response model (trained when none exists or with --retrain) and
+scoring, printing what each stage did and how long it took."""
 
 from __future__ import annotations
 
+import argparse
 import time
 from collections.abc import Callable, Sequence
+from datetime import date
 from pathlib import Path
 
 from campaignlake.config import load_conf
+from campaignlake.errors import ConfigError
+from campaignlake.features.build import build_features
 from campaignlake.ingest.runs import (
     ingest_campaigns,
     ingest_clickstream,
@@ -16,6 +21,9 @@ from campaignlake.ingest.runs import (
 )
 from campaignlake.jobs import generate_sample
 from campaignlake.jobs.common import parse_job_args, run_main
+from campaignlake.models.registry import ModelStore
+from campaignlake.models.scoring import score_customers
+from campaignlake.models.train import train_response_model
 from campaignlake.session import get_spark
 from campaignlake.tables import Tables
 
@@ -28,10 +36,11 @@ def _stage(name: str, work: Callable[[], None]) -> None:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    args = parse_job_args(__doc__ or "", argv)
+    args = parse_job_args(__doc__ or "", argv, _arguments)
 
     def body() -> None:
         conf = load_conf(args.env, args.conf_dir)
+        as_of = _run_date(args.date, conf.env, conf.sample.end_date)
         if conf.env == "local" and not Path(conf.paths.landing).exists():
             common = ["--env", args.env] + (["--conf-dir", args.conf_dir] if args.conf_dir else [])
             _stage(
@@ -60,9 +69,40 @@ def main(argv: Sequence[str] | None = None) -> int:
                 "  ", ingest_clickstream(spark, conf, tables, as_of=args.date).describe()
             ),
         )
-        print(f"tables are under {conf.paths.warehouse}")
+        _stage(
+            "features and segments",
+            lambda: print("  ", build_features(spark, conf, tables, as_of=as_of).describe()),
+        )
+        store = ModelStore(spark, conf.paths.models)
+        if args.retrain or not store.versions(conf.response_model.name):
+            _stage(
+                "train response model",
+                lambda: print(
+                    "  ", train_response_model(spark, conf, tables, as_of=as_of).describe()
+                ),
+            )
+        else:
+            print(f"== response model: using {conf.response_model.name} (--retrain to retrain)")
+        _stage(
+            "score customers",
+            lambda: print("  ", score_customers(spark, conf, tables, as_of=as_of).describe()),
+        )
+        print(f"tables are under {conf.paths.warehouse}; models under {conf.paths.models}")
 
     return run_main(body)
+
+
+def _arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--retrain", action="store_true", help="train a new response model version")
+
+
+def _run_date(given: date | None, env: str, sample_end: str) -> date:
+    """The run date; local runs on the sample default to the sample's last day."""
+    if given is not None:
+        return given
+    if env == "local":
+        return date.fromisoformat(sample_end)
+    raise ConfigError("--date YYYY-MM-DD is required outside local runs")
 
 
 def _check(code: int) -> None:

@@ -51,6 +51,10 @@ COUNTRY_OFFSETS = {  # country -> (UTC offset hours, a few cities)
 FIRST_NAMES = ["Anna", "Ben", "Chloé", "David", "Emma", "Felix", "Greta", "Hugo", "Ines", "Jonas"]
 LAST_NAMES = ["Müller", "Smith", "Dubois", "García", "Jansen", "Larsson", "Brown", "Rossi"]
 TIERS = ["none", "bronze", "silver", "gold", "platinum"]
+#: Values of the CRM export's ``acquisition_channel`` attribute.
+ACQUISITION_CHANNELS = ["organic", "paid_search", "social", "referral", "retail_store"]
+#: CRM columns beyond the contract, after ``updated_at`` (declared in ingest.crm_attributes).
+CRM_ATTRIBUTES = ["lifetime_points", "acquisition_channel"]
 DEVICES = ["mobile", "desktop", "tablet", "app"]
 UTM = [  # (source, medium) of a session's entry
     (None, None),
@@ -169,6 +173,12 @@ def _customers(rng: np.random.Generator, spec: SampleSpec, start: date) -> pd.Da
     last = np.array(LAST_NAMES)[rng.integers(0, len(LAST_NAMES), n)]
     ids = np.array([f"C{i:06d}" for i in range(1, n + 1)])
     has_phone = rng.random(n) < 0.6
+    tier_rank = np.minimum(rng.poisson(0.9, n), 4)
+    # CRM attributes beyond the contract draw from their own stream, so adding them left
+    # every other generated value as it was.
+    extra = np.random.default_rng(spec.seed + 1)
+    lifetime_points = np.round(tier_rank * 800 + extra.gamma(2.0, 250.0, n)).astype(int)
+    acquisition = np.array(ACQUISITION_CHANNELS)[extra.integers(0, len(ACQUISITION_CHANNELS), n)]
     return pd.DataFrame(
         {
             "customer_id": ids,
@@ -190,7 +200,7 @@ def _customers(rng: np.random.Generator, spec: SampleSpec, start: date) -> pd.Da
             "city": city,
             "signup_date": signup.astype("datetime64[D]"),
             "birth_year": rng.integers(1950, 2006, n),
-            "loyalty_tier": np.array(TIERS)[np.minimum(rng.poisson(0.9, n), 4)],
+            "loyalty_tier": np.array(TIERS)[tier_rank],
             "email_opt_in": rng.random(n) < 0.85,
             "sms_opt_in": has_phone & (rng.random(n) < 0.5),
             "push_opt_in": rng.random(n) < 0.35,
@@ -199,6 +209,8 @@ def _customers(rng: np.random.Generator, spec: SampleSpec, start: date) -> pd.Da
             "buy_propensity": rng.beta(2, 8, n),
             "pref": list(rng.dirichlet(np.full(len(CATEGORIES), 0.3), n)),
             "utc_offset": np.array([COUNTRY_OFFSETS[c][0] for c in country]),
+            "lifetime_points": lifetime_points,
+            "acquisition_channel": acquisition,
         }
     )
 
@@ -464,8 +476,9 @@ def _write_crm(
     columns = [
         "customer_id", "email", "first_name", "last_name", "country", "city", "signup_date",
         "birth_year", "loyalty_tier", "email_opt_in", "sms_opt_in", "push_opt_in", "phone",
-        "updated_at",
+        "updated_at", *CRM_ATTRIBUTES,
     ]  # fmt: skip
+    contract = columns[: -len(CRM_ATTRIBUTES)]
     state = customers.copy()
     n_exports = max(1, spec.crm_exports)
     dates = [
@@ -501,8 +514,9 @@ def _write_crm(
             rows["updated_at"] = export_ts - pd.to_timedelta(
                 rng.integers(60, 86400, len(rows)), unit="s"
             )
-        frame = rows[columns[:-1]].copy()
+        frame = rows[contract[:-1]].copy()
         frame["updated_at"] = rows["updated_at"]
+        frame[CRM_ATTRIBUTES] = rows[CRM_ATTRIBUTES]
         bad_n = max(1, int(len(frame) * spec.bad_record_rate)) if spec.bad_record_rate > 0 else 0
         if bad_n:
             frame = _break_crm(rng, frame, bad_n)

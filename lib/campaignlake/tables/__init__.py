@@ -12,7 +12,8 @@ from datetime import datetime
 from typing import Any, Protocol
 
 from pyspark.sql import DataFrame, SparkSession
-from pyspark.sql.types import StructType
+from pyspark.sql import functions as F
+from pyspark.sql.types import MapType, StructType
 
 from campaignlake.config import Conf
 from campaignlake.tables.delta_rs import DeltaRsEngine
@@ -105,14 +106,17 @@ class Tables:
         self.spark = spark
         self.conf = conf
         self.engine = engine or make_engine(spark, conf)
+        self._specs: dict[str, TableSpec] | None = None
 
     def path(self, key: str) -> str:
         return self.conf.table_path(key)
 
     def spec(self, key: str) -> TableSpec:
-        from campaignlake.schemas import TABLE_SPECS
+        if self._specs is None:
+            from campaignlake.schemas import table_specs
 
-        return TABLE_SPECS[key]
+            self._specs = table_specs(self.conf)
+        return self._specs[key]
 
     def exists(self, key: str) -> bool:
         return self.engine.exists(self.path(key))
@@ -145,6 +149,39 @@ class Tables:
     ) -> WriteResult:
         self.ensure(key)
         return self.engine.overwrite_where(self.path(key), self.spec(key), df, predicate, txn)
+
+    def replace_slice(
+        self,
+        key: str,
+        df: DataFrame,
+        predicate: str,
+        *,
+        ignore: tuple[str, ...] = (),
+        txn: Txn | None = None,
+    ) -> WriteResult:
+        """Replace the rows matching ``predicate`` with ``df`` unless they already hold exactly
+        ``df``'s rows (compared without the ``ignore`` columns, e.g. creation times): a rerun
+        that computes the same slice commits nothing and leaves the version as it was.
+
+        Cache ``df`` first when it is costly: it is read once to compare and once to write.
+        """
+        self.ensure(key)
+        # Set operations cannot compare maps: compare their sorted entries instead.
+        kept = [
+            F.array_sort(F.map_entries(F.col(f.name))).alias(f.name)
+            if isinstance(f.dataType, MapType)
+            else F.col(f.name)
+            for f in df.schema.fields
+            if f.name not in ignore
+        ]
+        current = self.read(key).where(predicate).select(*kept)
+        new = df.select(*kept)
+        same = current.exceptAll(new).isEmpty() and new.exceptAll(current).isEmpty()
+        if same:
+            return WriteResult(
+                committed=False, version=self.version(key), skipped_reason="slice unchanged"
+            )
+        return self.overwrite_where(key, df, predicate, txn=txn)
 
     def upsert(
         self,

@@ -1,0 +1,261 @@
+"""The training job's work: examples from the campaign history → GBT search → evaluation
+against the baselines on the validation split → a new model version, its metrics in
+``gold/model_metrics`` and an MLflow run."""
+
+from __future__ import annotations
+
+import logging
+import platform
+from dataclasses import dataclass, field
+from datetime import date, datetime, timezone
+from typing import Any
+
+import pyspark
+from pyspark import StorageLevel
+from pyspark.sql import DataFrame, SparkSession
+
+from campaignlake import columns as c
+from campaignlake.config import Conf
+from campaignlake.errors import ConfigError
+from campaignlake.features.build import FEATURE_INPUTS, features_for, metrics_frame, read_inputs
+from campaignlake.features.customer import FeatureSet, cutoff_of
+from campaignlake.models import response
+from campaignlake.models.evaluation import binary_metrics
+from campaignlake.models.registry import ModelStore
+from campaignlake.models.tracking import log_training_run
+from campaignlake.models.training import (
+    class_counts,
+    labelled_contacts,
+    split_examples,
+    with_campaign_context,
+    with_class_weights,
+)
+from campaignlake.tables import Tables, Txn
+
+log = logging.getLogger(__name__)
+
+LOGISTIC_BASELINE = "logistic_baseline"
+RECENCY_RULE = "recency_rule"
+XGBOOST = "xgboost"
+VALIDATION = "validation"
+TRAIN = "train"
+MODEL = "model"
+
+
+@dataclass
+class TrainingReport:
+    model_name: str
+    model_version: str
+    path: str
+    split_method: str
+    train_rows: int
+    validation_rows: int
+    #: model → metric → value, on the validation split.
+    validation: dict[str, dict[str, float]] = field(default_factory=dict)
+    importances: dict[str, float] = field(default_factory=dict)
+    params: dict[str, float] = field(default_factory=dict)
+    mlflow_run_id: str | None = None
+
+    def describe(self) -> str:
+        lines = [
+            f"train_response_model: {self.model_name} {self.model_version} saved to {self.path}",
+            f"   split {self.split_method}: {self.train_rows} training, "
+            f"{self.validation_rows} validation contacts; chosen params {self.params}",
+        ]
+        for model, m in self.validation.items():
+            lines.append(
+                f"   {model:<20} ROC AUC {m['roc_auc']:.3f}  PR AUC {m['pr_auc']:.3f}  "
+                f"Brier {m['brier']:.3f}  top-decile lift {m['lift_d01']:.2f}"
+            )
+        top = ", ".join(f"{k} {v:.3f}" for k, v in list(self.importances.items())[:5])
+        lines.append(f"   top features: {top}")
+        return "\n".join(lines)
+
+
+def training_examples(
+    spark: SparkSession, conf: Conf, tables: Tables, as_of: date
+) -> tuple[DataFrame, FeatureSet]:
+    """One row per labelled contact: features as of its send time, context and label."""
+    model_conf = conf.response_model
+    feature_set = FeatureSet.from_conf(conf)
+    inputs = read_inputs(tables)
+    contacts = labelled_contacts(
+        inputs["campaign_contacts"],
+        cutoff=cutoff_of(as_of),
+        attribution_days=model_conf.attribution_days,
+        label=model_conf.label,
+        category_pattern=model_conf.campaign_category_pattern,
+    )
+    return with_campaign_context(features_for(contacts, inputs, feature_set)), feature_set
+
+
+def train_response_model(
+    spark: SparkSession,
+    conf: Conf,
+    tables: Tables | None = None,
+    *,
+    as_of: date,
+    now: datetime | None = None,
+) -> TrainingReport:
+    """Train, evaluate and save a new version of the response model on the contacts whose
+    attribution window closed by ``as_of``."""
+    tables = tables or Tables(spark, conf)
+    model_conf = conf.response_model
+    created = now or datetime.now(timezone.utc)
+    input_versions = {key: tables.version(key) for key in FEATURE_INPUTS}
+    examples, feature_set = training_examples(spark, conf, tables, as_of)
+    examples = examples.persist(StorageLevel.MEMORY_AND_DISK)
+    cached = [examples]
+    try:
+        split = split_examples(
+            examples,
+            attribution_days=model_conf.attribution_days,
+            validation_fraction=model_conf.validation_fraction,
+            seed=model_conf.seed,
+        )
+        negatives, positives = class_counts(split.train)
+        # Tree boosting runs a few Spark jobs per iteration; on a campaign history's few
+        # thousand rows, fewer partitions than the joins produced make each job cheaper.
+        cores = spark.sparkContext.defaultParallelism
+        train = (
+            with_class_weights(split.train, negatives, positives)
+            .coalesce(cores)
+            .persist(StorageLevel.MEMORY_AND_DISK)
+        )
+        validation = split.validation.coalesce(cores).persist(StorageLevel.MEMORY_AND_DISK)
+        cached += [train, validation]
+        inputs = response.ModelInputs.for_features(feature_set)
+        empty = response.all_null_columns(train, inputs)
+        inputs = inputs.without(empty)
+
+        search = response.gbt_search(inputs, model_conf).fit(train)
+        gbt = search.bestModel
+        baseline = response.logistic_baseline(inputs).fit(train)
+        keep = [c.LABEL]
+        scored = {
+            model_conf.name: response.score(gbt, validation, keep=keep),
+            f"{model_conf.name}.{LOGISTIC_BASELINE}": response.score(
+                baseline, validation, keep=keep
+            ),
+            f"{model_conf.name}.{RECENCY_RULE}": response.recency_rule(validation, keep=keep),
+        }
+        if model_conf.engine == XGBOOST:
+            scored[f"{model_conf.name}.{XGBOOST}"] = _xgboost_scores(train, validation, inputs)
+        validation_metrics = {name: binary_metrics(df) for name, df in scored.items()}
+        train_metrics = binary_metrics(response.score(gbt, train, keep=keep))
+        importances = response.feature_importances(gbt, inputs)
+        params = response.best_params(search)
+
+        store = ModelStore(spark, conf.paths.models)
+        version = store.next_version(model_conf.name)
+        metadata: dict[str, Any] = {
+            "created_at": created.isoformat(),
+            "as_of": as_of.isoformat(),
+            "label": model_conf.label,
+            "attribution_days": model_conf.attribution_days,
+            "params": params,
+            "grid": {k: list(v) for k, v in vars(model_conf.grid).items()},
+            "numeric_features": list(inputs.numeric),
+            "categorical_features": list(inputs.categorical),
+            "dropped_all_null_features": sorted(empty),
+            "input_table_versions": input_versions,
+            "split": {
+                "method": split.method,
+                "validation_campaigns": list(split.validation_campaigns),
+                "train_negatives": negatives,
+                "train_positives": positives,
+                "positive_weight": negatives / positives,
+            },
+            "metrics": {VALIDATION: validation_metrics, TRAIN: {model_conf.name: train_metrics}},
+            "feature_importances": importances,
+            "spark_version": pyspark.__version__,
+            "python": platform.python_version(),
+        }
+        path = store.save(model_conf.name, version, gbt, metadata)
+        _write_metrics(
+            spark, tables, model_conf.name, version, validation_metrics, train_metrics,
+            importances, params, created,
+        )  # fmt: skip
+        report = TrainingReport(
+            model_name=model_conf.name,
+            model_version=version,
+            path=path,
+            split_method=split.method,
+            train_rows=negatives + positives,
+            validation_rows=int(validation_metrics[model_conf.name]["rows"]),
+            validation=validation_metrics,
+            importances=importances,
+            params=params,
+        )
+        report.mlflow_run_id = log_training_run(
+            conf,
+            run_name=f"{model_conf.name}-{version}",
+            params={**params, "label": model_conf.label, "split": split.method},
+            metrics={
+                f"{VALIDATION}.{name.split('.')[-1]}.{metric}": value
+                for name, metrics in validation_metrics.items()
+                for metric, value in metrics.items()
+                if metric in ("roc_auc", "pr_auc", "brier", "lift_d01")
+            },
+            tags={"model_name": model_conf.name, "model_version": version, "path": path},
+            metadata=metadata,
+        )
+        return report
+    finally:
+        for df in cached:
+            df.unpersist()
+
+
+def _write_metrics(
+    spark: SparkSession,
+    tables: Tables,
+    model_name: str,
+    version: str,
+    validation: dict[str, dict[str, float]],
+    train: dict[str, float],
+    importances: dict[str, float],
+    params: dict[str, float],
+    created: datetime,
+) -> None:
+    frames = [
+        metrics_frame(spark, name, version, VALIDATION, list(m.items()), created)
+        for name, m in validation.items()
+    ]
+    frames.append(metrics_frame(spark, model_name, version, TRAIN, list(train.items()), created))
+    model_rows = [(f"importance.{k}", v) for k, v in importances.items()]
+    model_rows += [(f"param.{k}", v) for k, v in params.items()]
+    frames.append(metrics_frame(spark, model_name, version, MODEL, model_rows, created))
+    rows = frames[0]
+    for frame in frames[1:]:
+        rows = rows.unionByName(frame)
+    # One commit per model version, whatever retries happen.
+    tables.append("model_metrics", rows, txn=Txn(f"train:{model_name}", int(version[1:])))
+
+
+def _xgboost_scores(
+    train: DataFrame, validation: DataFrame, inputs: response.ModelInputs
+) -> DataFrame:
+    """XGBoost's own Spark estimator on the same preparation and split, for comparison."""
+    try:
+        from xgboost.spark import SparkXGBClassifier
+    except ImportError as exc:
+        raise ConfigError(
+            "response_model.engine: xgboost needs the xgboost package (pip install xgboost)"
+        ) from exc
+    from pyspark.ml import Pipeline
+
+    model = Pipeline(
+        stages=[
+            *response.preparation(inputs),
+            SparkXGBClassifier(
+                features_col=response.FEATURES,
+                label_col=c.LABEL,
+                weight_col=c.WEIGHT,
+                num_workers=1,
+                max_depth=5,
+                n_estimators=200,
+                learning_rate=0.1,
+            ),
+        ]
+    ).fit(train)
+    return response.score(model, validation, keep=[c.LABEL])
