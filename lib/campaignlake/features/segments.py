@@ -47,15 +47,12 @@ _CLUSTER = "__cluster"
 
 
 def quantile_score(value: Column, cuts: Column, *, higher_is_better: bool) -> Column:
-    """1–5: one plus the number of quintile cut points the value is beyond (for recency,
-    where lower is better, beyond means below). Null values get null."""
-    if higher_is_better:
-        beyond = [(value > cuts.getItem(i)).cast("int") for i in range(len(QUINTILES))]
-    else:
-        beyond = [(value < cuts.getItem(i)).cast("int") for i in range(len(QUINTILES))]
-    score = F.lit(1)
-    for b in beyond:
-        score = score + b
+    """1–5 from the four quintile cut points: one plus the number of cuts the value is above
+    (five minus that number when lower is better, as for recency). Null stays null."""
+    above = F.lit(0)
+    for i in range(len(QUINTILES)):
+        above = above + (value > cuts.getItem(i)).cast("int")
+    score = F.lit(1) + above if higher_is_better else F.lit(5) - above
     return F.when(value.isNotNull(), score)
 
 

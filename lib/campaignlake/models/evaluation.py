@@ -32,10 +32,10 @@ def with_deciles(scored: DataFrame, *, score: str = c.SCORE, by: tuple[str, ...]
 
 
 def decile_of(score: Column, cuts: Column) -> Column:
-    """10 minus the number of decile cut points at or below the score."""
+    """10 minus the number of decile cut points below the score."""
     above = F.lit(0)
     for i in range(len(DECILE_CUTS)):
-        above = above + (score >= cuts.getItem(i)).cast("int")
+        above = above + (score > cuts.getItem(i)).cast("int")
     return (F.lit(10) - above).cast("int")
 
 

@@ -50,6 +50,7 @@ class TrainingReport:
     split_method: str
     train_rows: int
     validation_rows: int
+    validation_campaigns: tuple[str, ...] = ()
     #: model → metric → value, on the validation split.
     validation: dict[str, dict[str, float]] = field(default_factory=dict)
     importances: dict[str, float] = field(default_factory=dict)
@@ -183,6 +184,7 @@ def train_response_model(
             split_method=split.method,
             train_rows=negatives + positives,
             validation_rows=int(validation_metrics[model_conf.name]["rows"]),
+            validation_campaigns=split.validation_campaigns,
             validation=validation_metrics,
             importances=importances,
             params=params,
