@@ -8,7 +8,7 @@ DATE ?=
 DATE_ARG := $(if $(DATE),--date $(DATE),)
 
 .DEFAULT_GOAL := help
-.PHONY: help run test test-fast lint format bench-ingest java clean-data clean
+.PHONY: help run test test-fast lint format bench-ingest bench-features java clean-data clean
 
 help: ## List the targets
 	@grep -E '^[a-zA-Z_-]+:.*?## ' $(MAKEFILE_LIST) | awk 'BEGIN {FS = ":.*?## "}; {printf "  %-14s %s\n", $$1, $$2}'
@@ -42,6 +42,10 @@ format: $(STAMP) ## Apply ruff format and safe fixes
 
 bench-ingest: $(STAMP) java ## Benchmark clickstream ingestion against plain Spark JSON->Parquet (writes bench/out)
 	$(PY) bench/bench_ingest.py --events 1000000
+
+bench-features: $(STAMP) java ## Benchmark the feature build (100k customers) and GBT against LightGBM (writes bench/out)
+	$(PY) -m pip install --quiet -e '.[dev,bench]'
+	$(PY) bench/bench_features.py --customers 100000
 
 clean-data: ## Delete local data/ (landing, warehouse, models, exports, reports)
 	rm -rf data

@@ -320,3 +320,11 @@ def test_deciles_rank_the_highest_scores_first_within_each_group(spark: SparkSes
     assert deciles[("a", 20.0)] == 1 and deciles[("a", 19.0)] == 1
     assert deciles[("a", 18.0)] == 2 and deciles[("a", 1.0)] == 10
     assert deciles[("b", -1.0)] == 1 and deciles[("b", -10.0)] == 10
+
+
+def test_dated_jobs_refuse_to_run_without_a_date(capsys: pytest.CaptureFixture[str]) -> None:
+    from campaignlake.jobs import build_features, score_customers, train_response_model
+
+    for job in (build_features, train_response_model, score_customers):
+        assert job.main(["--env", "local"]) == 1
+        assert "--date YYYY-MM-DD is required" in capsys.readouterr().err

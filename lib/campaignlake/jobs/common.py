@@ -7,11 +7,18 @@ import logging
 import sys
 from collections.abc import Callable, Sequence
 from datetime import date
+from typing import Protocol
 
-from campaignlake.config import load_conf
+from pyspark.sql import SparkSession
+
+from campaignlake.config import Conf, load_conf
 from campaignlake.errors import CampaignlakeError, ConfigError
 from campaignlake.ingest.runs import IngestReport
 from campaignlake.session import get_spark
+
+
+class Describable(Protocol):
+    def describe(self) -> str: ...
 
 
 def parse_job_args(
@@ -48,6 +55,24 @@ def run_ingest_job(
         reports = ingest(spark, conf, as_of=args.date)
         for report in reports if isinstance(reports, list) else [reports]:
             print(report.describe())
+
+    return run_main(body)
+
+
+def run_dated_job(
+    description: str,
+    work: Callable[[SparkSession, Conf, date, argparse.Namespace], Describable],
+    argv: Sequence[str] | None,
+    add_arguments: Callable[[argparse.ArgumentParser], None] | None = None,
+) -> int:
+    """The whole story of a job for an as-of date: args (``--date`` required) → conf →
+    session → work → print its report."""
+    args = parse_job_args(description, argv, add_arguments)
+
+    def body() -> None:
+        as_of = required_date(args)
+        conf = load_conf(args.env, args.conf_dir)
+        print(work(get_spark(conf), conf, as_of, args).describe())
 
     return run_main(body)
 

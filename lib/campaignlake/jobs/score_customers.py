@@ -6,10 +6,8 @@ from __future__ import annotations
 import argparse
 from collections.abc import Sequence
 
-from campaignlake.config import load_conf
-from campaignlake.jobs.common import parse_job_args, required_date, run_main
+from campaignlake.jobs.common import run_dated_job
 from campaignlake.models.scoring import score_customers
-from campaignlake.session import get_spark
 
 
 def _arguments(parser: argparse.ArgumentParser) -> None:
@@ -19,17 +17,14 @@ def _arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    args = parse_job_args(__doc__ or "", argv, _arguments)
-
-    def body() -> None:
-        conf = load_conf(args.env, args.conf_dir)
-        spark = get_spark(conf)
-        report = score_customers(
-            spark, conf, as_of=required_date(args), model_version=args.model_version
-        )
-        print(report.describe())
-
-    return run_main(body)
+    return run_dated_job(
+        __doc__ or "",
+        lambda spark, conf, as_of, args: score_customers(
+            spark, conf, as_of=as_of, model_version=args.model_version
+        ),
+        argv,
+        _arguments,
+    )
 
 
 if __name__ == "__main__":

@@ -5,7 +5,8 @@ The data has structure later models must find:
 * every customer has latent category preferences (a peaked Dirichlet draw) that decide what
   they view, put in their cart and buy, and an activity level that decides how often they visit;
 * campaign response (open, click, convert) depends on recency, frequency, engagement and the
-  customer's affinity to the campaign's category, plus noise; conversions appear in the
+  customer's affinity to the campaign's category, not additively (affinity counts most for
+  engaged customers, a very recent buyer is saturated), plus noise; conversions appear in the
   clickstream as purchases carrying the campaign's UTM tags;
 * CRM exports change over time: new customers, tier changes, opt-outs, stale replays and a few
   deletion requests.
@@ -340,12 +341,16 @@ def _campaigns(
         ]
         engagement = np.bincount(recent_sessions["cust"], minlength=n)
         affinity = prefs[:, cat]
+        # Not purely additive, as real response is not: affinity pays off mostly for customers
+        # who are engaged, and someone who bought in the last three days is saturated.
+        engaged = engagement >= 3
         logit = (
             -4.0
             - 0.9 * np.log1p(recency) / np.log1p(365)
+            - 1.0 * (recency < 3)
             + 0.6 * np.log1p(freq)
             + 0.35 * np.log1p(engagement)
-            + 3.0 * affinity
+            + affinity * np.where(engaged, 4.0, 1.5)
             + rng.normal(0, 0.5, n)
         )
         p_convert = 1 / (1 + np.exp(-logit))

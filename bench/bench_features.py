@@ -1,0 +1,190 @@
+"""Benchmark: the feature build at scale, and MLlib GBT against LightGBM on the same rows.
+
+Not a test. Generates (once, cached under bench/out/) a landing set of --customers customers
+and about a million events, ingests it, then in one Spark session:
+
+* times ``build_features`` for the last day (features, RFM and KMeans segments, writes);
+* builds the response model's training examples, prepares them with the model's own
+  preparation stages, and trains MLlib's GBTClassifier and LightGBM (same depth, iterations,
+  learning rate and class weights) on the same training rows, evaluating both on the same
+  chronological validation split: ROC AUC and training time.
+
+Prints Markdown rows for BENCHMARKS.md.
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import logging
+import platform
+import shutil
+import time
+from datetime import date, datetime, timezone
+from pathlib import Path
+
+import numpy as np
+from pyspark import StorageLevel
+from pyspark.ml import Pipeline
+from pyspark.ml.classification import GBTClassifier
+from pyspark.ml.functions import vector_to_array
+from pyspark.sql import functions as F
+
+from campaignlake import columns as c
+from campaignlake.config import PathsConf, load_conf
+from campaignlake.features.build import build_features
+from campaignlake.ingest.runs import (
+    ingest_campaigns,
+    ingest_clickstream,
+    ingest_crm,
+    ingest_products,
+)
+from campaignlake.models import response
+from campaignlake.models.evaluation import binary_metrics
+from campaignlake.models.train import training_examples
+from campaignlake.models.training import class_counts, split_examples, with_class_weights
+from campaignlake.sample.generator import SampleSpec, generate
+from campaignlake.session import get_spark
+from campaignlake.tables import Tables
+
+OUT = Path(__file__).resolve().parent / "out"
+END = date(2026, 10, 31)
+
+
+def auc(labels: np.ndarray, scores: np.ndarray) -> float:
+    """ROC AUC as the Mann–Whitney statistic (ties count half)."""
+    order = scores.argsort()
+    ranks = np.empty(len(scores))
+    sorted_scores = scores[order]
+    _, first, counts = np.unique(sorted_scores, return_index=True, return_counts=True)
+    average = first + (counts + 1) / 2.0
+    ranks[order] = np.repeat(average, counts)
+    positives = labels == 1
+    n_pos, n_neg = positives.sum(), (~positives).sum()
+    return float((ranks[positives].sum() - n_pos * (n_pos + 1) / 2) / (n_pos * n_neg))
+
+
+def main() -> None:
+    logging.basicConfig(level=logging.WARNING)
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--customers", type=int, default=100_000)
+    parser.add_argument("--sessions-per-week", type=float, default=0.3)
+    args = parser.parse_args()
+
+    root = OUT / f"features-{args.customers}"
+    landing = root / "landing"
+    if not landing.exists():
+        started = time.perf_counter()
+        summary = generate(
+            SampleSpec(
+                seed=13, customers=args.customers, products=2000, days=90, end_date=END,
+                sessions_per_customer_per_week=args.sessions_per_week, crm_exports=1,
+                campaigns=3, bad_record_rate=0.0,
+            ),
+            landing,
+        )  # fmt: skip
+        print(f"generated {summary.events} events in {time.perf_counter() - started:.0f}s")
+    base = load_conf("local")
+    paths = {**base.paths.__dict__, "landing": str(landing), "warehouse": str(root / "wh"),
+             "models": str(root / "models")}  # fmt: skip
+    conf = dataclasses.replace(base, paths=PathsConf(**paths))
+    spark = get_spark(conf)
+    tables = Tables(spark, conf)
+    now = datetime.now(timezone.utc)
+    if not tables.exists("clickstream_events"):
+        started = time.perf_counter()
+        for ingest in (ingest_products, ingest_crm, ingest_campaigns, ingest_clickstream):
+            ingest(spark, conf, tables, now=now)
+        print(f"ingested in {time.perf_counter() - started:.0f}s")
+    events = tables.read("clickstream_events").count()
+
+    # A fresh build: a rerun over unchanged inputs would compare and commit nothing.
+    for key in ("customer_features", "customer_segments", "model_metrics"):
+        shutil.rmtree(tables.path(key), ignore_errors=True)
+    started = time.perf_counter()
+    report = build_features(spark, conf, tables, as_of=END, now=now)
+    feature_seconds = time.perf_counter() - started
+    print(report.describe())
+
+    model_conf = conf.response_model
+    examples, feature_set = training_examples(spark, conf, tables, END)
+    examples = examples.persist(StorageLevel.MEMORY_AND_DISK)
+    split = split_examples(
+        examples, attribution_days=model_conf.attribution_days,
+        validation_fraction=model_conf.validation_fraction, seed=model_conf.seed,
+    )  # fmt: skip
+    negatives, positives = class_counts(split.train)
+    inputs = response.ModelInputs.for_features(feature_set)
+    train = with_class_weights(split.train, negatives, positives)
+    inputs = inputs.without(response.all_null_columns(train, inputs))
+    prepared = Pipeline(stages=response.preparation(inputs)).fit(train)
+    cores = spark.sparkContext.defaultParallelism
+    train_rows = (
+        prepared.transform(train).select(response.FEATURES, c.LABEL, c.WEIGHT)
+        .coalesce(cores).persist(StorageLevel.MEMORY_AND_DISK)
+    )  # fmt: skip
+    validation_rows = (
+        prepared.transform(split.validation).select(response.FEATURES, c.LABEL)
+        .coalesce(cores).persist(StorageLevel.MEMORY_AND_DISK)
+    )  # fmt: skip
+    n_train, n_validation = train_rows.count(), validation_rows.count()
+    depth, iterations, step = 3, 40, 0.1
+
+    started = time.perf_counter()
+    gbt = GBTClassifier(
+        featuresCol=response.FEATURES, labelCol=c.LABEL, weightCol=c.WEIGHT, maxDepth=depth,
+        maxIter=iterations, stepSize=step, seed=1,
+        minInstancesPerNode=model_conf.min_instances_per_node,
+        subsamplingRate=model_conf.subsampling_rate,
+    ).fit(train_rows)  # fmt: skip
+    gbt_seconds = time.perf_counter() - started
+    scored = gbt.transform(validation_rows).select(
+        c.LABEL, vector_to_array(F.col(response.PROBABILITY)).getItem(1).alias(c.SCORE)
+    )
+    gbt_auc = binary_metrics(scored)["roc_auc"]
+
+    import lightgbm
+
+    def to_numpy(df, with_weight: bool):  # bench only: a few hundred thousand rows at most
+        pdf = df.select(
+            vector_to_array(F.col(response.FEATURES)).alias("x"), c.LABEL,
+            *([c.WEIGHT] if with_weight else []),
+        ).toPandas()  # fmt: skip
+        x = np.stack(pdf["x"].to_numpy())
+        return x, pdf[c.LABEL].to_numpy(), pdf[c.WEIGHT].to_numpy() if with_weight else None
+
+    x_train, y_train, w_train = to_numpy(train_rows, True)
+    x_val, y_val, _ = to_numpy(validation_rows, False)
+    started = time.perf_counter()
+    booster = lightgbm.train(
+        {
+            "objective": "binary", "max_depth": depth, "num_leaves": 2**depth,
+            "learning_rate": step, "min_data_in_leaf": model_conf.min_instances_per_node,
+            "bagging_fraction": model_conf.subsampling_rate, "bagging_freq": 1, "seed": 1,
+            "num_threads": cores, "verbose": -1,
+        },
+        lightgbm.Dataset(x_train, label=y_train, weight=w_train),
+        num_boost_round=iterations,
+    )  # fmt: skip
+    lgbm_seconds = time.perf_counter() - started
+    lgbm_auc = auc(y_val, booster.predict(x_val))
+
+    machine = f"{platform.machine()}, {cores} cores, Spark {spark.version}"
+    print("\n| date | machine | customers | events | feature build |")
+    print(
+        f"| {date.today()} | {machine} | {report.customers:,} | {events:,} | "
+        f"{feature_seconds:.1f}s |"
+    )
+    print(
+        "\n| date | train / validation rows | features | MLlib GBT | LightGBM | "
+        "AUC difference (GBT − LightGBM) | time ratio (GBT / LightGBM) |"
+    )
+    print(
+        f"| {date.today()} | {n_train:,} / {n_validation:,} | {len(x_train[0])} | "
+        f"{gbt_seconds:.1f}s, AUC {gbt_auc:.3f} | {lgbm_seconds:.2f}s, AUC {lgbm_auc:.3f} | "
+        f"{gbt_auc - lgbm_auc:+.3f} | {gbt_seconds / lgbm_seconds:.0f}× |"
+    )
+
+
+if __name__ == "__main__":
+    main()
