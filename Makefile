@@ -6,9 +6,10 @@ STAMP := $(VENV)/.installed
 ENV ?= local
 DATE ?=
 DATE_ARG := $(if $(DATE),--date $(DATE),)
+ARGS ?=
 
 .DEFAULT_GOAL := help
-.PHONY: help run test test-fast lint format bench-ingest bench-features java clean-data clean
+.PHONY: help run test test-fast lint format bench-ingest bench-features bench-als java clean-data clean
 
 help: ## List the targets
 	@grep -E '^[a-zA-Z_-]+:.*?## ' $(MAKEFILE_LIST) | awk 'BEGIN {FS = ":.*?## "}; {printf "  %-14s %s\n", $$1, $$2}'
@@ -24,7 +25,7 @@ java: ## Check that Java 17 is installed (Spark needs it)
 	@sh scripts/check_java.sh
 
 run: $(STAMP) java ## Run the whole pipeline on the embedded generated sample data
-	$(PY) jobs/run_pipeline.py --env $(ENV) $(DATE_ARG)
+	$(PY) jobs/run_pipeline.py --env $(ENV) $(DATE_ARG) $(ARGS)
 
 test: $(STAMP) java ## Run the test suite
 	$(PY) -m pytest -q
@@ -46,6 +47,10 @@ bench-ingest: $(STAMP) java ## Benchmark clickstream ingestion against plain Spa
 bench-features: $(STAMP) java ## Benchmark the feature build (100k customers) and GBT against LightGBM (writes bench/out)
 	$(PY) -m pip install --quiet -e '.[dev,bench]'
 	$(PY) bench/bench_features.py --customers 100000
+
+bench-als: $(STAMP) java ## Benchmark MLlib ALS against the implicit library (after bench-features)
+	$(PY) -m pip install --quiet -e '.[dev,bench]'
+	$(PY) bench/bench_als.py --customers 100000
 
 clean-data: ## Delete local data/ (landing, warehouse, models, exports, reports)
 	rm -rf data

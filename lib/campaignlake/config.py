@@ -82,6 +82,11 @@ class TablesConf:
     customer_segments: str
     model_metrics: str
     propensity_scores: str
+    interactions: str
+    customer_index: str
+    product_index: str
+    recommendations: str
+    similar_products: str
 
 
 @dataclass(frozen=True)
@@ -154,6 +159,35 @@ class ResponseModelConf:
 
 
 @dataclass(frozen=True)
+class AlsGridConf:
+    """The ALS grid chosen on the chronological holdout."""
+
+    rank: list[int]
+    reg_param: list[float]
+    alpha: list[float]
+
+
+@dataclass(frozen=True)
+class RecommendationsConf:
+    """Implicit-feedback ALS recommendations (see README, "Recommendations")."""
+
+    model_name: str
+    #: Interaction strength per event; event types not listed do not count.
+    event_weights: dict[str, float]
+    half_life_days: float
+    history_days: int
+    holdout_days: int
+    k: int
+    max_iter: int
+    block_size: int
+    grid: AlsGridConf
+    #: A product the customer had one of these events for is never recommended to them.
+    exclude_event_types: list[str]
+    similar_products: int
+    seed: int
+
+
+@dataclass(frozen=True)
 class OfferConf:
     """One (channel, category) context that customers are scored for."""
 
@@ -210,6 +244,7 @@ class Conf:
     segments: SegmentsConf
     response_model: ResponseModelConf
     scoring: ScoringConf
+    recommendations: RecommendationsConf
     tracking: TrackingConf
     source_file: str = ""
 
@@ -298,6 +333,13 @@ def _check_semantics(conf: Conf, source: str) -> None:
     segments = conf.segments
     if not 2 <= segments.kmeans_k_min <= segments.kmeans_k_max:
         raise ConfigError(f"{source}: segments.kmeans_k_min: need 2 <= k_min <= k_max")
+    recs = conf.recommendations
+    if recs.k < 1 or recs.holdout_days < 1 or recs.half_life_days <= 0:
+        raise ConfigError(
+            f"{source}: recommendations: k, holdout_days and half_life_days must be positive"
+        )
+    if any(w <= 0 for w in recs.event_weights.values()) or not recs.event_weights:
+        raise ConfigError(f"{source}: recommendations.event_weights: give positive weights")
     model = conf.response_model
     if not 0.0 < model.validation_fraction < 1.0:
         raise ConfigError(f"{source}: response_model.validation_fraction: must be in (0, 1)")

@@ -158,6 +158,44 @@ PROPENSITY_SCORES = _struct(
     (c.AS_OF_DATE, DateType()),
 )
 
+INTERACTIONS = _struct(
+    (c.CUSTOMER_ID, StringType()),
+    (c.PRODUCT_ID, StringType()),
+    (c.CUSTOMER_INDEX, IntegerType()),
+    (c.PRODUCT_INDEX, IntegerType()),
+    (c.STRENGTH, DoubleType()),
+    (c.EVENTS, LongType()),
+    (c.LAST_EVENT_TS, TimestampType()),
+    (c.EXCLUDED, BooleanType()),
+    (c.AS_OF_DATE, DateType()),
+)
+
+CUSTOMER_INDEX = _struct(
+    (c.CUSTOMER_ID, StringType()), (c.CUSTOMER_INDEX, IntegerType()), (c.FIRST_SEEN, DateType())
+)
+PRODUCT_INDEX = _struct(
+    (c.PRODUCT_ID, StringType()), (c.PRODUCT_INDEX, IntegerType()), (c.FIRST_SEEN, DateType())
+)
+
+RECOMMENDATIONS = _struct(
+    (c.CUSTOMER_ID, StringType()),
+    (c.RANK, IntegerType()),
+    (c.PRODUCT_ID, StringType()),
+    (c.SCORE, DoubleType()),
+    (c.SOURCE, StringType()),
+    (c.MODEL_VERSION, StringType()),
+    (c.AS_OF_DATE, DateType()),
+)
+
+SIMILAR_PRODUCTS = _struct(
+    (c.PRODUCT_ID, StringType()),
+    (c.RANK, IntegerType()),
+    (c.SIMILAR_PRODUCT_ID, StringType()),
+    (c.SIMILARITY, DoubleType()),
+    (c.MODEL_VERSION, StringType()),
+    (c.AS_OF_DATE, DateType()),
+)
+
 #: Personal data: never in file statistics.
 CUSTOMER_PII = frozenset({c.EMAIL, c.FIRST_NAME, c.LAST_NAME, c.PHONE, c.CITY})
 #: Raw records can hold anything, PII included.
@@ -186,6 +224,11 @@ TABLE_SPECS: dict[str, TableSpec] = {
     "customer_segments": TableSpec(schema=CUSTOMER_SEGMENTS, partition_by=(c.AS_OF_DATE,)),
     "model_metrics": TableSpec(schema=MODEL_METRICS, partition_by=(c.MODEL_NAME,)),
     "propensity_scores": TableSpec(schema=PROPENSITY_SCORES, partition_by=(c.AS_OF_DATE,)),
+    "interactions": TableSpec(schema=INTERACTIONS, partition_by=(c.AS_OF_DATE,)),
+    "customer_index": TableSpec(schema=CUSTOMER_INDEX),
+    "product_index": TableSpec(schema=PRODUCT_INDEX),
+    "recommendations": TableSpec(schema=RECOMMENDATIONS, partition_by=(c.AS_OF_DATE,)),
+    "similar_products": TableSpec(schema=SIMILAR_PRODUCTS, partition_by=(c.AS_OF_DATE,)),
 }
 
 

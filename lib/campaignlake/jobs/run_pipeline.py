@@ -1,6 +1,7 @@
 """Run the pipeline end to end for a date: sample data if there is none, every ingestion job,
-features and segments, the response model (trained when none exists or with --retrain) and
-scoring, printing what each stage did and how long it took."""
+features and segments, the response model and the recommender (each trained when none exists
+or with --retrain), scoring and recommendations, printing what each stage did and how long
+it took."""
 
 from __future__ import annotations
 
@@ -24,6 +25,7 @@ from campaignlake.jobs.common import parse_job_args, run_main
 from campaignlake.models.registry import ModelStore
 from campaignlake.models.scoring import score_customers
 from campaignlake.models.train import train_response_model
+from campaignlake.recommend.runs import recommend, train_recommender
 from campaignlake.session import get_spark
 from campaignlake.tables import Tables
 
@@ -86,6 +88,17 @@ def main(argv: Sequence[str] | None = None) -> int:
         _stage(
             "score customers",
             lambda: print("  ", score_customers(spark, conf, tables, as_of=as_of).describe()),
+        )
+        if args.retrain or not store.versions(conf.recommendations.model_name):
+            _stage(
+                "train recommender",
+                lambda: print("  ", train_recommender(spark, conf, tables, as_of=as_of).describe()),
+            )
+        else:
+            print(f"== recommender: using {conf.recommendations.model_name} (--retrain to retrain)")
+        _stage(
+            "recommend",
+            lambda: print("  ", recommend(spark, conf, tables, as_of=as_of).describe()),
         )
         print(f"tables are under {conf.paths.warehouse}; models under {conf.paths.models}")
 

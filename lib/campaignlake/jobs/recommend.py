@@ -1,0 +1,30 @@
+"""Write exactly k recommendations for every customer, and similar products, for a date."""
+
+from __future__ import annotations
+
+import argparse
+from collections.abc import Sequence
+
+from campaignlake.jobs.common import run_dated_job
+from campaignlake.recommend.runs import recommend
+
+
+def _arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--model-version", default=None, help="use this version (vN) instead of the latest"
+    )
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    return run_dated_job(
+        __doc__ or "",
+        lambda spark, conf, as_of, args: recommend(
+            spark, conf, as_of=as_of, model_version=args.model_version
+        ),
+        argv,
+        _arguments,
+    )
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
