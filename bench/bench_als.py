@@ -1,7 +1,7 @@
 """Benchmark: Spark MLlib ALS against the ``implicit`` library on the same interactions.
 
-Not a test. Uses the landing set and warehouse of ``bench_features.py`` (run that first; it
-ingests about 2.4 million events of 100,000 customers). In one process, on the same
+Not a test. Generates and ingests (once, cached under bench/out/) a landing set with
+``bench/prepare.py``. In one process, on the same
 chronological split as ``train_recommender`` (the last ``holdout_days`` before the date test):
 
 * MLlib ALS: fit on the training interactions, then ``recommendForAllUsers(k)``;
@@ -14,18 +14,16 @@ same NDCG@k. Prints a Markdown row for BENCHMARKS.md.
 from __future__ import annotations
 
 import argparse
-import dataclasses
 import platform
 import time
 from datetime import date, timedelta
-from pathlib import Path
 
 import numpy as np
+from prepare import END, prepared
 from pyspark import StorageLevel
 from pyspark.sql import functions as F
 
 from campaignlake import columns as c
-from campaignlake.config import PathsConf, load_conf
 from campaignlake.features.customer import cutoff_of
 from campaignlake.recommend import als
 from campaignlake.recommend.runs import (
@@ -36,11 +34,6 @@ from campaignlake.recommend.runs import (
     recent_interactions,
     update_indices,
 )
-from campaignlake.session import get_spark
-from campaignlake.tables import Tables
-
-OUT = Path(__file__).resolve().parent / "out"
-END = date(2026, 10, 31)
 
 
 def main() -> None:
@@ -48,16 +41,9 @@ def main() -> None:
     parser.add_argument("--customers", type=int, default=100_000)
     parser.add_argument("--rank", type=int, default=32)
     parser.add_argument("--iterations", type=int, default=10)
+    parser.add_argument("--sessions-per-week", type=float, default=0.3)
     args = parser.parse_args()
-    root = OUT / f"features-{args.customers}"
-    base = load_conf("local")
-    paths = {**base.paths.__dict__, "landing": str(root / "landing"),
-             "warehouse": str(root / "wh"), "models": str(root / "models")}  # fmt: skip
-    conf = dataclasses.replace(base, paths=PathsConf(**paths))
-    spark = get_spark(conf)
-    tables = Tables(spark, conf)
-    if not tables.exists("clickstream_events"):
-        raise SystemExit("run bench/bench_features.py first: it ingests the landing set")
+    spark, conf, tables = prepared(args.customers, args.sessions_per_week)
     recs = conf.recommendations
     cutoff = cutoff_of(END)
     split_at = cutoff - timedelta(days=recs.holdout_days)
@@ -97,6 +83,10 @@ def main() -> None:
 
     import implicit
     from scipy.sparse import csr_matrix
+    from threadpoolctl import threadpool_limits
+
+    # implicit runs its own threads; a BLAS thread pool on top of them only contends.
+    threadpool_limits(1, "blas")
 
     pdf = train.select(c.CUSTOMER_INDEX, c.PRODUCT_INDEX, c.STRENGTH).toPandas()  # bench only
     shape = (int(pdf[c.CUSTOMER_INDEX].max()) + 1, int(pdf[c.PRODUCT_INDEX].max()) + 1)
@@ -128,7 +118,8 @@ def main() -> None:
         als.complete_lists(evaluated, als=candidates.drop(c.PRODUCT_INDEX), **common),
         relevant, recs.k, catalog_size,
     )  # fmt: skip
-    baseline = evaluate_lists(als.complete_lists(evaluated, als=None, **common), relevant,
+    plain = {**common, "favourites": None}
+    baseline = evaluate_lists(als.complete_lists(evaluated, als=None, **plain), relevant,
                               recs.k, catalog_size)  # fmt: skip
     k = recs.k
     machine = f"{platform.machine()}, {spark.sparkContext.defaultParallelism} cores"

@@ -1,7 +1,7 @@
 """Benchmark: the feature build at scale, and MLlib GBT against LightGBM on the same rows.
 
-Not a test. Generates (once, cached under bench/out/) a landing set of --customers customers
-and about a million events, ingests it, then in one Spark session:
+Not a test. Generates and ingests (once, cached under bench/out/ by ``bench/prepare.py``) a
+landing set of --customers customers, then in one Spark session:
 
 * times ``build_features`` for the last day (features, RFM and KMeans segments, writes);
 * builds the response model's training examples, prepares them with the model's own
@@ -15,15 +15,14 @@ Prints Markdown rows for BENCHMARKS.md.
 from __future__ import annotations
 
 import argparse
-import dataclasses
 import logging
 import platform
 import shutil
 import time
 from datetime import date, datetime, timezone
-from pathlib import Path
 
 import numpy as np
+from prepare import END, prepared
 from pyspark import StorageLevel
 from pyspark.ml import Pipeline
 from pyspark.ml.classification import GBTClassifier
@@ -31,24 +30,11 @@ from pyspark.ml.functions import vector_to_array
 from pyspark.sql import functions as F
 
 from campaignlake import columns as c
-from campaignlake.config import PathsConf, load_conf
 from campaignlake.features.build import build_features
-from campaignlake.ingest.runs import (
-    ingest_campaigns,
-    ingest_clickstream,
-    ingest_crm,
-    ingest_products,
-)
 from campaignlake.models import response
 from campaignlake.models.evaluation import binary_metrics
 from campaignlake.models.train import training_examples
 from campaignlake.models.training import class_counts, split_examples, with_class_weights
-from campaignlake.sample.generator import SampleSpec, generate
-from campaignlake.session import get_spark
-from campaignlake.tables import Tables
-
-OUT = Path(__file__).resolve().parent / "out"
-END = date(2026, 10, 31)
 
 
 def auc(labels: np.ndarray, scores: np.ndarray) -> float:
@@ -71,31 +57,8 @@ def main() -> None:
     parser.add_argument("--sessions-per-week", type=float, default=0.3)
     args = parser.parse_args()
 
-    root = OUT / f"features-{args.customers}"
-    landing = root / "landing"
-    if not landing.exists():
-        started = time.perf_counter()
-        summary = generate(
-            SampleSpec(
-                seed=13, customers=args.customers, products=2000, days=90, end_date=END,
-                sessions_per_customer_per_week=args.sessions_per_week, crm_exports=1,
-                campaigns=3, bad_record_rate=0.0,
-            ),
-            landing,
-        )  # fmt: skip
-        print(f"generated {summary.events} events in {time.perf_counter() - started:.0f}s")
-    base = load_conf("local")
-    paths = {**base.paths.__dict__, "landing": str(landing), "warehouse": str(root / "wh"),
-             "models": str(root / "models")}  # fmt: skip
-    conf = dataclasses.replace(base, paths=PathsConf(**paths))
-    spark = get_spark(conf)
-    tables = Tables(spark, conf)
+    spark, conf, tables = prepared(args.customers, args.sessions_per_week)
     now = datetime.now(timezone.utc)
-    if not tables.exists("clickstream_events"):
-        started = time.perf_counter()
-        for ingest in (ingest_products, ingest_crm, ingest_campaigns, ingest_clickstream):
-            ingest(spark, conf, tables, now=now)
-        print(f"ingested in {time.perf_counter() - started:.0f}s")
     events = tables.read("clickstream_events").count()
 
     # A fresh build: a rerun over unchanged inputs would compare and commit nothing.
@@ -117,14 +80,14 @@ def main() -> None:
     inputs = response.ModelInputs.for_features(feature_set)
     train = with_class_weights(split.train, negatives, positives)
     inputs = inputs.without(response.all_null_columns(train, inputs))
-    prepared = Pipeline(stages=response.preparation(inputs)).fit(train)
+    preparation = Pipeline(stages=response.preparation(inputs)).fit(train)
     cores = spark.sparkContext.defaultParallelism
     train_rows = (
-        prepared.transform(train).select(response.FEATURES, c.LABEL, c.WEIGHT)
+        preparation.transform(train).select(response.FEATURES, c.LABEL, c.WEIGHT)
         .coalesce(cores).persist(StorageLevel.MEMORY_AND_DISK)
     )  # fmt: skip
     validation_rows = (
-        prepared.transform(split.validation).select(response.FEATURES, c.LABEL)
+        preparation.transform(split.validation).select(response.FEATURES, c.LABEL)
         .coalesce(cores).persist(StorageLevel.MEMORY_AND_DISK)
     )  # fmt: skip
     n_train, n_validation = train_rows.count(), validation_rows.count()

@@ -7,12 +7,20 @@ import dataclasses
 import os
 import sys
 from collections.abc import Iterator
+from datetime import date, datetime, timezone
 from pathlib import Path
 
 import pytest
 from pyspark.sql import SparkSession
 
 from campaignlake.config import Conf, PathsConf, load_conf
+from campaignlake.ingest.runs import (
+    ingest_campaigns,
+    ingest_clickstream,
+    ingest_crm,
+    ingest_products,
+)
+from campaignlake.sample.generator import SampleSpec, generate
 from campaignlake.tables import Tables
 from campaignlake.tables.delta_rs import DeltaRsEngine
 
@@ -68,3 +76,31 @@ def engine(spark: SparkSession) -> DeltaRsEngine:
 @pytest.fixture
 def tables(spark: SparkSession, conf: Conf, engine: DeltaRsEngine) -> Tables:
     return Tables(spark, conf, engine=engine)
+
+
+SAMPLE_AS_OF = date(2026, 10, 31)
+
+
+@pytest.fixture(scope="session")
+def sample_warehouse(
+    spark: SparkSession, tmp_path_factory: pytest.TempPathFactory
+) -> tuple[Conf, Tables]:
+    """A small generated sample (1,200 customers, 60 days, 3 campaigns), ingested once for the
+    model tests; each test module trains its own models in it."""
+    root = tmp_path_factory.mktemp("sample")
+    base = load_conf("local", conf_dir=str(REPO_ROOT / "conf"))
+    names = ("landing", "warehouse", "models", "exports", "reports")
+    conf = dataclasses.replace(base, paths=PathsConf(**{k: str(root / k) for k in names}))
+    generate(
+        SampleSpec(
+            seed=5, customers=1200, products=100, days=60, end_date=SAMPLE_AS_OF,
+            sessions_per_customer_per_week=1.5, crm_exports=2, campaigns=3,
+            bad_record_rate=0.0,
+        ),
+        root / "landing",
+    )  # fmt: skip
+    tables = Tables(spark, conf, engine=DeltaRsEngine(spark, commit_retries=2))
+    now = datetime(2026, 11, 1, 6, tzinfo=timezone.utc)
+    for ingest in (ingest_products, ingest_crm, ingest_campaigns, ingest_clickstream):
+        ingest(spark, conf, tables, now=now)
+    return conf, tables

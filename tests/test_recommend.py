@@ -7,7 +7,6 @@ import dataclasses
 import math
 from datetime import date, datetime, timezone
 from decimal import Decimal
-from pathlib import Path
 
 import pytest
 from chispa import assert_df_equality
@@ -15,18 +14,20 @@ from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import functions as F
 
 from campaignlake import columns as c
-from campaignlake.config import AlsGridConf, Conf, PathsConf, load_conf
-from campaignlake.ingest.runs import ingest_clickstream, ingest_crm, ingest_products
+from campaignlake.config import AlsGridConf, Conf
 from campaignlake.recommend import als
 from campaignlake.recommend.interactions import extend_index, interactions
 from campaignlake.recommend.metrics import RECOMMENDED, RELEVANT, ranking_metrics
-from campaignlake.recommend.runs import POPULARITY_BASELINE, recommend, train_recommender
-from campaignlake.sample.generator import SampleSpec, generate
+from campaignlake.recommend.runs import (
+    POPULARITY_BASELINE,
+    held_out_items,
+    recent_interactions,
+    recommend,
+    train_recommender,
+)
 from campaignlake.schemas import CLICKSTREAM_EVENTS, PRODUCTS
 from campaignlake.tables import Tables
-from campaignlake.tables.delta_rs import DeltaRsEngine
 
-REPO_ROOT = Path(__file__).resolve().parents[1]
 CUTOFF = datetime(2026, 10, 11, tzinfo=timezone.utc)
 
 
@@ -77,6 +78,40 @@ def test_interaction_strength_is_weighted_decayed_and_before_the_cutoff(
         actual.schema,
     )
     assert_df_equality(actual, expected, ignore_row_order=True, ignore_nullable=True)
+
+
+def test_holdout_split_trains_on_the_past_and_tests_on_new_interest_only(
+    spark: SparkSession, conf: Conf
+) -> None:
+    def ev(customer: str, kind: str, at: str, product: str) -> dict:
+        return {c.EVENT_ID: f"{customer}{kind}{at}{product}", c.EVENT_TYPE: kind,
+                c.EVENT_TS: ts(at), c.CUSTOMER_ID: customer, c.PRODUCT_ID: product}  # fmt: skip
+
+    events = rows_frame(
+        spark,
+        CLICKSTREAM_EVENTS,
+        [
+            ev("C1", "purchase", "2026-09-20T00:00:00", "P1"),
+            ev("C1", "product_view", "2026-09-25T00:00:00", "P2"),
+            ev("C1", "product_view", "2026-10-05T00:00:00", "P1"),  # test period, but bought
+            ev("C1", "add_to_cart", "2026-10-06T00:00:00", "P3"),  # test period: relevant
+            ev("C1", "product_view", "2026-10-06T00:00:00", "P2"),  # seen before, still relevant
+            ev("C2", "product_view", "2026-10-07T00:00:00", "P3"),  # unknown to training
+            ev("C1", "purchase", "2026-10-12T00:00:00", "P4"),  # after the cutoff
+        ],
+    )
+    recs = conf.recommendations
+    split_at = ts("2026-10-01T00:00:00")
+    train_rows = recent_interactions(events, recs, split_at)
+    assert sorted((r[c.CUSTOMER_ID], r[c.PRODUCT_ID]) for r in train_rows.collect()) == [
+        ("C1", "P1"),
+        ("C1", "P2"),
+    ]
+    excluded = train_rows.where(F.col(c.EXCLUDED)).select(c.CUSTOMER_ID, c.PRODUCT_ID)
+    relevant = held_out_items(events, train_rows, excluded, recs, split_at, CUTOFF)
+    assert {r[c.CUSTOMER_ID]: sorted(r[RELEVANT]) for r in relevant.collect()} == {
+        "C1": ["P2", "P3"]
+    }
 
 
 def test_index_mapping_is_stable_and_dense_across_runs(spark: SparkSession) -> None:
@@ -186,13 +221,11 @@ def test_lists_are_complete_distinct_active_and_never_hold_excluded_products(
 
 @pytest.mark.slow
 def test_recommender_beats_popularity_and_every_customer_gets_k_products(
-    spark: SparkSession, tmp_path: Path
+    spark: SparkSession, sample_warehouse: tuple[Conf, Tables]
 ) -> None:
-    base = load_conf("local", conf_dir=str(REPO_ROOT / "conf"))
-    conf: Conf = dataclasses.replace(
+    base, tables = sample_warehouse
+    conf = dataclasses.replace(
         base,
-        paths=PathsConf(**{k: str(tmp_path / k) for k in ("landing", "warehouse", "models",
-                                                           "exports", "reports")}),
         recommendations=dataclasses.replace(
             base.recommendations, grid=AlsGridConf(rank=[16], reg_param=[0.1], alpha=[20.0]),
             max_iter=8,
@@ -200,19 +233,7 @@ def test_recommender_beats_popularity_and_every_customer_gets_k_products(
         tracking=dataclasses.replace(base.tracking, enabled=False),
     )  # fmt: skip
     as_of = date(2026, 10, 31)
-    generate(
-        SampleSpec(
-            seed=9, customers=800, products=120, days=60, end_date=as_of,
-            sessions_per_customer_per_week=2.0, crm_exports=1, campaigns=1,
-            bad_record_rate=0.0,
-        ),
-        tmp_path / "landing",
-    )  # fmt: skip
-    tables = Tables(spark, conf, engine=DeltaRsEngine(spark, commit_retries=2))
     now = datetime(2026, 11, 1, tzinfo=timezone.utc)
-    for ingest in (ingest_products, ingest_crm, ingest_clickstream):
-        ingest(spark, conf, tables, now=now)
-    index_before = None
     report = train_recommender(spark, conf, tables, as_of=as_of, now=now)
     name = conf.recommendations.model_name
     als_ndcg = report.holdout[name]["ndcg_at_10"]

@@ -12,23 +12,14 @@ import pytest
 from pyspark.sql import SparkSession
 
 from campaignlake import columns as c
-from campaignlake.config import Conf, GbtGridConf, PathsConf, load_conf
+from campaignlake.config import Conf, GbtGridConf
 from campaignlake.errors import MissingInputError, ModelNotFoundError
 from campaignlake.features.build import SEGMENTATION_MODEL, build_features
-from campaignlake.ingest.runs import (
-    ingest_campaigns,
-    ingest_clickstream,
-    ingest_crm,
-    ingest_products,
-)
 from campaignlake.models.registry import ModelStore
 from campaignlake.models.scoring import score_customers
 from campaignlake.models.train import LOGISTIC_BASELINE, TrainingReport, train_response_model
-from campaignlake.sample.generator import SampleSpec, generate
 from campaignlake.tables import Tables
-from campaignlake.tables.delta_rs import DeltaRsEngine
 
-REPO_ROOT = Path(__file__).resolve().parents[1]
 AS_OF = date(2026, 10, 31)
 NOW = datetime(2026, 11, 1, 6, tzinfo=timezone.utc)
 
@@ -37,32 +28,18 @@ pytestmark = pytest.mark.slow
 
 @pytest.fixture(scope="module")
 def trained(
-    spark: SparkSession, tmp_path_factory: pytest.TempPathFactory
+    spark: SparkSession, sample_warehouse: tuple[Conf, Tables]
 ) -> tuple[Conf, Tables, TrainingReport]:
-    root = tmp_path_factory.mktemp("model")
-    base = load_conf("local", conf_dir=str(REPO_ROOT / "conf"))
+    base, tables = sample_warehouse
     conf = dataclasses.replace(
         base,
-        paths=PathsConf(**{k: str(root / k) for k in ("landing", "warehouse", "models",
-                                                       "exports", "reports")}),
         segments=dataclasses.replace(base.segments, kmeans_k_max=4),
         response_model=dataclasses.replace(
             base.response_model,
             grid=GbtGridConf(max_depth=[2, 3], max_iter=[20], step_size=[0.2]),
             parallelism=2,
         ),
-    )  # fmt: skip
-    generate(
-        SampleSpec(
-            seed=5, customers=1500, products=80, days=60, end_date=AS_OF,
-            sessions_per_customer_per_week=1.5, crm_exports=2, campaigns=3,
-            bad_record_rate=0.0,
-        ),
-        root / "landing",
-    )  # fmt: skip
-    tables = Tables(spark, conf, engine=DeltaRsEngine(spark, commit_retries=2))
-    for ingest in (ingest_products, ingest_crm, ingest_campaigns, ingest_clickstream):
-        ingest(spark, conf, tables, now=NOW)
+    )
     build_features(spark, conf, tables, as_of=AS_OF, now=NOW)
     return conf, tables, train_response_model(spark, conf, tables, as_of=AS_OF, now=NOW)
 

@@ -121,7 +121,7 @@ def complete_lists(
     *,
     als: DataFrame | None,
     popular: DataFrame,
-    favourites: DataFrame,
+    favourites: DataFrame | None,
     excluded: DataFrame,
     k: int,
     depth: int,
@@ -133,11 +133,11 @@ def complete_lists(
     customers
         ``customer_id`` of everyone who needs a list.
     als
-        :func:`als_candidates` (None: popularity only, as for the baseline).
+        :func:`als_candidates` (None: no model candidates).
     popular
         :func:`popularity` of the active catalog.
     favourites
-        :func:`favourite_categories`.
+        :func:`favourite_categories` (None: no category fallback, as for the baseline).
     excluded
         ``customer_id``, ``product_id`` pairs never to recommend.
     depth
@@ -151,25 +151,30 @@ def complete_lists(
     """
     top = popular.where(F.col(_POSITION) <= depth)
     overall = customers.crossJoin(F.broadcast(top.select(c.PRODUCT_ID, "popularity", _POSITION)))
-    in_category = customers.join(favourites, c.CUSTOMER_ID, "inner").join(
-        F.broadcast(
-            popular.where(F.col("category_position") <= depth).select(
-                c.CATEGORY, c.PRODUCT_ID, "popularity", F.col("category_position").alias(_POSITION)
-            )
-        ),
-        c.CATEGORY,
-        "inner",
-    )
     sources = [
-        in_category.select(
-            c.CUSTOMER_ID, c.PRODUCT_ID, F.col("popularity").alias(c.SCORE), _POSITION,
-            F.lit(1).alias(_PRIORITY), F.lit(CATEGORY_SOURCE).alias(c.SOURCE),
-        ),
         overall.select(
             c.CUSTOMER_ID, c.PRODUCT_ID, F.col("popularity").alias(c.SCORE), _POSITION,
             F.lit(2).alias(_PRIORITY), F.lit(POPULAR_SOURCE).alias(c.SOURCE),
-        ),
+        )
     ]  # fmt: skip
+    if favourites is not None:
+        in_category = customers.join(favourites, c.CUSTOMER_ID, "inner").join(
+            F.broadcast(
+                popular.where(F.col("category_position") <= depth).select(
+                    c.CATEGORY, c.PRODUCT_ID, "popularity",
+                    F.col("category_position").alias(_POSITION),
+                )
+            ),
+            c.CATEGORY,
+            "inner",
+        )  # fmt: skip
+        sources.insert(
+            0,
+            in_category.select(
+                c.CUSTOMER_ID, c.PRODUCT_ID, F.col("popularity").alias(c.SCORE), _POSITION,
+                F.lit(1).alias(_PRIORITY), F.lit(CATEGORY_SOURCE).alias(c.SOURCE),
+            ),
+        )  # fmt: skip
     if als is not None:
         active = popular.select(c.PRODUCT_ID)
         sources.insert(

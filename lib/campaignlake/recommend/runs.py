@@ -188,7 +188,9 @@ def train_recommender(
         favourites = als.favourite_categories(train_rows, catalog)
         common = {"popular": popular, "favourites": favourites, "excluded": excluded_before,
                   "k": recs.k, "depth": depth}  # fmt: skip
-        baseline = als.complete_lists(evaluated, als=None, **common)
+        # The baseline is plain popularity: the most interacted products of the training
+        # period, with the same exclusions.
+        baseline = als.complete_lists(evaluated, als=None, **{**common, "favourites": None})
         results = {
             f"{recs.model_name}.{POPULARITY_BASELINE}": evaluate_lists(
                 baseline, relevant, recs.k, catalog_size
