@@ -30,7 +30,7 @@ from campaignlake.features.segments import (
     fit_behaviour_segments,
     rfm_segments,
 )
-from campaignlake.tables import Tables, WriteResult
+from campaignlake.tables import Tables, WriteResult, describe_writes
 
 log = logging.getLogger(__name__)
 
@@ -55,10 +55,7 @@ class FeatureReport:
     writes: dict[str, WriteResult] = field(default_factory=dict)
 
     def describe(self) -> str:
-        tables = ", ".join(
-            f"{k}@v{w.version}{'' if w.committed else ' (unchanged)'}"
-            for k, w in self.writes.items()
-        )
+        tables = describe_writes(self.writes)
         sizes = ", ".join(f"{k}={v}" for k, v in sorted(self.segment_sizes.items()))
         scores = ", ".join(f"k={k}: {s:.3f}" for k, s in self.silhouettes.items())
         return (

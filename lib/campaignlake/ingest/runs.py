@@ -26,7 +26,7 @@ from campaignlake.ingest import csv_sources as csv
 from campaignlake.ingest.batch import Batch, close_batch, list_landing_files, open_batch
 from campaignlake.ingest.quarantine import DUPLICATE, FIELD_NULLED, REJECTED, SUPERSEDED
 from campaignlake.pii import resolve_hmac_key
-from campaignlake.tables import Tables, WriteResult
+from campaignlake.tables import Tables, WriteResult, describe_writes
 
 log = logging.getLogger(__name__)
 
@@ -63,10 +63,7 @@ class IngestReport:
         if self.batch_id is None:
             return f"{self.job}: no new landing files, nothing written"
         reasons = ", ".join(f"{k}={v}" for k, v in sorted(self.by_reason.items())) or "none"
-        versions = ", ".join(
-            f"{k}@v{w.version}{'' if w.committed else ' (unchanged)'}"
-            for k, w in self.writes.items()
-        )
+        versions = describe_writes(self.writes)
         return (
             f"{self.job} {self.batch_id}: {self.files} files, {self.records} records, "
             f"{self.accepted} accepted, {self.rejected} rejected "

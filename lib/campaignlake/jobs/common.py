@@ -77,6 +77,13 @@ def run_dated_job(
     return run_main(body)
 
 
+def add_model_version_argument(parser: argparse.ArgumentParser) -> None:
+    """``--model-version vN``: use that saved version instead of the latest."""
+    parser.add_argument(
+        "--model-version", default=None, help="use this version (vN) instead of the latest"
+    )
+
+
 def required_date(args: argparse.Namespace) -> date:
     """The run date; jobs whose result depends on it never default to today."""
     if args.date is None:

@@ -3,17 +3,10 @@ gold/propensity_scores, once per configured offer."""
 
 from __future__ import annotations
 
-import argparse
 from collections.abc import Sequence
 
-from campaignlake.jobs.common import run_dated_job
+from campaignlake.jobs.common import add_model_version_argument, run_dated_job
 from campaignlake.models.scoring import score_customers
-
-
-def _arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument(
-        "--model-version", default=None, help="score with this version (vN) instead of the latest"
-    )
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -23,7 +16,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             spark, conf, as_of=as_of, model_version=args.model_version
         ),
         argv,
-        _arguments,
+        add_model_version_argument,
     )
 
 

@@ -20,7 +20,7 @@ from campaignlake.models.evaluation import with_deciles
 from campaignlake.models.registry import ModelStore
 from campaignlake.models.training import category_affinity
 from campaignlake.schemas import PROPENSITY_SCORES
-from campaignlake.tables import Tables, WriteResult
+from campaignlake.tables import Tables, WriteResult, describe_writes
 
 
 @dataclass
@@ -32,11 +32,9 @@ class ScoringReport:
     writes: dict[str, WriteResult] = field(default_factory=dict)
 
     def describe(self) -> str:
-        w = self.writes["propensity_scores"]
-        state = "" if w.committed else " (unchanged)"
         return (
             f"score_customers {self.as_of}: {self.model_name} {self.model_version} → "
-            f"{self.rows} scores; propensity_scores@v{w.version}{state}"
+            f"{self.rows} scores; {describe_writes(self.writes)}"
         )
 
 

@@ -26,7 +26,7 @@ from campaignlake.models.tracking import log_training_run
 from campaignlake.recommend import als
 from campaignlake.recommend.interactions import extend_index, interactions
 from campaignlake.recommend.metrics import RECOMMENDED, RELEVANT, ranking_metrics
-from campaignlake.tables import Tables, Txn, WriteResult
+from campaignlake.tables import Tables, Txn, WriteResult, describe_writes
 
 POPULARITY_BASELINE = "popularity_baseline"
 HOLDOUT = "holdout"
@@ -271,10 +271,7 @@ class RecommendReport:
     writes: dict[str, WriteResult] = field(default_factory=dict)
 
     def describe(self) -> str:
-        tables = ", ".join(
-            f"{k}@v{w.version}{'' if w.committed else ' (unchanged)'}"
-            for k, w in self.writes.items()
-        )
+        tables = describe_writes(self.writes)
         sources = ", ".join(f"{k}={v}" for k, v in sorted(self.by_source.items()))
         return (
             f"recommend {self.as_of}: als_recommender {self.model_version}, "

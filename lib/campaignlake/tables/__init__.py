@@ -18,9 +18,11 @@ from pyspark.sql.types import MapType, StructType
 from campaignlake.config import Conf
 from campaignlake.tables.delta_rs import DeltaRsEngine
 from campaignlake.tables.spark_delta import SparkDeltaEngine, delta_classes_available
-from campaignlake.tables.spec import TableSpec, Txn, WriteResult
+from campaignlake.tables.spec import TableSpec, Txn, WriteResult, describe_writes
 
-__all__ = ["Engine", "TableSpec", "Tables", "Txn", "WriteResult", "make_engine"]
+__all__ = [
+    "Engine", "TableSpec", "Tables", "Txn", "WriteResult", "describe_writes", "make_engine",
+]  # fmt: skip
 
 
 class Engine(Protocol):

@@ -63,6 +63,13 @@ class WriteResult:
     skipped_reason: str | None = None
 
 
+def describe_writes(writes: dict[str, WriteResult]) -> str:
+    """``table@vN`` per write, ``(unchanged)`` where nothing was committed: for job reports."""
+    return ", ".join(
+        f"{key}@v{w.version}{'' if w.committed else ' (unchanged)'}" for key, w in writes.items()
+    )
+
+
 def check_schema(actual: StructType, expected: StructType, table: str) -> None:
     """Raise :class:`SchemaMismatchError` unless ``actual`` has ``expected``'s names and types."""
     expected_types = {f.name: f.dataType for f in expected.fields}
