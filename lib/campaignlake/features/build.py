@@ -17,7 +17,6 @@ from pyspark.sql import functions as F
 
 from campaignlake import columns as c
 from campaignlake.config import Conf
-from campaignlake.errors import MissingInputError
 from campaignlake.features.customer import (
     FeatureSet,
     customer_features,
@@ -30,6 +29,7 @@ from campaignlake.features.segments import (
     fit_behaviour_segments,
     rfm_segments,
 )
+from campaignlake.models.evaluation import metrics_rows
 from campaignlake.tables import Tables, WriteResult, describe_writes
 
 log = logging.getLogger(__name__)
@@ -66,10 +66,7 @@ class FeatureReport:
 
 def read_inputs(tables: Tables) -> dict[str, DataFrame]:
     """The feature inputs by table key; a missing table names the job that writes it."""
-    missing = [key for key in FEATURE_INPUTS if not tables.exists(key)]
-    if missing:
-        jobs = ", ".join(f"{key} (run {FEATURE_INPUTS[key]})" for key in missing)
-        raise MissingInputError(f"features need tables that do not exist yet: {jobs}")
+    tables.require(FEATURE_INPUTS, "features")
     return {key: tables.read(key) for key in FEATURE_INPUTS}
 
 
@@ -156,21 +153,6 @@ def segmentation_metrics(
     model version is the as-of date."""
     created = now or datetime.now(timezone.utc)
     rows = [("chosen_k", float(k))] + [(f"silhouette_k{kk}", s) for kk, s in silhouettes.items()]
-    return metrics_frame(spark, SEGMENTATION_MODEL, str(as_of), "all", rows, created)
-
-
-def metrics_frame(
-    spark: SparkSession,
-    model_name: str,
-    model_version: str,
-    split: str,
-    rows: list[tuple[str, float]],
-    created_at: datetime,
-) -> DataFrame:
-    """Metric rows in the schema of ``gold/model_metrics``."""
-    from campaignlake.schemas import MODEL_METRICS
-
-    return spark.createDataFrame(
-        [(model_name, model_version, split, name, float(v), created_at) for name, v in rows],
-        MODEL_METRICS,
+    return metrics_rows(
+        spark, str(as_of), created, [(SEGMENTATION_MODEL, "all", m, v) for m, v in rows]
     )

@@ -215,9 +215,12 @@ def customer_features(
         ``cutoffs``' columns followed by :meth:`FeatureSet.columns`, in that order.
     """
     keys = cutoffs.select(c.CUSTOMER_ID, c.CUTOFF_TS).distinct()
-    sessions = _sessions(keys, events, feature_set.horizon)
-    activity = _session_features(sessions, feature_set)
-    interests = _category_features(keys, events, products, feature_set)
+    # Joined to the cutoffs once; sessions and category interest both read it.
+    visible = _before_cutoff(
+        events.where(F.col(c.CUSTOMER_ID).isNotNull()), keys, c.EVENT_TS, feature_set.horizon
+    )
+    activity = _session_features(_sessions(visible), feature_set)
+    interests = _category_features(visible, products, feature_set)
     email = _contact_features(keys, contacts, feature_set)
     crm = _crm_features(keys, history, deletion_requests, feature_set)
     joined = (
@@ -242,16 +245,22 @@ def _in_window(days: int) -> Column:
     return F.col(_AGE) < F.lit(days)
 
 
-def _sessions(keys: DataFrame, events: DataFrame, horizon: int) -> DataFrame:
-    """One row per (customer, cutoff, session) started within the horizon before the cutoff."""
-    ev = (
-        events.where(F.col(c.CUSTOMER_ID).isNotNull())
-        .join(keys, on=c.CUSTOMER_ID, how="inner")
-        .where(
-            (F.col(c.EVENT_TS) < F.col(c.CUTOFF_TS))
-            & (F.col(c.EVENT_TS) >= F.col(c.CUTOFF_TS) - F.make_interval(days=F.lit(horizon)))
-        )
+def _before_cutoff(rows: DataFrame, keys: DataFrame, ts: str, horizon: int) -> DataFrame:
+    """``rows`` of the keys' customers, once per cutoff, whose ``ts`` lies in
+    ``[cutoff − horizon days, cutoff)``."""
+    cutoff = F.col(c.CUTOFF_TS)
+    return rows.join(keys, on=c.CUSTOMER_ID, how="inner").where(
+        (F.col(ts) < cutoff) & (F.col(ts) >= cutoff - F.make_interval(days=F.lit(horizon)))
     )
+
+
+def _days_before_cutoff(ts: Column) -> Column:
+    return (F.unix_seconds(F.col(c.CUTOFF_TS)) - F.unix_seconds(ts)) / 86400.0
+
+
+def _sessions(visible_events: DataFrame) -> DataFrame:
+    """One row per (customer, cutoff, session) of the events visible at the cutoff."""
+    ev = visible_events
     is_purchase = F.col(c.EVENT_TYPE) == "purchase"
     line_revenue = F.col(c.PRICE) * F.coalesce(F.col(c.QUANTITY), F.lit(1))
     counts = [
@@ -272,10 +281,7 @@ def _sessions(keys: DataFrame, events: DataFrame, horizon: int) -> DataFrame:
             F.min_by(F.col(c.UTM_MEDIUM), F.col(c.EVENT_TS)).alias(_MEDIUM),
             F.min_by(F.col(c.DEVICE), F.col(c.EVENT_TS)).alias(c.DEVICE),
         )
-        .withColumn(
-            _AGE,
-            (F.unix_seconds(F.col(c.CUTOFF_TS)) - F.unix_seconds(F.col(_START))) / 86400.0,
-        )
+        .withColumn(_AGE, _days_before_cutoff(F.col(_START)))
     )
 
 
@@ -284,9 +290,9 @@ def _share(part: Column, whole: Column) -> Column:
 
 
 def _session_features(sessions: DataFrame, fs: FeatureSet) -> DataFrame:
-    seconds = F.unix_seconds(F.col(c.CUTOFF_TS))
     aggs: list[Column] = [
-        F.floor((F.first(seconds) - F.unix_seconds(F.max(_LAST_PURCHASE))) / 86400)
+        # The cutoff is a grouping key, so it can stand beside the aggregate.
+        F.floor(_days_before_cutoff(F.max(_LAST_PURCHASE)))
         .cast("int")
         .alias(DAYS_SINCE_LAST_PURCHASE),
         F.floor(F.min(F.col(_AGE))).cast("int").alias(DAYS_SINCE_LAST_VISIT),
@@ -333,19 +339,12 @@ def _session_features(sessions: DataFrame, fs: FeatureSet) -> DataFrame:
     )
 
 
-def _category_features(
-    keys: DataFrame, events: DataFrame, products: DataFrame, fs: FeatureSet
-) -> DataFrame:
+def _category_features(visible_events: DataFrame, products: DataFrame, fs: FeatureSet) -> DataFrame:
     """Interest per category over the longest window: product views, add-to-carts and
     purchases, counted per category of the product."""
     catalog = products.select(c.PRODUCT_ID, c.CATEGORY)
     per_category = (
-        events.where(F.col(c.CUSTOMER_ID).isNotNull() & F.col(c.EVENT_TYPE).isin(*INTEREST_EVENTS))
-        .join(keys, on=c.CUSTOMER_ID, how="inner")
-        .where(
-            (F.col(c.EVENT_TS) < F.col(c.CUTOFF_TS))
-            & (F.col(c.EVENT_TS) >= F.col(c.CUTOFF_TS) - F.make_interval(days=F.lit(fs.horizon)))
-        )
+        visible_events.where(F.col(c.EVENT_TYPE).isin(*INTEREST_EVENTS))
         .join(F.broadcast(catalog), on=c.PRODUCT_ID, how="inner")
         .groupBy(c.CUSTOMER_ID, c.CUTOFF_TS, c.CATEGORY)
         .agg(F.count(F.lit(1)).alias("__count"))
@@ -372,16 +371,8 @@ def _category_features(
 def _contact_features(keys: DataFrame, contacts: DataFrame, fs: FeatureSet) -> DataFrame:
     """Campaign contacts and email responses per window; a response counts only when it
     happened before the cutoff."""
-    before = (
-        contacts.join(keys, on=c.CUSTOMER_ID, how="inner")
-        .where(
-            (F.col(c.SENT_AT) < F.col(c.CUTOFF_TS))
-            & (F.col(c.SENT_AT) >= F.col(c.CUTOFF_TS) - F.make_interval(days=F.lit(fs.horizon)))
-        )
-        .withColumn(
-            _AGE,
-            (F.unix_seconds(F.col(c.CUTOFF_TS)) - F.unix_seconds(F.col(c.SENT_AT))) / 86400.0,
-        )
+    before = _before_cutoff(contacts, keys, c.SENT_AT, fs.horizon).withColumn(
+        _AGE, _days_before_cutoff(F.col(c.SENT_AT))
     )
     email = F.col(c.CHANNEL) == "email"
     opened = F.col(c.OPENED_AT) < F.col(c.CUTOFF_TS)

@@ -8,11 +8,15 @@ which is why deciles can be uneven when many scores are equal.
 
 from __future__ import annotations
 
+from collections.abc import Iterable
+from datetime import datetime
+
 from pyspark.ml.evaluation import BinaryClassificationEvaluator
-from pyspark.sql import Column, DataFrame
+from pyspark.sql import Column, DataFrame, SparkSession
 from pyspark.sql import functions as F
 
 from campaignlake import columns as c
+from campaignlake.schemas import MODEL_METRICS
 
 DECILE_CUTS = [i / 10 for i in range(1, 10)]
 _CUTS = "__cuts"
@@ -89,3 +93,18 @@ def binary_metrics(predictions: DataFrame, *, score: str = c.SCORE) -> dict[str,
         metrics[f"cumulative_gain_d{d:02d}"] = cumulative_pos / positives if positives else 0.0
         metrics[f"cumulative_fpr_d{d:02d}"] = cumulative_neg / negatives if negatives else 0.0
     return metrics
+
+
+def metrics_rows(
+    spark: SparkSession,
+    model_version: str,
+    created_at: datetime,
+    rows: Iterable[tuple[str, str, str, float]],
+) -> DataFrame:
+    """``(model_name, split, metric, value)`` tuples of one model version as rows of
+    ``gold/model_metrics``."""
+    return spark.createDataFrame(
+        [(name, model_version, split, metric, float(value), created_at)
+         for name, split, metric, value in rows],
+        MODEL_METRICS,
+    )  # fmt: skip

@@ -47,28 +47,25 @@ class ModelStore:
         conf = self.spark.sparkContext._jsc.hadoopConfiguration()  # type: ignore[union-attr]
         return hadoop_path.getFileSystem(conf), hadoop_path
 
-    def versions(self, name: str) -> list[int]:
-        """Complete versions of ``name`` (those with metadata), oldest first."""
+    def _version_dirs(self, name: str) -> dict[int, bool]:
+        """Every ``vN`` directory of ``name``: N → whether its metadata (completeness) exists."""
         fs, directory = self._fs(f"{self.root}/{name}")
         if not fs.exists(directory):
-            return []
-        found = []
+            return {}
+        found = {}
         for status in fs.listStatus(directory):
             match = _VERSION_DIR.match(status.getPath().getName())
-            if match and fs.exists(status.getPath().suffix(f"/{METADATA}")):
-                found.append(int(match.group(1)))
-        return sorted(found)
+            if match:
+                found[int(match.group(1))] = fs.exists(status.getPath().suffix(f"/{METADATA}"))
+        return found
+
+    def versions(self, name: str) -> list[int]:
+        """Complete versions of ``name`` (those with metadata), oldest first."""
+        return sorted(n for n, complete in self._version_dirs(name).items() if complete)
 
     def next_version(self, name: str) -> str:
         """The version a new save of ``name`` gets: one above every directory, complete or not."""
-        fs, directory = self._fs(f"{self.root}/{name}")
-        used = [0]
-        if fs.exists(directory):
-            for status in fs.listStatus(directory):
-                match = _VERSION_DIR.match(status.getPath().getName())
-                if match:
-                    used.append(int(match.group(1)))
-        return f"v{max(used) + 1}"
+        return f"v{max(self._version_dirs(name), default=0) + 1}"
 
     def path(self, name: str, version: str) -> str:
         return f"{self.root}/{name}/{version}"

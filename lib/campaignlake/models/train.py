@@ -17,10 +17,10 @@ from pyspark.sql import DataFrame, SparkSession
 from campaignlake import columns as c
 from campaignlake.config import Conf
 from campaignlake.errors import ConfigError
-from campaignlake.features.build import FEATURE_INPUTS, features_for, metrics_frame, read_inputs
+from campaignlake.features.build import FEATURE_INPUTS, features_for, read_inputs
 from campaignlake.features.customer import FeatureSet, cutoff_of
 from campaignlake.models import response
-from campaignlake.models.evaluation import binary_metrics
+from campaignlake.models.evaluation import binary_metrics, metrics_rows
 from campaignlake.models.registry import ModelStore
 from campaignlake.models.tracking import log_training_run
 from campaignlake.models.training import (
@@ -219,19 +219,20 @@ def _write_metrics(
     params: dict[str, float],
     created: datetime,
 ) -> None:
-    frames = [
-        metrics_frame(spark, name, version, VALIDATION, list(m.items()), created)
-        for name, m in validation.items()
+    rows = [
+        (name, VALIDATION, metric, value)
+        for name, metrics in validation.items()
+        for metric, value in metrics.items()
     ]
-    frames.append(metrics_frame(spark, model_name, version, TRAIN, list(train.items()), created))
-    model_rows = [(f"importance.{k}", v) for k, v in importances.items()]
-    model_rows += [(f"param.{k}", v) for k, v in params.items()]
-    frames.append(metrics_frame(spark, model_name, version, MODEL, model_rows, created))
-    rows = frames[0]
-    for frame in frames[1:]:
-        rows = rows.unionByName(frame)
+    rows += [(model_name, TRAIN, metric, value) for metric, value in train.items()]
+    rows += [(model_name, MODEL, f"importance.{k}", v) for k, v in importances.items()]
+    rows += [(model_name, MODEL, f"param.{k}", v) for k, v in params.items()]
     # One commit per model version, whatever retries happen.
-    tables.append("model_metrics", rows, txn=Txn(f"train:{model_name}", int(version[1:])))
+    tables.append(
+        "model_metrics",
+        metrics_rows(spark, version, created, rows),
+        txn=Txn(f"train:{model_name}", int(version[1:])),
+    )
 
 
 def _xgboost_scores(

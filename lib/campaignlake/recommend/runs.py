@@ -18,9 +18,9 @@ from pyspark.sql import functions as F
 
 from campaignlake import columns as c
 from campaignlake.config import Conf, RecommendationsConf
-from campaignlake.errors import MissingInputError, TrainingDataError
-from campaignlake.features.build import metrics_frame
+from campaignlake.errors import TrainingDataError
 from campaignlake.features.customer import cutoff_of
+from campaignlake.models.evaluation import metrics_rows
 from campaignlake.models.registry import ModelStore
 from campaignlake.models.tracking import log_training_run
 from campaignlake.recommend import als
@@ -32,13 +32,6 @@ POPULARITY_BASELINE = "popularity_baseline"
 HOLDOUT = "holdout"
 INPUTS = {"clickstream_events": "ingest_clickstream", "products": "ingest_products",
           "customers": "ingest_crm"}  # fmt: skip
-
-
-def _require(tables: Tables) -> None:
-    missing = [k for k in INPUTS if not tables.exists(k)]
-    if missing:
-        jobs = ", ".join(f"{k} (run {INPUTS[k]})" for k in missing)
-        raise MissingInputError(f"recommendations need tables that do not exist yet: {jobs}")
 
 
 def recent_interactions(
@@ -157,7 +150,7 @@ def train_recommender(
     popularity baseline on the same split), refit on everything up to ``as_of`` and save a new
     model version."""
     tables = tables or Tables(spark, conf)
-    _require(tables)
+    tables.require(INPUTS, "recommendations")
     recs = conf.recommendations
     created = now or datetime.now(timezone.utc)
     cutoff = cutoff_of(as_of)
@@ -233,20 +226,18 @@ def train_recommender(
         }
         path = store.save(recs.model_name, version, PipelineModel(stages=[final]), metadata)
         rows = [
-            metrics_frame(spark, name, version, HOLDOUT, list(m.items()), created)
-            for name, m in results.items()
+            (name, HOLDOUT, metric, value)
+            for name, metrics in results.items()
+            for metric, value in metrics.items()
         ]
-        rows.append(
-            metrics_frame(
-                spark, recs.model_name, version, "grid",
-                [(f"ndcg_at_{recs.k}[{label}]", v) for label, v in grid.items()], created,
-            )
-        )  # fmt: skip
-        metrics_rows = rows[0]
-        for r in rows[1:]:
-            metrics_rows = metrics_rows.unionByName(r)
-        tables.append("model_metrics", metrics_rows, txn=Txn(f"train:{recs.model_name}",
-                                                              int(version[1:])))  # fmt: skip
+        rows += [
+            (recs.model_name, "grid", f"ndcg_at_{recs.k}[{label}]", v) for label, v in grid.items()
+        ]
+        tables.append(
+            "model_metrics",
+            metrics_rows(spark, version, created, rows),
+            txn=Txn(f"train:{recs.model_name}", int(version[1:])),
+        )
         log_training_run(
             conf,
             run_name=f"{recs.model_name}-{version}",
@@ -290,7 +281,7 @@ def recommend(
     """Exactly k recommendations for every customer in ``silver/customers``, and similar
     products, for ``as_of``; both replaced per date only when they change."""
     tables = tables or Tables(spark, conf)
-    _require(tables)
+    tables.require(INPUTS, "recommendations")
     recs = conf.recommendations
     stored = ModelStore(spark, conf.paths.models).load(recs.model_name, model_version)
     model: ALSModel = stored.pipeline.stages[0]  # type: ignore[assignment]

@@ -16,6 +16,7 @@ from pyspark.sql import functions as F
 from pyspark.sql.types import MapType, StructType
 
 from campaignlake.config import Conf
+from campaignlake.errors import MissingInputError
 from campaignlake.tables.delta_rs import DeltaRsEngine
 from campaignlake.tables.spark_delta import SparkDeltaEngine, delta_classes_available
 from campaignlake.tables.spec import TableSpec, Txn, WriteResult, describe_writes
@@ -122,6 +123,20 @@ class Tables:
 
     def exists(self, key: str) -> bool:
         return self.engine.exists(self.path(key))
+
+    def require(self, writers: dict[str, str], purpose: str) -> None:
+        """Fail unless every table in ``writers`` (table key → the job that writes it) exists;
+        the message names each missing table and the job to run.
+
+        Raises
+        ------
+        MissingInputError
+            When one or more tables do not exist yet.
+        """
+        missing = [key for key in writers if not self.exists(key)]
+        if missing:
+            jobs = ", ".join(f"{key} (run {writers[key]})" for key in missing)
+            raise MissingInputError(f"{purpose} need tables that do not exist yet: {jobs}")
 
     def ensure(self, key: str) -> WriteResult:
         """Create the table if it does not exist (checking the schema if it does)."""
