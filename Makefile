@@ -9,7 +9,7 @@ DATE_ARG := $(if $(DATE),--date $(DATE),)
 ARGS ?=
 
 .DEFAULT_GOAL := help
-.PHONY: help run test test-fast lint format bench-ingest bench-features bench-als java clean-data clean
+.PHONY: help run test test-fast lint format dist pyfiles bench-ingest bench-features bench-als bench-audiences java clean-data clean
 
 help: ## List the targets
 	@grep -E '^[a-zA-Z_-]+:.*?## ' $(MAKEFILE_LIST) | awk 'BEGIN {FS = ":.*?## "}; {printf "  %-14s %s\n", $$1, $$2}'
@@ -41,6 +41,12 @@ format: $(STAMP) ## Apply ruff format and safe fixes
 	$(VENV)/bin/ruff check --fix lib jobs tests bench
 	$(VENV)/bin/ruff format lib jobs tests bench
 
+dist: $(STAMP) pyfiles ## Build the wheel (console entry points for every job) and the --py-files zip into dist/
+	$(PY) -m pip wheel --quiet --no-deps --no-build-isolation -w dist .
+
+pyfiles: ## Build dist/campaignlake-pyfiles.zip, the package for spark-submit --py-files
+	$(PYTHON) scripts/build_pyfiles.py dist/campaignlake-pyfiles.zip
+
 bench-ingest: $(STAMP) java ## Benchmark clickstream ingestion against plain Spark JSON->Parquet (writes bench/out)
 	$(PY) bench/bench_ingest.py --events 1000000
 
@@ -51,6 +57,9 @@ bench-features: $(STAMP) java ## Benchmark the feature build (100k customers) an
 bench-als: $(STAMP) java ## Benchmark MLlib ALS against the implicit library (after bench-features)
 	$(PY) -m pip install --quiet -e '.[dev,bench]'
 	$(PY) bench/bench_als.py --customers 100000
+
+bench-audiences: $(STAMP) java ## Benchmark building the shipped campaigns' audiences at 100k customers (after bench-features)
+	$(PY) bench/bench_audiences.py --customers 100000
 
 clean-data: ## Delete local data/ (landing, warehouse, models, exports, reports)
 	rm -rf data

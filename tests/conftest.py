@@ -13,13 +13,18 @@ from pathlib import Path
 import pytest
 from pyspark.sql import SparkSession
 
-from campaignlake.config import Conf, PathsConf, load_conf
+from campaignlake.audiences.runs import AudienceReport, build_audiences
+from campaignlake.config import AlsGridConf, Conf, GbtGridConf, PathsConf, load_conf
+from campaignlake.features.build import build_features
 from campaignlake.ingest.runs import (
     ingest_campaigns,
     ingest_clickstream,
     ingest_crm,
     ingest_products,
 )
+from campaignlake.models.scoring import ScoringReport, score_customers
+from campaignlake.models.train import TrainingReport, train_response_model
+from campaignlake.recommend.runs import recommend, train_recommender
 from campaignlake.sample.generator import SampleSpec, generate
 from campaignlake.tables import Tables
 from campaignlake.tables.delta_rs import DeltaRsEngine
@@ -104,3 +109,47 @@ def sample_warehouse(
     for ingest in (ingest_products, ingest_crm, ingest_campaigns, ingest_clickstream):
         ingest(spark, conf, tables, now=now)
     return conf, tables
+
+
+@dataclasses.dataclass(frozen=True)
+class SampleModels:
+    """The sample warehouse after features, both models, scores and recommendations."""
+
+    conf: Conf
+    tables: Tables
+    training: TrainingReport
+    scoring: ScoringReport
+    recommender: object
+
+
+@pytest.fixture(scope="session")
+def sample_models(spark: SparkSession, sample_warehouse: tuple[Conf, Tables]) -> SampleModels:
+    """Features, segments, a response model, scores, an ALS model and recommendations for
+    SAMPLE_AS_OF, built once with small grids for every test that needs them."""
+    base, tables = sample_warehouse
+    conf = dataclasses.replace(
+        base,
+        segments=dataclasses.replace(base.segments, kmeans_k_max=4),
+        response_model=dataclasses.replace(
+            base.response_model,
+            grid=GbtGridConf(max_depth=[2, 3], max_iter=[20], step_size=[0.2]),
+            parallelism=2,
+        ),
+        recommendations=dataclasses.replace(
+            base.recommendations, grid=AlsGridConf(rank=[16], reg_param=[0.1], alpha=[20.0]),
+            max_iter=8,
+        ),
+    )  # fmt: skip
+    now = datetime(2026, 11, 1, 6, tzinfo=timezone.utc)
+    build_features(spark, conf, tables, as_of=SAMPLE_AS_OF, now=now)
+    training = train_response_model(spark, conf, tables, as_of=SAMPLE_AS_OF, now=now)
+    scoring = score_customers(spark, conf, tables, as_of=SAMPLE_AS_OF)
+    recommender = train_recommender(spark, conf, tables, as_of=SAMPLE_AS_OF, now=now)
+    recommend(spark, conf, tables, as_of=SAMPLE_AS_OF)
+    return SampleModels(conf, tables, training, scoring, recommender)
+
+
+@pytest.fixture(scope="session")
+def sample_audiences(spark: SparkSession, sample_models: SampleModels) -> AudienceReport:
+    """The shipped campaigns' audiences built once on the sample models (local mode)."""
+    return build_audiences(spark, sample_models.conf, sample_models.tables, as_of=SAMPLE_AS_OF)

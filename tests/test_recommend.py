@@ -3,10 +3,10 @@ values, complete lists with fallbacks and exclusions, and the jobs on generated 
 
 from __future__ import annotations
 
-import dataclasses
 import math
 from datetime import date, datetime, timezone
 from decimal import Decimal
+from typing import TYPE_CHECKING
 
 import pytest
 from chispa import assert_df_equality
@@ -14,7 +14,7 @@ from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import functions as F
 
 from campaignlake import columns as c
-from campaignlake.config import AlsGridConf, Conf
+from campaignlake.config import Conf
 from campaignlake.recommend import als
 from campaignlake.recommend.interactions import extend_index, interactions
 from campaignlake.recommend.metrics import RECOMMENDED, RELEVANT, ranking_metrics
@@ -23,10 +23,11 @@ from campaignlake.recommend.runs import (
     held_out_items,
     recent_interactions,
     recommend,
-    train_recommender,
 )
 from campaignlake.schemas import CLICKSTREAM_EVENTS, PRODUCTS
-from campaignlake.tables import Tables
+
+if TYPE_CHECKING:
+    from conftest import SampleModels
 
 CUTOFF = datetime(2026, 10, 11, tzinfo=timezone.utc)
 
@@ -221,20 +222,10 @@ def test_lists_are_complete_distinct_active_and_never_hold_excluded_products(
 
 @pytest.mark.slow
 def test_recommender_beats_popularity_and_every_customer_gets_k_products(
-    spark: SparkSession, sample_warehouse: tuple[Conf, Tables]
+    spark: SparkSession, sample_models: SampleModels
 ) -> None:
-    base, tables = sample_warehouse
-    conf = dataclasses.replace(
-        base,
-        recommendations=dataclasses.replace(
-            base.recommendations, grid=AlsGridConf(rank=[16], reg_param=[0.1], alpha=[20.0]),
-            max_iter=8,
-        ),
-        tracking=dataclasses.replace(base.tracking, enabled=False),
-    )  # fmt: skip
+    conf, tables, report = sample_models.conf, sample_models.tables, sample_models.recommender
     as_of = date(2026, 10, 31)
-    now = datetime(2026, 11, 1, tzinfo=timezone.utc)
-    report = train_recommender(spark, conf, tables, as_of=as_of, now=now)
     name = conf.recommendations.model_name
     als_ndcg = report.holdout[name]["ndcg_at_10"]
     assert als_ndcg > report.holdout[f"{name}.{POPULARITY_BASELINE}"]["ndcg_at_10"]

@@ -7,18 +7,22 @@ import dataclasses
 import json
 from datetime import date, datetime, timezone
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import pytest
 from pyspark.sql import SparkSession
 
 from campaignlake import columns as c
-from campaignlake.config import Conf, GbtGridConf
+from campaignlake.config import Conf
 from campaignlake.errors import MissingInputError, ModelNotFoundError
 from campaignlake.features.build import SEGMENTATION_MODEL, build_features
 from campaignlake.models.registry import ModelStore
 from campaignlake.models.scoring import score_customers
-from campaignlake.models.train import LOGISTIC_BASELINE, TrainingReport, train_response_model
+from campaignlake.models.train import LOGISTIC_BASELINE, TrainingReport
 from campaignlake.tables import Tables
+
+if TYPE_CHECKING:
+    from conftest import SampleModels
 
 AS_OF = date(2026, 10, 31)
 NOW = datetime(2026, 11, 1, 6, tzinfo=timezone.utc)
@@ -27,21 +31,8 @@ pytestmark = pytest.mark.slow
 
 
 @pytest.fixture(scope="module")
-def trained(
-    spark: SparkSession, sample_warehouse: tuple[Conf, Tables]
-) -> tuple[Conf, Tables, TrainingReport]:
-    base, tables = sample_warehouse
-    conf = dataclasses.replace(
-        base,
-        segments=dataclasses.replace(base.segments, kmeans_k_max=4),
-        response_model=dataclasses.replace(
-            base.response_model,
-            grid=GbtGridConf(max_depth=[2, 3], max_iter=[20], step_size=[0.2]),
-            parallelism=2,
-        ),
-    )
-    build_features(spark, conf, tables, as_of=AS_OF, now=NOW)
-    return conf, tables, train_response_model(spark, conf, tables, as_of=AS_OF, now=NOW)
+def trained(sample_models: SampleModels) -> tuple[Conf, Tables, TrainingReport]:
+    return sample_models.conf, sample_models.tables, sample_models.training
 
 
 def test_the_model_learns_the_planted_signal_and_beats_recency(trained) -> None:

@@ -112,3 +112,11 @@ RANK = "rank"
 SOURCE = "source"
 SIMILAR_PRODUCT_ID = "similar_product_id"
 SIMILARITY = "similarity"
+
+# Campaign audiences and exports
+SEND_DATE = "send_date"
+GROUP = "group"
+PRODUCT_IDS = "product_ids"
+SUPPRESSION_REASON = "suppression_reason"
+CONTACT_DATE = "contact_date"
+RECIPIENT_ID = "recipient_id"

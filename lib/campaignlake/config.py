@@ -14,6 +14,7 @@ import re
 import types
 import typing
 from dataclasses import dataclass, field
+from datetime import date, datetime
 from pathlib import Path
 from typing import Any, Literal, Union
 
@@ -87,6 +88,7 @@ class TablesConf:
     product_index: str
     recommendations: str
     similar_products: str
+    campaign_audiences: str
 
 
 @dataclass(frozen=True)
@@ -210,6 +212,18 @@ class TrackingConf:
 
 
 @dataclass(frozen=True)
+class AudiencesConf:
+    """How campaign audiences are built from the campaign files (see README, "Audiences")."""
+
+    #: A run for date D builds the campaigns that send on D+1 … D+lead_days.
+    lead_days: int
+    #: A phone number an SMS can go to (E.164).
+    phone_pattern: str
+    #: Campaign YAML files; relative to the directory of this configuration file.
+    campaigns_dir: str = "campaigns"
+
+
+@dataclass(frozen=True)
 class PiiConf:
     hmac_key_env: str
     allow_development_key: bool
@@ -246,6 +260,7 @@ class Conf:
     scoring: ScoringConf
     recommendations: RecommendationsConf
     tracking: TrackingConf
+    audiences: AudiencesConf
     source_file: str = ""
 
     def table_path(self, key: str) -> str:
@@ -255,6 +270,11 @@ class Conf:
         except AttributeError:
             raise ConfigError(f"{self.source_file}: tables.{key}: no such table key") from None
         return join_uri(self.paths.warehouse, location)
+
+    @property
+    def campaigns_dir(self) -> Path:
+        """The directory of the campaign files (``audiences.campaigns_dir``)."""
+        return Path(self.source_file).resolve().parent / self.audiences.campaigns_dir
 
 
 def join_uri(base: str, location: str) -> str:
@@ -301,7 +321,7 @@ def load_conf_file(path: str | Path) -> Conf:
     """Load and validate one configuration file (see :func:`load_conf`)."""
     path = Path(path)
     try:
-        raw = yaml.safe_load(path.read_text(encoding="utf-8"))
+        raw = load_yaml(path.read_text(encoding="utf-8"))
     except yaml.YAMLError as exc:
         raise ConfigError(f"{path}: not valid YAML: {exc}") from exc
     if not isinstance(raw, dict):
@@ -357,11 +377,35 @@ def _check_semantics(conf: Conf, source: str) -> None:
     unknown = [o.channel for o in conf.scoring.offers if o.channel not in conf.ingest.channels]
     if unknown:
         raise ConfigError(f"{source}: scoring.offers: unknown channel {unknown[0]!r}")
+    if conf.audiences.lead_days < 1:
+        raise ConfigError(f"{source}: audiences.lead_days: must be 1 or more")
+    try:
+        re.compile(conf.audiences.phone_pattern)
+    except re.error as exc:
+        raise ConfigError(
+            f"{source}: audiences.phone_pattern: not a regular expression: {exc}"
+        ) from exc
     s3 = conf.storage.s3_commit
     if s3 and s3.locking_provider == "dynamodb" and not s3.dynamodb_table:
         raise ConfigError(
             f"{source}: storage.s3_commit.dynamodb_table: required with locking_provider dynamodb"
         )
+
+
+class _StringDatesLoader(yaml.SafeLoader):
+    """YAML without implicit timestamps: dates stay strings until the dataclass field asks
+    for a date, so a bad date fails with its key named instead of inside the YAML parser."""
+
+
+_StringDatesLoader.yaml_implicit_resolvers = {
+    first: [(tag, pattern) for tag, pattern in resolvers if tag != "tag:yaml.org,2002:timestamp"]
+    for first, resolvers in yaml.SafeLoader.yaml_implicit_resolvers.items()
+}
+
+
+def load_yaml(text: str) -> Any:
+    """Parse configuration YAML (safe, dates as strings)."""
+    return yaml.load(text, Loader=_StringDatesLoader)
 
 
 T = typing.TypeVar("T")
@@ -418,6 +462,15 @@ def _coerce(tp: Any, value: Any, source: str, key: str) -> Any:
         return {str(k): _coerce(args[1], v, source, f"{key}.{k}") for k, v in value.items()}
     if tp is Any:
         return value
+    if tp is date:
+        if isinstance(value, date) and not isinstance(value, datetime):
+            return value
+        try:
+            return date.fromisoformat(str(value))
+        except ValueError:
+            raise ConfigError(
+                f"{source}: {key}: expected a date YYYY-MM-DD, got {value!r}"
+            ) from None
     if tp is bool:
         if not isinstance(value, bool):
             raise ConfigError(f"{source}: {key}: expected true or false, got {value!r}")

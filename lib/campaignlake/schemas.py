@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from pyspark.sql.types import (
+    ArrayType,
     BooleanType,
     DataType,
     DateType,
@@ -196,6 +197,23 @@ SIMILAR_PRODUCTS = _struct(
     (c.AS_OF_DATE, DateType()),
 )
 
+CAMPAIGN_AUDIENCES = _struct(
+    (c.CAMPAIGN_ID, StringType()),
+    (c.CHANNEL, StringType()),
+    (c.SEND_DATE, DateType()),
+    (c.CUSTOMER_ID, StringType()),
+    (c.GROUP, StringType()),
+    (c.SCORE, DoubleType()),
+    (c.DECILE, IntegerType()),
+    (c.RANK, IntegerType()),
+    (c.PRODUCT_IDS, ArrayType(StringType())),
+    (c.RFM_SEGMENT, StringType()),
+    (c.BEHAVIOUR_SEGMENT, IntegerType()),
+    (c.MODEL_NAME, StringType()),
+    (c.MODEL_VERSION, StringType()),
+    (c.AS_OF_DATE, DateType()),
+)
+
 #: Personal data: never in file statistics.
 CUSTOMER_PII = frozenset({c.EMAIL, c.FIRST_NAME, c.LAST_NAME, c.PHONE, c.CITY})
 #: Raw records can hold anything, PII included.
@@ -229,6 +247,7 @@ TABLE_SPECS: dict[str, TableSpec] = {
     "product_index": TableSpec(schema=PRODUCT_INDEX),
     "recommendations": TableSpec(schema=RECOMMENDATIONS, partition_by=(c.AS_OF_DATE,)),
     "similar_products": TableSpec(schema=SIMILAR_PRODUCTS, partition_by=(c.AS_OF_DATE,)),
+    "campaign_audiences": TableSpec(schema=CAMPAIGN_AUDIENCES, partition_by=(c.SEND_DATE,)),
 }
 
 

@@ -12,6 +12,7 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 
+from pyspark import StorageLevel
 from pyspark.ml import Pipeline, PipelineModel
 from pyspark.ml.clustering import KMeans
 from pyspark.ml.evaluation import ClusteringEvaluator
@@ -41,6 +42,8 @@ RFM_RULES: tuple[tuple[str, str], ...] = (
 )
 PROSPECT = "prospect"
 QUINTILES = [0.2, 0.4, 0.6, 0.8]
+#: Partitions of the KMeans input: fixed, so that the fit does not depend on the cluster.
+FIT_PARTITIONS = 8
 _FEATURES = "__features"
 _SCALED = "__scaled"
 _CLUSTER = "__cluster"
@@ -145,8 +148,26 @@ def fit_behaviour_segments(
     features: DataFrame, feature_set: FeatureSet, conf: SegmentsConf
 ) -> BehaviourSegmentation:
     """Fit KMeans on standardised behaviour inputs for every k in the configured range and
-    keep the k with the best silhouette (the smaller k on a tie). Cache ``features`` first."""
-    inputs = features.select(c.CUSTOMER_ID, *behaviour_inputs(feature_set))
+    keep the k with the best silhouette (the smaller k on a tie). Cache ``features`` first.
+
+    k-means|| seeds its sampling per partition and sums per partition, so the fit depends on
+    how the rows are partitioned and ordered. The inputs are laid out the same way everywhere
+    (hash-partitioned by customer into a fixed number of partitions, sorted within each), so
+    a laptop and a cluster find the same segments.
+    """
+    inputs = (
+        features.select(c.CUSTOMER_ID, *behaviour_inputs(feature_set))
+        .repartition(FIT_PARTITIONS, c.CUSTOMER_ID)
+        .sortWithinPartitions(c.CUSTOMER_ID)
+        .persist(StorageLevel.MEMORY_AND_DISK)
+    )
+    try:
+        return _fit_best_k(inputs, conf)
+    finally:
+        inputs.unpersist()
+
+
+def _fit_best_k(inputs: DataFrame, conf: SegmentsConf) -> BehaviourSegmentation:
     names = [n for n in inputs.columns if n != c.CUSTOMER_ID]
     prepare = [
         VectorAssembler(inputCols=names, outputCol=_FEATURES),

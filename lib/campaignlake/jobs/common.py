@@ -6,7 +6,7 @@ import argparse
 import logging
 import sys
 from collections.abc import Callable, Sequence
-from datetime import date
+from datetime import date, timedelta
 from typing import Protocol
 
 from pyspark.sql import SparkSession
@@ -36,9 +36,20 @@ def parse_job_args(
         "--date", type=date.fromisoformat, default=None, help="run date, YYYY-MM-DD"
     )
     parser.add_argument("--conf-dir", default=None, help="directory holding <env>.yaml")
+    parser.add_argument(
+        "--days-back",
+        type=int,
+        default=0,
+        help="use the day this many days before --date (schedulers pass their start date and 1)",
+    )
     if add_arguments is not None:
         add_arguments(parser)
-    return parser.parse_args(argv)
+    args = parser.parse_args(argv)
+    if args.days_back < 0:
+        parser.error("--days-back must be 0 or more")
+    if args.date is not None and args.days_back:
+        args.date = args.date - timedelta(days=args.days_back)
+    return args
 
 
 def run_ingest_job(

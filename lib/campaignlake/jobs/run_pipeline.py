@@ -1,7 +1,7 @@
 """Run the pipeline end to end for a date: sample data if there is none, every ingestion job,
 features and segments, the response model and the recommender (each trained when none exists
-or with --retrain), scoring and recommendations, printing what each stage did and how long
-it took."""
+or with --retrain), scoring, recommendations, campaign audiences and the run report,
+printing what each stage did and how long it took."""
 
 from __future__ import annotations
 
@@ -10,7 +10,9 @@ import time
 from collections.abc import Callable, Sequence
 from datetime import date
 from pathlib import Path
+from typing import TypeVar
 
+from campaignlake.audiences.runs import build_audiences
 from campaignlake.config import load_conf
 from campaignlake.errors import ConfigError
 from campaignlake.features.build import build_features
@@ -26,15 +28,22 @@ from campaignlake.models.registry import ModelStore
 from campaignlake.models.scoring import score_customers
 from campaignlake.models.train import train_response_model
 from campaignlake.recommend.runs import recommend, train_recommender
+from campaignlake.report.runs import build_report
 from campaignlake.session import get_spark
 from campaignlake.tables import Tables
 
+R = TypeVar("R")
 
-def _stage(name: str, work: Callable[[], None]) -> None:
+
+def _stage(name: str, work: Callable[[], R]) -> R:
     started = time.perf_counter()
     print(f"== {name}", flush=True)
-    work()
+    result = work()
+    for part in result if isinstance(result, list) else [result]:
+        if hasattr(part, "describe"):
+            print("  ", part.describe(), flush=True)
     print(f"   {name} done in {time.perf_counter() - started:.1f}s", flush=True)
+    return result
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -51,62 +60,45 @@ def main(argv: Sequence[str] | None = None) -> int:
         spark = get_spark(conf)
         tables = Tables(spark, conf)
         print(f"   storage engine: {tables.engine.name}; warehouse: {conf.paths.warehouse}")
+        _stage("ingest products", lambda: ingest_products(spark, conf, tables, as_of=args.date))
+        _stage("ingest crm", lambda: ingest_crm(spark, conf, tables, as_of=args.date))
+        _stage("ingest campaigns", lambda: ingest_campaigns(spark, conf, tables, as_of=args.date))
         _stage(
-            "ingest products",
-            lambda: print("  ", ingest_products(spark, conf, tables, as_of=args.date).describe()),
+            "ingest clickstream", lambda: ingest_clickstream(spark, conf, tables, as_of=args.date)
         )
-        _stage(
-            "ingest crm",
-            lambda: [
-                print("  ", r.describe()) for r in ingest_crm(spark, conf, tables, as_of=args.date)
-            ],
-        )
-        _stage(
-            "ingest campaigns",
-            lambda: print("  ", ingest_campaigns(spark, conf, tables, as_of=args.date).describe()),
-        )
-        _stage(
-            "ingest clickstream",
-            lambda: print(
-                "  ", ingest_clickstream(spark, conf, tables, as_of=args.date).describe()
-            ),
-        )
-        _stage(
-            "features and segments",
-            lambda: print("  ", build_features(spark, conf, tables, as_of=as_of).describe()),
-        )
+        _stage("features and segments", lambda: build_features(spark, conf, tables, as_of=as_of))
         store = ModelStore(spark, conf.paths.models)
         if args.retrain or not store.versions(conf.response_model.name):
             _stage(
                 "train response model",
-                lambda: print(
-                    "  ", train_response_model(spark, conf, tables, as_of=as_of).describe()
-                ),
+                lambda: train_response_model(spark, conf, tables, as_of=as_of),
             )
         else:
             print(f"== response model: using {conf.response_model.name} (--retrain to retrain)")
-        _stage(
-            "score customers",
-            lambda: print("  ", score_customers(spark, conf, tables, as_of=as_of).describe()),
-        )
+        _stage("score customers", lambda: score_customers(spark, conf, tables, as_of=as_of))
         if args.retrain or not store.versions(conf.recommendations.model_name):
-            _stage(
-                "train recommender",
-                lambda: print("  ", train_recommender(spark, conf, tables, as_of=as_of).describe()),
-            )
+            _stage("train recommender", lambda: train_recommender(spark, conf, tables, as_of=as_of))
         else:
             print(f"== recommender: using {conf.recommendations.model_name} (--retrain to retrain)")
-        _stage(
-            "recommend",
-            lambda: print("  ", recommend(spark, conf, tables, as_of=as_of).describe()),
+        _stage("recommend", lambda: recommend(spark, conf, tables, as_of=as_of))
+        audiences = _stage(
+            "build audiences", lambda: build_audiences(spark, conf, tables, as_of=as_of)
         )
+        report = _stage("report", lambda: build_report(spark, conf, tables, as_of=as_of))
         print(f"tables are under {conf.paths.warehouse}; models under {conf.paths.models}")
+        for result in audiences.results:
+            print(f"export: {result.export_path}")
+        print(f"report: {report.path}")
 
     return run_main(body)
 
 
 def _arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--retrain", action="store_true", help="train a new response model version")
+    parser.add_argument(
+        "--retrain",
+        action="store_true",
+        help="train new versions of the response model and the recommender",
+    )
 
 
 def _run_date(given: date | None, env: str, sample_end: str) -> date:

@@ -17,6 +17,7 @@ from pyspark.ml import PipelineModel
 from pyspark.sql import SparkSession
 
 from campaignlake.errors import ModelNotFoundError
+from campaignlake.hadoop_fs import HadoopFs
 
 METADATA = "metadata.json"
 PIPELINE = "pipeline"
@@ -40,23 +41,16 @@ class ModelStore:
     def __init__(self, spark: SparkSession, root: str) -> None:
         self.spark = spark
         self.root = root.rstrip("/")
-
-    def _fs(self, path: str) -> tuple[Any, Any]:
-        jvm = self.spark.sparkContext._jvm
-        hadoop_path = jvm.org.apache.hadoop.fs.Path(path)  # type: ignore[union-attr]
-        conf = self.spark.sparkContext._jsc.hadoopConfiguration()  # type: ignore[union-attr]
-        return hadoop_path.getFileSystem(conf), hadoop_path
+        self.fs = HadoopFs(spark)
 
     def _version_dirs(self, name: str) -> dict[int, bool]:
         """Every ``vN`` directory of ``name``: N → whether its metadata (completeness) exists."""
-        fs, directory = self._fs(f"{self.root}/{name}")
-        if not fs.exists(directory):
-            return {}
+        directory = f"{self.root}/{name}"
         found = {}
-        for status in fs.listStatus(directory):
-            match = _VERSION_DIR.match(status.getPath().getName())
+        for entry in self.fs.list(directory):
+            match = _VERSION_DIR.match(entry)
             if match:
-                found[int(match.group(1))] = fs.exists(status.getPath().suffix(f"/{METADATA}"))
+                found[int(match.group(1))] = self.fs.exists(f"{directory}/{entry}/{METADATA}")
         return found
 
     def versions(self, name: str) -> list[int]:
@@ -77,12 +71,7 @@ class ModelStore:
         path = self.path(name, version)
         pipeline.write().overwrite().save(f"{path}/{PIPELINE}")
         text = json.dumps({**metadata, "name": name, "version": version}, indent=2, default=str)
-        fs, target = self._fs(f"{path}/{METADATA}")
-        stream = fs.create(target, True)
-        try:
-            stream.write(bytearray(text.encode("utf-8")))
-        finally:
-            stream.close()
+        self.fs.write_text(f"{path}/{METADATA}", text)
         return path
 
     def load(self, name: str, version: str | None = None) -> StoredModel:
@@ -108,9 +97,7 @@ class ModelStore:
                 f"(available: {available})"
             )
         path = self.path(name, version)
-        metadata = json.loads(
-            self.spark.read.text(f"{path}/{METADATA}", wholetext=True).first()[0]  # type: ignore[index]
-        )
+        metadata = json.loads(self.fs.read_text(f"{path}/{METADATA}"))
         return StoredModel(
             name=name,
             version=version,

@@ -11,11 +11,12 @@ from __future__ import annotations
 
 from datetime import date, datetime
 
-from pyspark.sql import DataFrame, Window
+from pyspark.sql import DataFrame
 from pyspark.sql import functions as F
 from pyspark.sql.types import IntegerType
 
 from campaignlake import columns as c
+from campaignlake.frames import with_row_numbers
 
 
 def interactions(
@@ -66,30 +67,20 @@ def extend_index(
     """The rows to add to an index table: every id in ``ids`` not yet in ``existing`` gets the
     next integers above the existing maximum, in id order. Existing rows never change.
 
-    Dense numbering without a global window: the new ids are range-partitioned, numbered
-    within each partition, and shifted by the sizes of the partitions before them (one small
-    row per partition is all that comes back to the driver).
+    Dense numbering without a global window (see :func:`campaignlake.frames.with_row_numbers`).
     """
     new_ids = (
         ids.select(id_column)
         .distinct()
         .join(existing.select(id_column), on=id_column, how="left_anti")
-        .repartitionByRange(id_column)
-        .withColumn("__part", F.spark_partition_id())
     )
-    within = Window.partitionBy("__part").orderBy(id_column)
-    numbered = new_ids.withColumn("__n", F.row_number().over(within) - 1)
-    sizes = numbered.groupBy("__part").agg(F.count(F.lit(1)).alias("__size"))
-    before = Window.orderBy("__part").rowsBetween(Window.unboundedPreceding, -1)
-    offsets = sizes.withColumn("__offset", F.coalesce(F.sum("__size").over(before), F.lit(0)))
-    start = existing.agg(F.coalesce(F.max(index_column) + 1, F.lit(0)).alias("__start"))
+    numbered = with_row_numbers(new_ids, [F.col(id_column)], "__position")
+    start = existing.agg(F.coalesce(F.max(index_column), F.lit(-1)).alias("__start"))
     return (
-        numbered.join(F.broadcast(offsets.crossJoin(start)), on="__part", how="inner")
+        numbered.crossJoin(F.broadcast(start))
         .select(
             F.col(id_column),
-            (F.col("__start") + F.col("__offset") + F.col("__n"))
-            .cast(IntegerType())
-            .alias(index_column),
+            (F.col("__start") + F.col("__position")).cast(IntegerType()).alias(index_column),
         )
         .withColumn(c.FIRST_SEEN, F.lit(seen).cast("date"))
     )

@@ -1,0 +1,219 @@
+"""Campaign definitions: ``conf/campaigns/*.yaml``, one campaign per file, validated on load.
+
+A campaign names its channel, the product category it promotes, its send date, who is
+eligible (a Spark SQL boolean expression over customer features and segments), the response
+model whose scores rank customers, how many to select, how many recommended products to
+attach, its frequency cap and its control-group fraction. Every error names the file and the
+key; the eligibility expression is checked against the features schema before any data is
+read, so a typo fails at once with the column named.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+from datetime import date
+from pathlib import Path
+from typing import Literal
+
+import yaml
+from pyspark.errors import AnalysisException, ParseException
+from pyspark.sql import SparkSession
+from pyspark.sql import functions as F
+from pyspark.sql.types import BooleanType, StructType
+
+from campaignlake.config import Conf, build_dataclass, load_yaml
+from campaignlake.errors import ConfigError
+from campaignlake.models.registry import ModelStore
+
+#: Campaign ids appear in paths and file names.
+_CAMPAIGN_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,99}$")
+
+
+@dataclass(frozen=True)
+class SelectionConf:
+    """Who is selected among the eligible, best scores first: the ``top_n`` best, those
+    scoring at least ``min_score``, or both (the ``top_n`` best of those above the score)."""
+
+    top_n: int | None = None
+    min_score: float | None = None
+
+
+@dataclass(frozen=True)
+class FrequencyCapConf:
+    """Contact pressure: a customer contacted in the last ``min_days_since_last_contact``
+    days, or ``max_contacts_30d`` times in the last 30 days, is suppressed. ``scope`` says
+    whether contacts on every channel count or only those on the campaign's channel."""
+
+    min_days_since_last_contact: int | None = None
+    max_contacts_30d: int | None = None
+    scope: Literal["all", "channel"] = "all"
+
+
+@dataclass(frozen=True)
+class Campaign:
+    """One campaign, as its YAML file defines it."""
+
+    id: str
+    name: str
+    channel: Literal["email", "sms", "push"]
+    #: The promoted product category; the response model scores customers for it.
+    category: str
+    send_date: date
+    #: The response model whose scores rank customers.
+    model: str
+    selection: SelectionConf
+    #: How many recommended products each contacted customer gets (0 = none).
+    products: int
+    control_fraction: float
+    #: A Spark SQL boolean expression over customer features and segments.
+    eligibility: str = "true"
+    frequency_cap: FrequencyCapConf = field(default_factory=FrequencyCapConf)
+    #: Campaigns sending on the same day are built in (priority, id) order; a customer in an
+    #: earlier one's audience counts as contacted for the frequency caps of the later ones.
+    priority: int = 100
+    source_file: str = ""
+
+    @property
+    def order_key(self) -> tuple[date, int, str]:
+        return (self.send_date, self.priority, self.id)
+
+
+def load_campaign_file(path: str | Path, conf: Conf) -> Campaign:
+    """Load and validate one campaign file against the environment's configuration.
+
+    Raises
+    ------
+    ConfigError
+        When the file is not YAML, or a key is unknown, missing, of the wrong type or has a
+        value the environment cannot serve (an unscored offer, more products than are
+        recommended); the message names the file and the key.
+    """
+    path = Path(path)
+    source = str(path)
+    try:
+        raw = load_yaml(path.read_text(encoding="utf-8"))
+    except yaml.YAMLError as exc:
+        raise ConfigError(f"{source}: not valid YAML: {exc}") from exc
+    if not isinstance(raw, dict):
+        raise ConfigError(f"{source}: expected a mapping at the top level")
+    if "source_file" in raw:
+        raise ConfigError(f"{source}: source_file: unknown key")
+    campaign = build_dataclass(Campaign, {**raw, "source_file": source}, source, "")
+    _check_campaign(campaign, conf)
+    return campaign
+
+
+def _check_campaign(campaign: Campaign, conf: Conf) -> None:
+    source = campaign.source_file
+
+    def fail(key: str, problem: str) -> None:
+        raise ConfigError(f"{source}: {key}: {problem}")
+
+    if not _CAMPAIGN_ID.match(campaign.id):
+        fail("id", "use letters, digits, '.', '_' and '-' only (it names export folders)")
+    if not campaign.name.strip():
+        fail("name", "must not be empty")
+    if campaign.channel not in conf.ingest.channels:
+        fail("channel", f"{campaign.channel!r} is not in ingest.channels of {conf.source_file}")
+    offers = {(o.channel, o.category) for o in conf.scoring.offers}
+    if (campaign.channel, campaign.category) not in offers:
+        fail(
+            "category",
+            f"the offer ({campaign.channel}, {campaign.category}) is not scored: add "
+            f"{{channel: {campaign.channel}, category: {campaign.category}}} to scoring.offers "
+            f"in {conf.source_file}",
+        )
+    selection = campaign.selection
+    if selection.top_n is None and selection.min_score is None:
+        fail("selection", "give top_n, min_score or both")
+    if selection.top_n is not None and selection.top_n < 1:
+        fail("selection.top_n", "must be 1 or more")
+    if selection.min_score is not None and not 0.0 <= selection.min_score <= 1.0:
+        fail("selection.min_score", "must be between 0 and 1")
+    if not 0 <= campaign.products <= conf.recommendations.k:
+        fail("products", f"must be between 0 and recommendations.k ({conf.recommendations.k})")
+    if not 0.0 <= campaign.control_fraction < 1.0:
+        fail("control_fraction", "must be at least 0 and below 1")
+    cap = campaign.frequency_cap
+    if cap.min_days_since_last_contact is not None and cap.min_days_since_last_contact < 1:
+        fail("frequency_cap.min_days_since_last_contact", "must be 1 or more")
+    if cap.max_contacts_30d is not None and cap.max_contacts_30d < 1:
+        fail("frequency_cap.max_contacts_30d", "must be 1 or more")
+    if not campaign.eligibility.strip():
+        fail("eligibility", "must not be empty (use 'true' for everyone)")
+
+
+def load_campaigns(conf: Conf, directory: str | Path | None = None) -> list[Campaign]:
+    """Every campaign under ``directory`` (default: ``conf.campaigns_dir``), in build order
+    (send date, priority, id).
+
+    Raises
+    ------
+    ConfigError
+        When a file is invalid, or two files define the same campaign id.
+    """
+    folder = Path(directory) if directory is not None else conf.campaigns_dir
+    if not folder.is_dir():
+        raise ConfigError(f"{folder}: no campaign directory (audiences.campaigns_dir)")
+    campaigns: dict[str, Campaign] = {}
+    for path in sorted([*folder.glob("*.yaml"), *folder.glob("*.yml")]):
+        campaign = load_campaign_file(path, conf)
+        if campaign.id in campaigns:
+            raise ConfigError(
+                f"{path}: id: campaign {campaign.id!r} is also defined in "
+                f"{campaigns[campaign.id].source_file}"
+            )
+        campaigns[campaign.id] = campaign
+    return sorted(campaigns.values(), key=lambda c: c.order_key)
+
+
+def check_eligibility(spark: SparkSession, campaign: Campaign, schema: StructType) -> None:
+    """Resolve the eligibility expression against ``schema`` without reading any data.
+
+    Raises
+    ------
+    ConfigError
+        When the expression does not parse, names a column the schema lacks (the message
+        names it, with Spark's suggestions), or is not boolean.
+    """
+    where = f"{campaign.source_file}: eligibility"
+    empty = spark.createDataFrame([], schema)
+    try:
+        resolved = empty.select(F.expr(campaign.eligibility).alias("eligible")).schema
+    except ParseException as exc:
+        raise ConfigError(f"{where}: not a Spark SQL expression: {_first_line(exc)}") from None
+    except AnalysisException as exc:
+        parameters = exc.getMessageParameters() or {}
+        column = parameters.get("objectName")
+        if column:
+            proposal = parameters.get("proposal")
+            hint = f" (did you mean one of {proposal}?)" if proposal else ""
+            raise ConfigError(f"{where}: unknown column {column}{hint}") from None
+        raise ConfigError(f"{where}: {_first_line(exc)}") from None
+    data_type = resolved["eligible"].dataType
+    if not isinstance(data_type, BooleanType):
+        raise ConfigError(f"{where}: must be a boolean expression, got {data_type.simpleString()}")
+
+
+def check_models(campaigns: list[Campaign], store: ModelStore) -> None:
+    """Every campaign's model has a saved version.
+
+    Raises
+    ------
+    ConfigError
+        Naming the campaign file, the ``model`` key and where the model was looked for.
+    """
+    known: dict[str, bool] = {}
+    for campaign in campaigns:
+        if campaign.model not in known:
+            known[campaign.model] = bool(store.versions(campaign.model))
+        if not known[campaign.model]:
+            raise ConfigError(
+                f"{campaign.source_file}: model: no trained model {campaign.model!r} under "
+                f"{store.root} (train it with jobs/train_response_model.py)"
+            )
+
+
+def _first_line(exc: Exception) -> str:
+    return str(exc).strip().splitlines()[0]

@@ -1,0 +1,309 @@
+"""The audience job's work: for a date D, build every campaign that sends on D+1 …
+D+``audiences.lead_days`` (or the one asked for) from the features, segments, scores and
+recommendations of D, write its slice of ``gold/campaign_audiences``, its export CSV and
+its audit summary."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import date, timedelta
+from typing import Any
+
+from pyspark import StorageLevel
+from pyspark.sql import DataFrame, SparkSession
+from pyspark.sql import functions as F
+
+from campaignlake import columns as c
+from campaignlake.audiences import build
+from campaignlake.audiences.campaigns import (
+    Campaign,
+    check_eligibility,
+    check_models,
+    load_campaigns,
+)
+from campaignlake.audiences.exports import AUDIT_FILE, export_dir, write_audit, write_single_csv
+from campaignlake.config import Conf
+from campaignlake.errors import ConfigError, MissingInputError
+from campaignlake.hadoop_fs import HadoopFs
+from campaignlake.models.registry import ModelStore
+from campaignlake.pii import resolve_hmac_key
+from campaignlake.tables import Tables, WriteResult, describe_writes
+
+INPUTS = {
+    "customer_features": "build_features",
+    "customer_segments": "build_features",
+    "propensity_scores": "score_customers",
+    "recommendations": "recommend",
+    "customers": "ingest_crm",
+    "deletion_requests": "ingest_crm",
+    "campaign_contacts": "ingest_campaigns",
+    "products": "ingest_products",
+}
+
+
+@dataclass
+class CampaignResult:
+    campaign: Campaign
+    funnel: dict[str, Any]
+    export_path: str
+    write: WriteResult
+
+
+@dataclass
+class AudienceReport:
+    as_of: date
+    results: list[CampaignResult] = field(default_factory=list)
+    window: tuple[date, date] | None = None
+
+    def describe(self) -> str:
+        if not self.results:
+            start, end = self.window or (self.as_of, self.as_of)
+            return f"build_audiences {self.as_of}: no campaign sends between {start} and {end}"
+        lines = [f"build_audiences {self.as_of}:"]
+        for result in self.results:
+            funnel = result.funnel
+            suppressed = ", ".join(f"{k} {v}" for k, v in funnel["suppressed"].items() if v)
+            lines.append(
+                f"  {result.campaign.id} ({result.campaign.channel}, sends "
+                f"{result.campaign.send_date}): eligible {funnel['eligible']} → selected "
+                f"{funnel['selected']} → suppressed {funnel['suppressed_total']}"
+                f"{f' ({suppressed})' if suppressed else ''} → control {funnel['control']}, "
+                f"exported {funnel['exported']}; "
+                f"{describe_writes({'campaign_audiences': result.write})}; {result.export_path}"
+            )
+        return "\n".join(lines)
+
+
+def due_campaigns(
+    campaigns: list[Campaign], as_of: date, lead_days: int, campaign_id: str | None = None
+) -> list[Campaign]:
+    """The campaigns a run for ``as_of`` builds: those sending on as_of+1 … as_of+lead_days,
+    or only ``campaign_id``, which must send after ``as_of`` (an audience only uses data from
+    before its send date).
+
+    Raises
+    ------
+    ConfigError
+        When ``campaign_id`` is unknown or sends on or before ``as_of``.
+    """
+    if campaign_id is not None:
+        chosen = [cmp for cmp in campaigns if cmp.id == campaign_id]
+        if not chosen:
+            known = ", ".join(cmp.id for cmp in campaigns) or "none"
+            raise ConfigError(f"--campaign {campaign_id}: no such campaign (known: {known})")
+        if chosen[0].send_date <= as_of:
+            raise ConfigError(
+                f"{chosen[0].source_file}: send_date: {chosen[0].send_date} is not after the "
+                f"run date {as_of}; build it with --date "
+                f"{chosen[0].send_date - timedelta(days=1)} or earlier"
+            )
+        return chosen
+    last = as_of + timedelta(days=lead_days)
+    return [cmp for cmp in campaigns if as_of < cmp.send_date <= last]
+
+
+def build_audiences(
+    spark: SparkSession,
+    conf: Conf,
+    tables: Tables | None = None,
+    *,
+    as_of: date,
+    campaign_id: str | None = None,
+) -> AudienceReport:
+    """Build, write and export the audiences of the campaigns due after ``as_of``."""
+    tables = tables or Tables(spark, conf)
+    campaigns = load_campaigns(conf)
+    due = due_campaigns(campaigns, as_of, conf.audiences.lead_days, campaign_id)
+    report = AudienceReport(
+        as_of=as_of,
+        window=(as_of + timedelta(days=1), as_of + timedelta(days=conf.audiences.lead_days)),
+    )
+    if not due:
+        return report
+    schema = build.eligibility_schema(
+        tables.spec("customer_features").schema, tables.spec("customer_segments").schema
+    )
+    for campaign in due:
+        check_eligibility(spark, campaign, schema)
+    check_models(due, ModelStore(spark, conf.paths.models))
+    tables.require(INPUTS, "campaign audiences")
+
+    day = F.col(c.AS_OF_DATE) == F.lit(as_of)
+    features = tables.read("customer_features").where(day)
+    if features.isEmpty():
+        raise MissingInputError(
+            f"gold/customer_features has no rows for {as_of}: run jobs/build_features.py "
+            f"--date {as_of} first"
+        )
+    inputs = _Inputs(
+        features=features,
+        segments=tables.read("customer_segments").where(day),
+        scores=tables.read("propensity_scores").where(day),
+        recommendations=tables.read("recommendations").where(day),
+        customers=tables.read("customers"),
+        deletion_requests=tables.read("deletion_requests"),
+        contacts=tables.read("campaign_contacts"),
+        products=tables.read("products"),
+        versions={key: tables.version(key) for key in INPUTS},
+    )
+    fs = HadoopFs(spark)
+    key = resolve_hmac_key(conf.pii)
+    for campaign in due:
+        earlier = [cmp for cmp in campaigns if cmp.order_key < campaign.order_key]
+        report.results.append(
+            _build_one(tables, fs, conf, inputs, campaign, earlier, as_of=as_of, key=key)
+        )
+    return report
+
+
+@dataclass(frozen=True)
+class _Inputs:
+    features: DataFrame
+    segments: DataFrame
+    scores: DataFrame
+    recommendations: DataFrame
+    customers: DataFrame
+    deletion_requests: DataFrame
+    contacts: DataFrame
+    products: DataFrame
+    versions: dict[str, int]
+
+
+def _earlier_audiences(
+    tables: Tables, campaign: Campaign, earlier: list[Campaign]
+) -> DataFrame | None:
+    """Audiences built for campaigns that come before ``campaign``: any campaign sending on
+    an earlier date, and the campaigns ordered before it on its own send date."""
+    if not tables.exists("campaign_audiences"):
+        return None
+    same_day = [cmp.id for cmp in earlier if cmp.send_date == campaign.send_date]
+    start = campaign.send_date - timedelta(days=build.CAP_WINDOW_DAYS)
+    send = F.col(c.SEND_DATE)
+    before = (send < F.lit(campaign.send_date)) & (send >= F.lit(start))
+    if same_day:
+        before = before | (
+            (send == F.lit(campaign.send_date)) & F.col(c.CAMPAIGN_ID).isin(same_day)
+        )
+    return tables.read("campaign_audiences").where(before)
+
+
+def _build_one(
+    tables: Tables,
+    fs: HadoopFs,
+    conf: Conf,
+    inputs: _Inputs,
+    campaign: Campaign,
+    earlier: list[Campaign],
+    *,
+    as_of: date,
+    key: bytes,
+) -> CampaignResult:
+    offer = (
+        (F.col(c.MODEL_NAME) == F.lit(campaign.model))
+        & (F.col(c.CHANNEL) == F.lit(campaign.channel))
+        & (F.col(c.CATEGORY) == F.lit(campaign.category))
+    )
+    scores = inputs.scores.where(offer)
+    model_versions = [row[0] for row in scores.select(c.MODEL_VERSION).distinct().take(2)]
+    if len(model_versions) != 1:
+        raise MissingInputError(
+            f"{campaign.source_file}: gold/propensity_scores has no scores of model "
+            f"{campaign.model!r} for ({campaign.channel}, {campaign.category}) on {as_of}: run "
+            f"jobs/score_customers.py --date {as_of} first"
+        )
+    eligible = build.eligible_customers(
+        inputs.features, inputs.segments, campaign.eligibility
+    ).persist(StorageLevel.MEMORY_AND_DISK)
+    try:
+        history = build.contact_history(
+            inputs.contacts, _earlier_audiences(tables, campaign, earlier)
+        )
+        annotated = (
+            build.selected_customers(eligible, scores, campaign.selection)
+            .transform(
+                lambda df: build.with_products(df, inputs.recommendations, campaign.products)
+            )
+            .transform(
+                lambda df: build.with_suppression_reasons(
+                    df,
+                    inputs.customers,
+                    inputs.deletion_requests,
+                    build.contact_pressure(history, campaign),
+                    campaign=campaign,
+                    phone_pattern=conf.audiences.phone_pattern,
+                )
+            )
+            .persist(StorageLevel.MEMORY_AND_DISK)
+        )
+        eligible_count = eligible.count()
+    finally:
+        eligible.unpersist()
+    try:
+        contactable = annotated.where(F.col(c.SUPPRESSION_REASON).isNull())
+        audience = build.audience_rows(
+            build.with_groups(contactable, campaign.id, campaign.control_fraction),
+            campaign,
+            model_version=model_versions[0],
+            as_of=as_of,
+        ).persist(StorageLevel.MEMORY_AND_DISK)
+        try:
+            reasons = dict(annotated.groupBy(c.SUPPRESSION_REASON).count().collect())
+            groups = dict(audience.groupBy(c.GROUP).count().collect())
+            slice_predicate = (
+                f"{c.CAMPAIGN_ID} = '{campaign.id}' AND "
+                f"{c.SEND_DATE} = DATE'{campaign.send_date.isoformat()}'"
+            )
+            write = tables.replace_slice("campaign_audiences", audience, slice_predicate)
+            directory = export_dir(conf.paths.exports, campaign.id, campaign.send_date.isoformat())
+            csv_path = (
+                f"{directory}/{campaign.id}_{campaign.send_date.isoformat()}_{campaign.channel}.csv"
+            )
+            rows = build.export_rows(
+                audience.where(F.col(c.GROUP) == F.lit(build.TREATMENT)),
+                inputs.customers,
+                inputs.products,
+                channel=campaign.channel,
+                product_count=campaign.products,
+                key=key,
+            )
+            write_single_csv(rows, csv_path, fs, order_by=c.RANK)
+        finally:
+            audience.unpersist()
+    finally:
+        annotated.unpersist()
+    funnel = _funnel(campaign, eligible_count, reasons, groups, model_versions[0])
+    funnel["as_of_date"] = as_of.isoformat()
+    funnel["input_table_versions"] = inputs.versions
+    write_audit(f"{directory}/{AUDIT_FILE}", funnel, fs)
+    return CampaignResult(campaign=campaign, funnel=funnel, export_path=csv_path, write=write)
+
+
+def _funnel(
+    campaign: Campaign,
+    eligible: int,
+    reasons: dict[str | None, int],
+    groups: dict[str, int],
+    model_version: str,
+) -> dict[str, Any]:
+    suppressed = {reason: int(reasons.get(reason, 0)) for reason in build.SUPPRESSION_REASONS}
+    audience = sum(groups.values())
+    control = int(groups.get(build.CONTROL, 0))
+    return {
+        "campaign_id": campaign.id,
+        "name": campaign.name,
+        "channel": campaign.channel,
+        "category": campaign.category,
+        "send_date": campaign.send_date.isoformat(),
+        "model": {"name": campaign.model, "version": model_version},
+        "eligible": eligible,
+        "selected": int(sum(reasons.values())),
+        "suppressed": suppressed,
+        "suppressed_total": sum(suppressed.values()),
+        "audience": audience,
+        "control": control,
+        "treatment": int(groups.get(build.TREATMENT, 0)),
+        # Every treatment row is exported: suppression has already required an address.
+        "exported": int(groups.get(build.TREATMENT, 0)),
+        "control_fraction": campaign.control_fraction,
+        "control_share": round(control / audience, 6) if audience else 0.0,
+    }

@@ -1,0 +1,31 @@
+"""DataFrame helpers shared by several transforms."""
+
+from __future__ import annotations
+
+from pyspark.sql import Column, DataFrame, Window
+from pyspark.sql import functions as F
+from pyspark.sql.types import LongType
+
+
+def with_row_numbers(df: DataFrame, order: list[Column], column: str) -> DataFrame:
+    """``df`` with ``column`` = 1, 2, 3, … in ``order`` (which must be a total order, e.g.
+    ending with a key column, for the numbers to be deterministic).
+
+    Consecutive numbers without a global window (which would move every row into one
+    partition): rows are range-partitioned by ``order``, numbered within each partition and
+    shifted by the sizes of the partitions before them; one small row per partition is all
+    that is aggregated across partitions.
+    """
+    parted = df.repartitionByRange(*order).withColumn("__rn_part", F.spark_partition_id())
+    within = Window.partitionBy("__rn_part").orderBy(*order)
+    numbered = parted.withColumn("__rn_within", F.row_number().over(within))
+    sizes = numbered.groupBy("__rn_part").agg(F.count(F.lit(1)).alias("__rn_size"))
+    before = Window.orderBy("__rn_part").rowsBetween(Window.unboundedPreceding, -1)
+    offsets = sizes.select(
+        "__rn_part", F.coalesce(F.sum("__rn_size").over(before), F.lit(0)).alias("__rn_offset")
+    )
+    return (
+        numbered.join(F.broadcast(offsets), on="__rn_part", how="inner")
+        .withColumn(column, (F.col("__rn_offset") + F.col("__rn_within")).cast(LongType()))
+        .drop("__rn_part", "__rn_within", "__rn_offset")
+    )

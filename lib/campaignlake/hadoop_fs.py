@@ -1,0 +1,75 @@
+"""Small files (model metadata, export files, audit summaries, reports) through Hadoop's
+FileSystem API, so the same code writes to local disk, DBFS and S3 from the driver."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from pyspark.sql import SparkSession
+
+
+class HadoopFs:
+    """Driver-side file operations on any Hadoop-supported path or URI."""
+
+    def __init__(self, spark: SparkSession) -> None:
+        self.spark = spark
+
+    def _resolve(self, path: str) -> tuple[Any, Any]:
+        jvm = self.spark.sparkContext._jvm
+        hadoop_path = jvm.org.apache.hadoop.fs.Path(path)  # type: ignore[union-attr]
+        conf = self.spark.sparkContext._jsc.hadoopConfiguration()  # type: ignore[union-attr]
+        fs = hadoop_path.getFileSystem(conf)
+        if fs.getScheme() == "file":
+            # The checksummed local FS leaves a .crc file beside every file it writes; the
+            # files written here are read by people and other tools, not by Hadoop.
+            fs = fs.getRawFileSystem()
+        return fs, hadoop_path
+
+    def exists(self, path: str) -> bool:
+        fs, target = self._resolve(path)
+        return bool(fs.exists(target))
+
+    def list(self, path: str) -> list[str]:
+        """Names of the entries directly below ``path`` (empty when it does not exist)."""
+        fs, directory = self._resolve(path)
+        if not fs.exists(directory):
+            return []
+        return sorted(status.getPath().getName() for status in fs.listStatus(directory))
+
+    def write_bytes(self, path: str, data: bytes) -> None:
+        """Create or replace ``path`` with ``data`` (parent directories are created)."""
+        fs, target = self._resolve(path)
+        stream = fs.create(target, True)
+        try:
+            stream.write(bytearray(data))
+        finally:
+            stream.close()
+
+    def write_text(self, path: str, text: str) -> None:
+        self.write_bytes(path, text.encode("utf-8"))
+
+    def read_text(self, path: str) -> str:
+        fs, source = self._resolve(path)
+        stream = fs.open(source)
+        try:
+            jvm = self.spark.sparkContext._jvm
+            data = jvm.org.apache.commons.io.IOUtils.toByteArray(stream)  # type: ignore[union-attr]
+        finally:
+            stream.close()
+        return bytes(data).decode("utf-8")
+
+    def delete(self, path: str) -> None:
+        """Delete a file or a directory tree; nothing happens when it does not exist."""
+        fs, target = self._resolve(path)
+        if fs.exists(target):
+            fs.delete(target, True)
+
+    def move(self, source: str, target: str) -> None:
+        """Move ``source`` to ``target``, replacing it (parent directories are created)."""
+        fs, src = self._resolve(source)
+        _, dst = self._resolve(target)
+        if fs.exists(dst):
+            fs.delete(dst, True)
+        fs.mkdirs(dst.getParent())
+        if not fs.rename(src, dst):
+            raise OSError(f"could not move {source} to {target}")

@@ -1,0 +1,271 @@
+"""Render the run report: one self-contained HTML file (plots are inline PNGs), readable from
+disk without a server. Rendering is pure: it takes :class:`ReportData` and returns text."""
+
+from __future__ import annotations
+
+import base64
+import html
+import io
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+import matplotlib
+
+matplotlib.use("Agg")
+
+import matplotlib.pyplot as plt
+from matplotlib.axes import Axes
+
+DECILES = range(1, 11)
+RANKING_METRICS = ("precision_at_10", "recall_at_10", "map_at_10", "ndcg_at_10")
+FUNNEL_STEPS = ("eligible", "selected", "audience", "treatment", "control")
+
+
+@dataclass
+class ReportData:
+    """Everything the report shows; small aggregates gathered by ``report.runs``."""
+
+    as_of: str
+    #: table key → row count
+    volumes: dict[str, int] = field(default_factory=dict)
+    #: (quarantine table key, reason) → rows
+    quarantine: dict[tuple[str, str], int] = field(default_factory=dict)
+    #: model name → version
+    model_versions: dict[str, str] = field(default_factory=dict)
+    #: response model variant (GBT, baselines) → metric → value, on the validation split
+    response_metrics: dict[str, dict[str, float]] = field(default_factory=dict)
+    #: feature → importance (the response model's)
+    importances: dict[str, float] = field(default_factory=dict)
+    #: recommender variant (ALS, popularity) → metric → value, on the holdout
+    ranking_metrics: dict[str, dict[str, float]] = field(default_factory=dict)
+    rfm_segments: dict[str, int] = field(default_factory=dict)
+    behaviour_segments: dict[str, int] = field(default_factory=dict)
+    #: one audit summary (``audit.json``) per campaign
+    funnels: list[dict[str, Any]] = field(default_factory=list)
+
+
+def render(data: ReportData) -> str:
+    """The report as one HTML document."""
+    sections = [
+        _section("Inputs", _inputs(data)),
+        _section("Response model", _response(data)),
+        _section("Recommendations", _recommendations(data)),
+        _section("Segments", _segments(data)),
+        _section("Campaign audiences", _audiences(data)),
+    ]
+    title = f"campaignlake run report — {html.escape(data.as_of)}"
+    return (
+        '<!DOCTYPE html>\n<html lang="en"><head><meta charset="utf-8">'
+        f"<title>{title}</title><style>{_CSS}</style></head><body>"
+        f"<h1>{title}</h1>{''.join(sections)}</body></html>\n"
+    )
+
+
+_CSS = (
+    "body{font-family:system-ui,sans-serif;margin:2em auto;max-width:70em;color:#222}"
+    "table{border-collapse:collapse;margin:.5em 0 1em}td,th{border:1px solid #ccc;"
+    "padding:.2em .6em;text-align:right}th{background:#f3f3f3}td:first-child,"
+    "th:first-child{text-align:left}img{max-width:100%;display:block;margin:.5em 0}"
+    ".empty{color:#777;font-style:italic}"
+)
+
+
+def _section(title: str, body: str) -> str:
+    return f"<section><h2>{html.escape(title)}</h2>{body}</section>"
+
+
+def _empty(what: str) -> str:
+    return f'<p class="empty">{html.escape(what)}</p>'
+
+
+def _table(header: list[str], rows: list[list[Any]]) -> str:
+    head = "".join(f"<th>{html.escape(str(h))}</th>" for h in header)
+    body = "".join(
+        "<tr>" + "".join(f"<td>{html.escape(_fmt(v))}</td>" for v in row) + "</tr>" for row in rows
+    )
+    return f"<table><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>"
+
+
+def _fmt(value: Any) -> str:
+    if isinstance(value, float):
+        return f"{value:.4f}"
+    if isinstance(value, int):
+        return f"{value:,}"
+    return str(value)
+
+
+def _plot(draw: Callable[[Axes], None], alt: str, size: tuple[float, float] = (7, 4)) -> str:
+    figure, axes = plt.subplots(figsize=size)
+    try:
+        draw(axes)
+        figure.tight_layout()
+        buffer = io.BytesIO()
+        figure.savefig(buffer, format="png", dpi=90, metadata={"Software": None})
+    finally:
+        plt.close(figure)
+    encoded = base64.b64encode(buffer.getvalue()).decode("ascii")
+    return f'<img alt="{html.escape(alt)}" src="data:image/png;base64,{encoded}">'
+
+
+def _inputs(data: ReportData) -> str:
+    if not data.volumes:
+        return _empty("No input tables yet.")
+    parts = [_table(["table", "rows"], [[k, v] for k, v in data.volumes.items()])]
+    if data.quarantine:
+        rows = sorted(data.quarantine.items(), key=lambda item: -item[1])
+        parts.append(
+            _table(["quarantine table", "reason", "rows"], [[t, r, n] for (t, r), n in rows])
+        )
+
+        def draw(ax: Axes) -> None:
+            labels = [f"{t}: {r}" for (t, r), _ in rows]
+            ax.barh(labels[::-1], [n for _, n in rows][::-1], color="#c0504d")
+            ax.set_xlabel("quarantined rows")
+            ax.set_title("Quarantine by reason")
+
+        parts.append(
+            _plot(draw, "Quarantined rows by table and reason", (8, 0.8 + 0.3 * len(rows)))
+        )
+    else:
+        parts.append(_empty("Nothing quarantined."))
+    return "".join(parts)
+
+
+def _curve(metrics: dict[str, float], prefix: str) -> list[float]:
+    return [metrics.get(f"{prefix}_d{d:02d}", float("nan")) for d in DECILES]
+
+
+def _response(data: ReportData) -> str:
+    if not data.response_metrics:
+        return _empty("No response model has been trained.")
+    summary = ["roc_auc", "pr_auc", "brier", "lift_d01", "positive_rate", "rows"]
+    parts = [
+        _table(
+            ["model", *summary],
+            [
+                [m, *[v.get(k, float("nan")) for k in summary]]
+                for m, v in data.response_metrics.items()
+            ],
+        )
+    ]
+
+    def roc(ax: Axes) -> None:
+        for name, metrics in data.response_metrics.items():
+            fpr = [0.0, *_curve(metrics, "cumulative_fpr")]
+            tpr = [0.0, *_curve(metrics, "cumulative_gain")]
+            ax.plot(fpr, tpr, marker="o", label=f"{name} (AUC {metrics.get('roc_auc', 0):.3f})")
+        ax.plot([0, 1], [0, 1], linestyle="--", color="#999", label="random")
+        ax.set_xlabel("false positive rate")
+        ax.set_ylabel("true positive rate")
+        ax.set_title("ROC at decile cut points (validation)")
+        ax.legend(fontsize=8)
+
+    def gains(ax: Axes) -> None:
+        shares = [0.0, *[d / 10 for d in DECILES]]
+        for name, metrics in data.response_metrics.items():
+            ax.plot(shares, [0.0, *_curve(metrics, "cumulative_gain")], marker="o", label=name)
+        ax.plot([0, 1], [0, 1], linestyle="--", color="#999", label="random")
+        ax.set_xlabel("share of customers contacted, best scores first")
+        ax.set_ylabel("share of responders reached")
+        ax.set_title("Cumulative gains (validation)")
+        ax.legend(fontsize=8)
+
+    parts += [_plot(roc, "ROC curve"), _plot(gains, "Cumulative gains curve")]
+    if data.importances:
+        top = sorted(data.importances.items(), key=lambda item: -item[1])[:15]
+
+        def importance(ax: Axes) -> None:
+            ax.barh([f for f, _ in top][::-1], [v for _, v in top][::-1], color="#4f81bd")
+            ax.set_xlabel("importance")
+            ax.set_title("Feature importances (top 15)")
+
+        parts.append(_plot(importance, "Feature importances", (7, 5)))
+    return "".join(parts)
+
+
+def _recommendations(data: ReportData) -> str:
+    if not data.ranking_metrics:
+        return _empty("No recommender has been trained.")
+    names = list(data.ranking_metrics)
+    parts = [
+        _table(
+            ["model", *RANKING_METRICS, "coverage"],
+            [
+                [
+                    n,
+                    *[
+                        data.ranking_metrics[n].get(m, float("nan"))
+                        for m in (*RANKING_METRICS, "coverage")
+                    ],
+                ]
+                for n in names
+            ],
+        )
+    ]
+
+    def bars(ax: Axes) -> None:
+        width = 0.8 / len(names)
+        for i, name in enumerate(names):
+            values = [data.ranking_metrics[name].get(m, 0.0) for m in RANKING_METRICS]
+            ax.bar([x + i * width for x in range(len(RANKING_METRICS))], values, width, label=name)
+        ax.set_xticks([x + width * (len(names) - 1) / 2 for x in range(len(RANKING_METRICS))])
+        ax.set_xticklabels(RANKING_METRICS)
+        ax.set_title("Ranking metrics on the holdout")
+        ax.legend(fontsize=8)
+
+    parts.append(_plot(bars, "Recommendation metrics against the popularity baseline"))
+    return "".join(parts)
+
+
+def _segments(data: ReportData) -> str:
+    if not data.rfm_segments:
+        return _empty("No segments for this date.")
+    parts = []
+    for title, counts in (
+        ("RFM segments", data.rfm_segments),
+        ("Behaviour segments", data.behaviour_segments),
+    ):
+        if not counts:
+            continue
+        items = sorted(counts.items(), key=lambda item: -item[1])
+        parts.append(_table([title, "customers"], [[k, v] for k, v in items]))
+
+        def draw(ax: Axes, items: list[tuple[str, int]] = items, title: str = title) -> None:
+            ax.bar([k for k, _ in items], [v for _, v in items], color="#9bbb59")
+            ax.set_ylabel("customers")
+            ax.set_title(title)
+            ax.tick_params(axis="x", labelrotation=30)
+
+        parts.append(_plot(draw, f"{title} sizes"))
+    return "".join(parts)
+
+
+def _audiences(data: ReportData) -> str:
+    if not data.funnels:
+        return _empty("No campaign audiences were built for this date.")
+    parts = []
+    for funnel in data.funnels:
+        suppressed = funnel.get("suppressed", {})
+        campaign = html.escape(f"{funnel['campaign_id']} — {funnel['name']}")
+        header = (
+            f"<h3>{campaign}</h3>"
+            f"<p>{html.escape(str(funnel['channel']))}, {html.escape(str(funnel['category']))}, "
+            f"sends {html.escape(str(funnel['send_date']))}; control share "
+            f"{funnel['control_share']:.2%} (configured {funnel['control_fraction']:.0%})</p>"
+        )
+        rows = [[step, funnel[step]] for step in FUNNEL_STEPS]
+        rows += [[f"suppressed: {reason}", n] for reason, n in suppressed.items()]
+
+        def draw(ax: Axes, funnel: dict[str, Any] = funnel) -> None:
+            steps = [s for s in FUNNEL_STEPS]
+            ax.barh(steps[::-1], [funnel[s] for s in steps][::-1], color="#8064a2")
+            ax.set_xlabel("customers")
+            ax.set_title(f"Funnel: {funnel['campaign_id']}")
+
+        parts.append(
+            header
+            + _table(["step", "customers"], rows)
+            + _plot(draw, f"Audience funnel of {funnel['campaign_id']}", (7, 3))
+        )
+    return "".join(parts)

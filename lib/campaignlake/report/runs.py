@@ -1,0 +1,132 @@
+"""The report job's work: gather small aggregates of a run (table volumes, quarantine reasons,
+model metrics, segment sizes, audience funnels) and write ``paths.reports/<date>/report.html``.
+Only aggregates reach the driver."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import date
+
+from pyspark.sql import SparkSession
+from pyspark.sql import functions as F
+
+from campaignlake import columns as c
+from campaignlake.audiences.campaigns import load_campaigns
+from campaignlake.audiences.exports import AUDIT_FILE, export_dir, read_audit
+from campaignlake.audiences.runs import due_campaigns
+from campaignlake.config import Conf
+from campaignlake.hadoop_fs import HadoopFs
+from campaignlake.models.train import LOGISTIC_BASELINE, RECENCY_RULE
+from campaignlake.recommend.runs import POPULARITY_BASELINE
+from campaignlake.report.html import ReportData, render
+from campaignlake.tables import Tables
+
+REPORT_FILE = "report.html"
+VOLUME_TABLES = (
+    "clickstream_events",
+    "customers",
+    "products",
+    "campaign_contacts",
+    "deletion_requests",
+    "customer_features",
+    "recommendations",
+    "campaign_audiences",
+)
+QUARANTINE_TABLES = (
+    "clickstream_quarantine",
+    "customers_quarantine",
+    "products_quarantine",
+    "campaign_contacts_quarantine",
+)
+_IMPORTANCE = "importance."
+
+
+@dataclass
+class ReportResult:
+    as_of: date
+    path: str
+    data: ReportData
+
+    def describe(self) -> str:
+        return (
+            f"build_report {self.as_of}: {self.path} ({len(self.data.funnels)} campaign "
+            f"funnels, {len(self.data.volumes)} tables)"
+        )
+
+
+def gather(spark: SparkSession, conf: Conf, tables: Tables, as_of: date) -> ReportData:
+    """The report's numbers for ``as_of`` from the warehouse and the audit summaries."""
+    data = ReportData(as_of=as_of.isoformat())
+    for key in VOLUME_TABLES:
+        if tables.exists(key):
+            frame = tables.read(key)
+            if c.AS_OF_DATE in frame.columns:
+                frame = frame.where(F.col(c.AS_OF_DATE) == F.lit(as_of))
+            data.volumes[key] = frame.count()
+    for key in QUARANTINE_TABLES:
+        if tables.exists(key):
+            for reason, rows in tables.read(key).groupBy(c.REASON).count().collect():
+                data.quarantine[(key, reason)] = rows
+    if tables.exists("model_metrics"):
+        _model_metrics(tables, conf, data)
+    if tables.exists("customer_segments"):
+        segments = tables.read("customer_segments").where(F.col(c.AS_OF_DATE) == F.lit(as_of))
+        data.rfm_segments = dict(segments.groupBy(c.RFM_SEGMENT).count().collect())
+        data.behaviour_segments = {
+            f"cluster {k}": v for k, v in segments.groupBy(c.BEHAVIOUR_SEGMENT).count().collect()
+        }
+    fs = HadoopFs(spark)
+    for campaign in due_campaigns(load_campaigns(conf), as_of, conf.audiences.lead_days):
+        directory = export_dir(conf.paths.exports, campaign.id, campaign.send_date.isoformat())
+        path = f"{directory}/{AUDIT_FILE}"
+        if fs.exists(path):
+            data.funnels.append(read_audit(path, fs))
+    return data
+
+
+def _model_metrics(tables: Tables, conf: Conf, data: ReportData) -> None:
+    """The latest version's metrics of the response model and the recommender."""
+    response = conf.response_model.name
+    recommender = conf.recommendations.model_name
+    variants = {
+        response: response, f"{response}.{LOGISTIC_BASELINE}": response,
+        f"{response}.{RECENCY_RULE}": response, recommender: recommender,
+        f"{recommender}.{POPULARITY_BASELINE}": recommender,
+    }  # fmt: skip
+    metrics = tables.read("model_metrics").where(F.col(c.MODEL_NAME).isin(list(variants)))
+    latest = dict(
+        metrics.groupBy(c.MODEL_NAME)
+        .agg(F.max_by(c.MODEL_VERSION, F.expr(f"int(substr({c.MODEL_VERSION}, 2))")))
+        .collect()
+    )
+    for model in (response, recommender):
+        if model in latest:
+            data.model_versions[model] = latest[model]
+    wanted = F.lit(False)
+    for name, owner in variants.items():
+        if owner in data.model_versions:
+            wanted = wanted | (
+                (F.col(c.MODEL_NAME) == F.lit(name))
+                & (F.col(c.MODEL_VERSION) == F.lit(data.model_versions[owner]))
+            )
+    rows = metrics.where(wanted & F.col(c.SPLIT).isin("validation", "holdout", "model")).collect()
+    for row in rows:
+        owner = variants[row[c.MODEL_NAME]]
+        name, split, metric, value = row[c.MODEL_NAME], row[c.SPLIT], row[c.METRIC], row[c.VALUE]
+        if owner == response and split == "validation":
+            data.response_metrics.setdefault(name, {})[metric] = value
+        elif owner == response and split == "model" and metric.startswith(_IMPORTANCE):
+            data.importances[metric[len(_IMPORTANCE) :]] = value
+        elif owner == recommender and split == "holdout":
+            data.ranking_metrics.setdefault(name, {})[metric] = value
+
+
+def build_report(
+    spark: SparkSession, conf: Conf, tables: Tables | None = None, *, as_of: date
+) -> ReportResult:
+    """Write the HTML report of the run for ``as_of``."""
+    tables = tables or Tables(spark, conf)
+    data = gather(spark, conf, tables, as_of)
+    path = f"{conf.paths.reports.rstrip('/')}/{as_of.isoformat()}/{REPORT_FILE}"
+    HadoopFs(spark).write_text(path, render(data))
+    return ReportResult(as_of=as_of, path=path, data=data)

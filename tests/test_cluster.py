@@ -1,0 +1,188 @@
+"""A real cluster run: a Spark standalone master and one worker on 127.0.0.1, started from the
+pyspark package; the pipeline is submitted with spark-submit and the --py-files archive that
+``make pyfiles`` builds, and its audiences must equal those of the local-mode run on the same
+input. The daemons are stopped by their process ids."""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+from collections.abc import Iterator
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+import pyspark
+import pytest
+import yaml
+from chispa import assert_df_equality
+from pyspark.sql import SparkSession
+
+from campaignlake import columns as c
+from campaignlake.audiences.runs import AudienceReport
+from campaignlake.config import Conf, PathsConf, SparkConf
+from campaignlake.tables import Tables
+from campaignlake.tables.delta_rs import DeltaRsEngine
+
+if TYPE_CHECKING:
+    from conftest import SampleModels
+
+pytestmark = [pytest.mark.slow, pytest.mark.cluster]
+
+REPO_ROOT = Path(__file__).resolve().parents[1]
+SPARK_HOME = Path(pyspark.__file__).parent
+#: Tables the cluster recomputes from scratch; the rest (ingested data, features) it reruns
+#: over the copied warehouse, where an unchanged result commits nothing.
+RECOMPUTED = ("gold/propensity_scores", "gold/recommendations", "gold/similar_products",
+              "gold/campaign_audiences")  # fmt: skip
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def daemon_env() -> dict[str, str]:
+    return {
+        **os.environ,
+        "SPARK_HOME": str(SPARK_HOME),
+        "SPARK_LOCAL_IP": "127.0.0.1",
+        "PYSPARK_PYTHON": sys.executable,
+        "PYSPARK_DRIVER_PYTHON": sys.executable,
+    }
+
+
+def wait_for(check, what: str, timeout: float = 90.0) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        try:
+            if check():
+                return
+        except OSError:
+            pass
+        time.sleep(0.5)
+    raise TimeoutError(f"timed out waiting for {what}")
+
+
+@dataclasses.dataclass(frozen=True)
+class Standalone:
+    master_url: str
+    ui_port: int
+
+    def state(self) -> dict:
+        """The master's JSON status page: workers, running and completed applications."""
+        with urllib.request.urlopen(f"http://127.0.0.1:{self.ui_port}/json/", timeout=2) as page:
+            return json.load(page)
+
+
+@pytest.fixture(scope="module")
+def standalone_cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Standalone]:
+    """A master and one worker (2 cores, 2 GB) on 127.0.0.1, stopped by process id after."""
+    logs = tmp_path_factory.mktemp("standalone")
+    port, ui_port, worker_ui = free_port(), free_port(), free_port()
+    spark_class = str(SPARK_HOME / "bin" / "spark-class")
+    master_url = f"spark://127.0.0.1:{port}"
+    started: list[subprocess.Popen] = []
+    try:
+        started.append(subprocess.Popen(
+            [spark_class, "org.apache.spark.deploy.master.Master", "--host", "127.0.0.1",
+             "--port", str(port), "--webui-port", str(ui_port)],
+            env=daemon_env(), stdout=(logs / "master.log").open("w"), stderr=subprocess.STDOUT,
+        ))  # fmt: skip
+        wait_for(lambda: socket.create_connection(("127.0.0.1", port), 1).close() is None, "master")
+        started.append(subprocess.Popen(
+            [spark_class, "org.apache.spark.deploy.worker.Worker", master_url, "--host",
+             "127.0.0.1", "--cores", "2", "--memory", "2g", "--webui-port", str(worker_ui),
+             "--work-dir", str(logs / "work")],
+            env=daemon_env(), stdout=(logs / "worker.log").open("w"), stderr=subprocess.STDOUT,
+        ))  # fmt: skip
+
+        cluster = Standalone(master_url, ui_port)
+        wait_for(lambda: cluster.state().get("aliveworkers", 0) >= 1, "the worker to register")
+        yield cluster
+    finally:
+        for process in reversed(started):
+            process.send_signal(signal.SIGTERM)
+        for process in started:
+            try:
+                process.wait(timeout=30)
+            except subprocess.TimeoutExpired:
+                process.kill()
+                process.wait()
+
+
+def cluster_conf_file(conf: Conf, root: Path) -> Path:
+    """The sample's configuration as a YAML file whose paths point at ``root`` and whose
+    session is the one spark-submit configures (``spark.master: null``)."""
+    names = ("landing", "warehouse", "models", "exports", "reports")
+    moved = dataclasses.replace(
+        conf,
+        env="cluster",
+        spark=SparkConf(master=None, app_name="campaignlake-cluster-test"),
+        paths=PathsConf(**{name: str(root / name) for name in names}),
+    )
+    data = dataclasses.asdict(moved)
+    data.pop("source_file")
+    conf_dir = root / "conf"
+    conf_dir.mkdir()
+    shutil.copytree(conf.campaigns_dir, conf_dir / conf.audiences.campaigns_dir)
+    path = conf_dir / "cluster.yaml"
+    path.write_text(yaml.safe_dump(data, sort_keys=False))
+    return path
+
+
+def test_the_pipeline_on_a_standalone_cluster_builds_the_local_audiences(
+    spark: SparkSession,
+    sample_models: SampleModels,
+    sample_audiences: AudienceReport,
+    standalone_cluster: Standalone,
+    tmp_path: Path,
+) -> None:
+    conf = sample_models.conf
+    for name in ("landing", "warehouse", "models"):
+        shutil.copytree(getattr(conf.paths, name), tmp_path / name)
+    for table in RECOMPUTED:
+        shutil.rmtree(tmp_path / "warehouse" / table)
+    conf_file = cluster_conf_file(conf, tmp_path)
+    subprocess.run(["make", "-s", "pyfiles", f"PYTHON={sys.executable}"], cwd=REPO_ROOT, check=True)
+    archive = REPO_ROOT / "dist" / "campaignlake-pyfiles.zip"
+
+    submitted = subprocess.run(
+        [str(SPARK_HOME / "bin" / "spark-submit"), "--master", standalone_cluster.master_url,
+         "--deploy-mode", "client", "--py-files", str(archive),
+         "--conf", f"spark.pyspark.python={sys.executable}",
+         "--conf", "spark.sql.shuffle.partitions=4", "--conf", "spark.ui.enabled=false",
+         "--conf", "spark.executor.memory=1g", "--conf", "spark.driver.memory=1g",
+         str(REPO_ROOT / "jobs" / "run_pipeline.py"), "--env", "cluster",
+         "--conf-dir", str(conf_file.parent), "--date", "2026-10-31"],
+        env=daemon_env(), cwd=tmp_path, capture_output=True, text=True, timeout=600,
+    )  # fmt: skip
+    print(submitted.stdout)
+    assert submitted.returncode == 0, submitted.stdout[-3000:] + submitted.stderr[-3000:]
+    assert "== build audiences" in submitted.stdout
+    # The work ran on the standalone cluster's executors, not in a local session.
+    apps = standalone_cluster.state()["completedapps"]
+    assert [app["name"] for app in apps] == ["campaignlake-cluster-test"]
+
+    remote = Tables(spark, dataclasses.replace(
+        conf, paths=PathsConf(**{n: str(tmp_path / n) for n in
+                                 ("landing", "warehouse", "models", "exports", "reports")}),
+    ), engine=DeltaRsEngine(spark, commit_retries=2))  # fmt: skip
+    ordered = [c.CAMPAIGN_ID, c.CUSTOMER_ID]
+    local = sample_models.tables.read("campaign_audiences").orderBy(*ordered)
+    on_cluster = remote.read("campaign_audiences").orderBy(*ordered)
+    assert local.count() == sum(r.funnel["audience"] for r in sample_audiences.results) > 0
+    assert_df_equality(on_cluster, local, ignore_nullable=True)
+    for result in sample_audiences.results:
+        local_csv = Path(result.export_path)
+        cluster_csv = tmp_path / "exports" / local_csv.relative_to(conf.paths.exports)
+        assert cluster_csv.read_bytes() == local_csv.read_bytes()
+    assert (tmp_path / "reports" / "2026-10-31" / "report.html").is_file()
