@@ -236,9 +236,13 @@ def test_recommender_beats_popularity_and_every_customer_gets_k_products(
     per_customer = recs.groupBy(c.CUSTOMER_ID).agg(
         F.count(F.lit(1)).alias("n"), F.count_distinct(c.PRODUCT_ID).alias("distinct")
     )
-    customers = tables.read("customers").select(c.CUSTOMER_ID)
+    erased = tables.read("deletion_requests").select(c.CUSTOMER_ID)
+    customers = (
+        tables.read("customers").select(c.CUSTOMER_ID).join(erased, c.CUSTOMER_ID, "left_anti")
+    )
     assert per_customer.where("n != 10 OR distinct != 10").isEmpty()
     assert customers.join(per_customer, c.CUSTOMER_ID, "left_anti").isEmpty()
+    assert erased.count() > 0 and recs.join(erased, c.CUSTOMER_ID, "left_semi").isEmpty()
     inactive = tables.read("products").where(~F.col(c.ACTIVE)).select(c.PRODUCT_ID)
     assert recs.join(inactive, c.PRODUCT_ID, "left_semi").isEmpty()
     bought = tables.read("interactions").where(F.col(c.EXCLUDED))

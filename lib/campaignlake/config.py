@@ -320,13 +320,7 @@ def load_conf(env: str = "local", conf_dir: str | None = None) -> Conf:
 def load_conf_file(path: str | Path) -> Conf:
     """Load and validate one configuration file (see :func:`load_conf`)."""
     path = Path(path)
-    try:
-        raw = load_yaml(path.read_text(encoding="utf-8"))
-    except yaml.YAMLError as exc:
-        raise ConfigError(f"{path}: not valid YAML: {exc}") from exc
-    if not isinstance(raw, dict):
-        raise ConfigError(f"{path}: expected a mapping at the top level")
-    conf = build_dataclass(Conf, {**raw, "source_file": str(path)}, str(path), "")
+    conf = build_dataclass(Conf, read_yaml_mapping(path), str(path), "")
     root = path.resolve().parent.parent
     paths = {
         f.name: _resolve_path(getattr(conf.paths, f.name), root)
@@ -401,6 +395,26 @@ _StringDatesLoader.yaml_implicit_resolvers = {
     first: [(tag, pattern) for tag, pattern in resolvers if tag != "tag:yaml.org,2002:timestamp"]
     for first, resolvers in yaml.SafeLoader.yaml_implicit_resolvers.items()
 }
+
+
+def read_yaml_mapping(path: Path) -> dict[str, Any]:
+    """The top-level mapping of a YAML configuration file, with ``source_file`` (its path)
+    added for error messages.
+
+    Raises
+    ------
+    ConfigError
+        When the file is not YAML or not a mapping, or sets ``source_file`` itself.
+    """
+    try:
+        raw = load_yaml(path.read_text(encoding="utf-8"))
+    except yaml.YAMLError as exc:
+        raise ConfigError(f"{path}: not valid YAML: {exc}") from exc
+    if not isinstance(raw, dict):
+        raise ConfigError(f"{path}: expected a mapping at the top level")
+    if "source_file" in raw:
+        raise ConfigError(f"{path}: source_file: unknown key")
+    return {**raw, "source_file": str(path)}
 
 
 def load_yaml(text: str) -> Any:

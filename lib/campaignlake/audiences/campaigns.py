@@ -16,13 +16,12 @@ from datetime import date
 from pathlib import Path
 from typing import Literal
 
-import yaml
 from pyspark.errors import AnalysisException, ParseException
 from pyspark.sql import SparkSession
 from pyspark.sql import functions as F
 from pyspark.sql.types import BooleanType, StructType
 
-from campaignlake.config import Conf, build_dataclass, load_yaml
+from campaignlake.config import Conf, build_dataclass, read_yaml_mapping
 from campaignlake.errors import ConfigError
 from campaignlake.models.registry import ModelStore
 
@@ -90,16 +89,7 @@ def load_campaign_file(path: str | Path, conf: Conf) -> Campaign:
         recommended); the message names the file and the key.
     """
     path = Path(path)
-    source = str(path)
-    try:
-        raw = load_yaml(path.read_text(encoding="utf-8"))
-    except yaml.YAMLError as exc:
-        raise ConfigError(f"{source}: not valid YAML: {exc}") from exc
-    if not isinstance(raw, dict):
-        raise ConfigError(f"{source}: expected a mapping at the top level")
-    if "source_file" in raw:
-        raise ConfigError(f"{source}: source_file: unknown key")
-    campaign = build_dataclass(Campaign, {**raw, "source_file": source}, source, "")
+    campaign = build_dataclass(Campaign, read_yaml_mapping(path), str(path), "")
     _check_campaign(campaign, conf)
     return campaign
 

@@ -101,6 +101,16 @@ def held_out_items(
     return in_test.groupBy(c.CUSTOMER_ID).agg(F.collect_set(c.PRODUCT_ID).alias(RELEVANT))
 
 
+def serviceable_customers(tables: Tables) -> DataFrame:
+    """The customer ids of ``silver/customers`` that have no deletion request: an erased
+    customer gets no recommendations, whenever the request was made."""
+    customers = tables.read("customers").select(c.CUSTOMER_ID).distinct()
+    if not tables.exists("deletion_requests"):
+        return customers
+    erased = tables.read("deletion_requests").select(c.CUSTOMER_ID)
+    return customers.join(erased, on=c.CUSTOMER_ID, how="left_anti")
+
+
 def candidate_depth(excluded: DataFrame, k: int) -> int:
     most = excluded.groupBy(c.CUSTOMER_ID).count().agg(F.max("count")).first()[0]  # type: ignore[index]
     return k + int(most or 0)
@@ -278,8 +288,9 @@ def recommend(
     as_of: date,
     model_version: str | None = None,
 ) -> RecommendReport:
-    """Exactly k recommendations for every customer in ``silver/customers``, and similar
-    products, for ``as_of``; both replaced per date only when they change."""
+    """Exactly k recommendations for every customer in ``silver/customers`` without a
+    deletion request, and similar products, for ``as_of``; both replaced per date only when
+    they change."""
     tables = tables or Tables(spark, conf)
     tables.require(INPUTS, "recommendations")
     recs = conf.recommendations
@@ -300,7 +311,7 @@ def recommend(
         report.writes["interactions"] = tables.replace_slice(
             "interactions", interactions_out.select(*tables.spec("interactions").schema.names), day
         )
-        customers = tables.read("customers").select(c.CUSTOMER_ID).distinct()
+        customers = serviceable_customers(tables)
         excluded = rows.where(F.col(c.EXCLUDED)).select(c.CUSTOMER_ID, c.PRODUCT_ID)
         depth = candidate_depth(excluded, recs.k)
         popular = als.popularity(rows, catalog).persist()
