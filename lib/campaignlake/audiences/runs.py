@@ -236,6 +236,7 @@ def _build_one(
             .persist(StorageLevel.MEMORY_AND_DISK)
         )
         eligible_count = eligible.count()
+        reasons = dict(annotated.groupBy(c.SUPPRESSION_REASON).count().collect())
     finally:
         eligible.unpersist()
     try:
@@ -247,7 +248,6 @@ def _build_one(
             as_of=as_of,
         ).persist(StorageLevel.MEMORY_AND_DISK)
         try:
-            reasons = dict(annotated.groupBy(c.SUPPRESSION_REASON).count().collect())
             groups = dict(audience.groupBy(c.GROUP).count().collect())
             slice_predicate = (
                 f"{c.CAMPAIGN_ID} = '{campaign.id}' AND "

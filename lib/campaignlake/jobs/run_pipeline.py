@@ -33,6 +33,8 @@ from campaignlake.session import get_spark
 from campaignlake.tables import Tables
 
 R = TypeVar("R")
+#: The stages in order; training runs only when no model exists or with --retrain.
+STAGES = ("ingest", "features", "train", "score", "recommend", "audiences")
 
 
 def _stage(name: str, work: Callable[[], R]) -> R:
@@ -60,27 +62,37 @@ def main(argv: Sequence[str] | None = None) -> int:
         spark = get_spark(conf)
         tables = Tables(spark, conf)
         print(f"   storage engine: {tables.engine.name}; warehouse: {conf.paths.warehouse}")
-        _stage("ingest products", lambda: ingest_products(spark, conf, tables, as_of=args.date))
-        _stage("ingest crm", lambda: ingest_crm(spark, conf, tables, as_of=args.date))
-        _stage("ingest campaigns", lambda: ingest_campaigns(spark, conf, tables, as_of=args.date))
-        _stage(
-            "ingest clickstream", lambda: ingest_clickstream(spark, conf, tables, as_of=args.date)
-        )
-        _stage("features and segments", lambda: build_features(spark, conf, tables, as_of=as_of))
+
+        def wanted(stage: str) -> bool:
+            return STAGES.index(stage) >= STAGES.index(args.from_stage)
+
+        if wanted("ingest"):
+            _stage("ingest products", lambda: ingest_products(spark, conf, tables, as_of=args.date))
+            _stage("ingest crm", lambda: ingest_crm(spark, conf, tables, as_of=args.date))
+            _stage(
+                "ingest campaigns", lambda: ingest_campaigns(spark, conf, tables, as_of=args.date)
+            )
+            _stage(
+                "ingest clickstream",
+                lambda: ingest_clickstream(spark, conf, tables, as_of=args.date),
+            )
+        if wanted("features"):
+            _stage(
+                "features and segments", lambda: build_features(spark, conf, tables, as_of=as_of)
+            )
         store = ModelStore(spark, conf.paths.models)
-        if args.retrain or not store.versions(conf.response_model.name):
+        if wanted("train") and (args.retrain or not store.versions(conf.response_model.name)):
             _stage(
                 "train response model",
                 lambda: train_response_model(spark, conf, tables, as_of=as_of),
             )
-        else:
-            print(f"== response model: using {conf.response_model.name} (--retrain to retrain)")
-        _stage("score customers", lambda: score_customers(spark, conf, tables, as_of=as_of))
-        if args.retrain or not store.versions(conf.recommendations.model_name):
+        if wanted("score"):
+            _stage("score customers", lambda: score_customers(spark, conf, tables, as_of=as_of))
+        recommender = conf.recommendations.model_name
+        if wanted("train") and (args.retrain or not store.versions(recommender)):
             _stage("train recommender", lambda: train_recommender(spark, conf, tables, as_of=as_of))
-        else:
-            print(f"== recommender: using {conf.recommendations.model_name} (--retrain to retrain)")
-        _stage("recommend", lambda: recommend(spark, conf, tables, as_of=as_of))
+        if wanted("recommend"):
+            _stage("recommend", lambda: recommend(spark, conf, tables, as_of=as_of))
         audiences = _stage(
             "build audiences", lambda: build_audiences(spark, conf, tables, as_of=as_of)
         )
@@ -94,6 +106,12 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 
 def _arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--from-stage",
+        choices=STAGES,
+        default=STAGES[0],
+        help="start at this stage; the earlier stages' tables must exist (default: ingest)",
+    )
     parser.add_argument(
         "--retrain",
         action="store_true",
