@@ -28,6 +28,7 @@ from campaignlake.errors import (
     DuplicateKeyError,
     ReplaceWhereViolationError,
     SchemaMismatchError,
+    TableError,
     TableNotFoundError,
     UnsafeStorageError,
 )
@@ -253,6 +254,8 @@ def test_time_travel_by_version_and_timestamp(
     assert engine.read(seeded).count() == 2
     v1_time = datetime.fromtimestamp(engine.history(seeded)[1]["timestamp"] / 1000, timezone.utc)
     assert engine.read(seeded, timestamp=v1_time).count() == 3
+    with pytest.raises(TableError, match="no version was committed at or before 2000-01-01"):
+        engine.read(seeded, timestamp=datetime(2000, 1, 1, tzinfo=timezone.utc))
     assert [h["operation"] for h in engine.history(seeded)][:2] == ["WRITE", "WRITE"]
 
 

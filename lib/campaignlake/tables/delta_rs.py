@@ -17,7 +17,7 @@ from __future__ import annotations
 import json
 import logging
 from collections.abc import Callable
-from datetime import datetime
+from datetime import datetime, timezone
 from typing import Any
 from urllib.parse import unquote
 
@@ -163,7 +163,7 @@ class DeltaRsEngine:
         """
         table = self._table(path, version=version)
         if timestamp is not None:
-            table.load_as_version(timestamp)
+            table.load_as_version(version_at(table, path, timestamp))
         return self._read_snapshot(table, with_file_name=with_file_name)
 
     def _read_snapshot(self, table: DeltaTable, *, with_file_name: bool) -> DataFrame:
@@ -545,3 +545,28 @@ def effective_changes(
         *[F.col(f"s.`{c}`").alias(c) for c in source.columns],
         F.col(f"t.`{FILE_NAME_COLUMN}`").alias(FILE_NAME_COLUMN),
     )
+
+
+def version_at(table: DeltaTable, path: str, timestamp: datetime | str) -> int:
+    """The newest version committed at or before ``timestamp``, by the commit timestamps that
+    ``history()`` reports. (delta-rs would use the log files' modification times, which can
+    trail the commit timestamp by a few milliseconds, so a read as of a version's own
+    reported time could land on the version before.)
+
+    Raises
+    ------
+    TableError
+        When the table has no version that old.
+    """
+    moment = datetime.fromisoformat(timestamp) if isinstance(timestamp, str) else timestamp
+    if moment.tzinfo is None:
+        moment = moment.replace(tzinfo=timezone.utc)
+    millis = moment.timestamp() * 1000
+    committed = [
+        int(entry["version"])
+        for entry in table.history()
+        if "version" in entry and entry.get("timestamp", float("inf")) <= millis
+    ]
+    if not committed:
+        raise TableError(f"{path}: no version was committed at or before {moment.isoformat()}")
+    return max(committed)
