@@ -24,6 +24,7 @@ from campaignlake import columns as c
 from campaignlake.audiences.campaigns import Campaign, FrequencyCapConf, SelectionConf
 from campaignlake.frames import with_row_numbers
 from campaignlake.pii import hmac_sha256_hex
+from campaignlake.recommend.metrics import ids_in_rank_order
 from campaignlake.schemas import CAMPAIGN_AUDIENCES
 
 TREATMENT = "treatment"
@@ -112,11 +113,7 @@ def with_products(selected: DataFrame, recommendations: DataFrame, count: int) -
     lists = (
         recommendations.where(F.col(c.RANK) <= F.lit(count))
         .groupBy(c.CUSTOMER_ID)
-        .agg(F.array_sort(F.collect_list(F.struct(c.RANK, c.PRODUCT_ID))).alias("__recs"))
-        .select(
-            c.CUSTOMER_ID,
-            F.transform("__recs", lambda r: r[c.PRODUCT_ID]).alias(c.PRODUCT_IDS),
-        )
+        .agg(ids_in_rank_order().alias(c.PRODUCT_IDS))
     )
     return selected.join(lists, on=c.CUSTOMER_ID, how="left").withColumn(
         c.PRODUCT_IDS, F.coalesce(F.col(c.PRODUCT_IDS), empty)

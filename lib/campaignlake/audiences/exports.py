@@ -9,13 +9,26 @@ from typing import Any
 
 from pyspark.sql import DataFrame
 
+from campaignlake.audiences.campaigns import Campaign
 from campaignlake.hadoop_fs import HadoopFs
 
 AUDIT_FILE = "audit.json"
 
 
-def export_dir(exports_root: str, campaign_id: str, send_date: str) -> str:
-    return f"{exports_root.rstrip('/')}/{campaign_id}/{send_date}"
+def export_dir(exports_root: str, campaign: Campaign) -> str:
+    """``<exports>/<campaign id>/<send date>``."""
+    return f"{exports_root.rstrip('/')}/{campaign.id}/{campaign.send_date.isoformat()}"
+
+
+def csv_path(exports_root: str, campaign: Campaign) -> str:
+    """The sending tool's file: ``<campaign id>_<send date>_<channel>.csv`` in the export dir."""
+    name = f"{campaign.id}_{campaign.send_date.isoformat()}_{campaign.channel}.csv"
+    return f"{export_dir(exports_root, campaign)}/{name}"
+
+
+def audit_path(exports_root: str, campaign: Campaign) -> str:
+    """The audit summary of the campaign's funnel, beside its CSV."""
+    return f"{export_dir(exports_root, campaign)}/{AUDIT_FILE}"
 
 
 def write_single_csv(rows: DataFrame, path: str, fs: HadoopFs, *, order_by: str) -> None:

@@ -21,9 +21,10 @@ from campaignlake.audiences.campaigns import (
     check_models,
     load_campaigns,
 )
-from campaignlake.audiences.exports import AUDIT_FILE, export_dir, write_audit, write_single_csv
+from campaignlake.audiences.exports import audit_path, csv_path, write_audit, write_single_csv
 from campaignlake.config import Conf
 from campaignlake.errors import ConfigError, MissingInputError
+from campaignlake.features.build import features_of
 from campaignlake.hadoop_fs import HadoopFs
 from campaignlake.models.registry import ModelStore
 from campaignlake.pii import resolve_hmac_key
@@ -52,12 +53,13 @@ class CampaignResult:
 @dataclass
 class AudienceReport:
     as_of: date
+    #: The first and last send dates the run builds.
+    window: tuple[date, date]
     results: list[CampaignResult] = field(default_factory=list)
-    window: tuple[date, date] | None = None
 
     def describe(self) -> str:
         if not self.results:
-            start, end = self.window or (self.as_of, self.as_of)
+            start, end = self.window
             return f"build_audiences {self.as_of}: no campaign sends between {start} and {end}"
         lines = [f"build_audiences {self.as_of}:"]
         for result in self.results:
@@ -129,14 +131,8 @@ def build_audiences(
     tables.require(INPUTS, "campaign audiences")
 
     day = F.col(c.AS_OF_DATE) == F.lit(as_of)
-    features = tables.read("customer_features").where(day)
-    if features.isEmpty():
-        raise MissingInputError(
-            f"gold/customer_features has no rows for {as_of}: run jobs/build_features.py "
-            f"--date {as_of} first"
-        )
     inputs = _Inputs(
-        features=features,
+        features=features_of(tables, as_of),
         segments=tables.read("customer_segments").where(day),
         scores=tables.read("propensity_scores").where(day),
         recommendations=tables.read("recommendations").where(day),
@@ -254,10 +250,7 @@ def _build_one(
                 f"{c.SEND_DATE} = DATE'{campaign.send_date.isoformat()}'"
             )
             write = tables.replace_slice("campaign_audiences", audience, slice_predicate)
-            directory = export_dir(conf.paths.exports, campaign.id, campaign.send_date.isoformat())
-            csv_path = (
-                f"{directory}/{campaign.id}_{campaign.send_date.isoformat()}_{campaign.channel}.csv"
-            )
+            export_path = csv_path(conf.paths.exports, campaign)
             rows = build.export_rows(
                 audience.where(F.col(c.GROUP) == F.lit(build.TREATMENT)),
                 inputs.customers,
@@ -266,16 +259,16 @@ def _build_one(
                 product_count=campaign.products,
                 key=key,
             )
-            write_single_csv(rows, csv_path, fs, order_by=c.RANK)
+            write_single_csv(rows, export_path, fs, order_by=c.RANK)
         finally:
             audience.unpersist()
     finally:
         annotated.unpersist()
-    funnel = _funnel(campaign, eligible_count, reasons, groups, model_versions[0])
-    funnel["as_of_date"] = as_of.isoformat()
-    funnel["input_table_versions"] = inputs.versions
-    write_audit(f"{directory}/{AUDIT_FILE}", funnel, fs)
-    return CampaignResult(campaign=campaign, funnel=funnel, export_path=csv_path, write=write)
+    funnel = _funnel(
+        campaign, eligible_count, reasons, groups, model_versions[0], as_of, inputs.versions
+    )
+    write_audit(audit_path(conf.paths.exports, campaign), funnel, fs)
+    return CampaignResult(campaign=campaign, funnel=funnel, export_path=export_path, write=write)
 
 
 def _funnel(
@@ -284,6 +277,8 @@ def _funnel(
     reasons: dict[str | None, int],
     groups: dict[str, int],
     model_version: str,
+    as_of: date,
+    input_versions: dict[str, int],
 ) -> dict[str, Any]:
     suppressed = {reason: int(reasons.get(reason, 0)) for reason in build.SUPPRESSION_REASONS}
     audience = sum(groups.values())
@@ -294,6 +289,7 @@ def _funnel(
         "channel": campaign.channel,
         "category": campaign.category,
         "send_date": campaign.send_date.isoformat(),
+        "as_of_date": as_of.isoformat(),
         "model": {"name": campaign.model, "version": model_version},
         "eligible": eligible,
         "selected": int(sum(reasons.values())),
@@ -306,4 +302,5 @@ def _funnel(
         "exported": int(groups.get(build.TREATMENT, 0)),
         "control_fraction": campaign.control_fraction,
         "control_share": round(control / audience, 6) if audience else 0.0,
+        "input_table_versions": input_versions,
     }

@@ -17,6 +17,7 @@ from pyspark.sql import functions as F
 
 from campaignlake import columns as c
 from campaignlake.config import Conf
+from campaignlake.errors import MissingInputError
 from campaignlake.features.customer import (
     FeatureSet,
     customer_features,
@@ -82,6 +83,25 @@ def features_for(
         history=inputs["customer_history"],
         deletion_requests=inputs["deletion_requests"],
         feature_set=feature_set,
+    )
+
+
+def features_of(tables: Tables, as_of: date) -> DataFrame:
+    """The ``gold/customer_features`` rows of ``as_of``, for the jobs that use them.
+
+    Raises
+    ------
+    MissingInputError
+        When the table does not exist or has no rows for that date; the message says which
+        job to run.
+    """
+    if tables.exists("customer_features"):
+        features = tables.read("customer_features").where(F.col(c.AS_OF_DATE) == F.lit(as_of))
+        if not features.isEmpty():
+            return features
+    raise MissingInputError(
+        f"gold/customer_features has no rows for {as_of}: run jobs/build_features.py "
+        f"--date {as_of} first"
     )
 
 

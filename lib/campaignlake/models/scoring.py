@@ -14,7 +14,7 @@ from pyspark.sql import functions as F
 
 from campaignlake import columns as c
 from campaignlake.config import Conf, OfferConf
-from campaignlake.errors import MissingInputError
+from campaignlake.features.build import features_of
 from campaignlake.models import response
 from campaignlake.models.evaluation import with_deciles
 from campaignlake.models.registry import ModelStore
@@ -75,15 +75,8 @@ def score_customers(
     tables = tables or Tables(spark, conf)
     name = conf.response_model.name
     stored = ModelStore(spark, conf.paths.models).load(name, model_version)
+    features = features_of(tables, as_of)
     day = f"{c.AS_OF_DATE} = DATE'{as_of.isoformat()}'"
-    features = (
-        tables.read("customer_features").where(day) if tables.exists("customer_features") else None
-    )
-    if features is None or features.isEmpty():
-        raise MissingInputError(
-            f"gold/customer_features has no rows for {as_of}: run jobs/build_features.py "
-            f"--date {as_of} first"
-        )
     scores = propensity_scores(
         features, stored.pipeline, name, stored.version, conf.scoring.offers
     ).persist(StorageLevel.MEMORY_AND_DISK)

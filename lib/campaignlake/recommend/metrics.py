@@ -72,3 +72,9 @@ def ranking_metrics(recommended: DataFrame, relevant: DataFrame, k: int) -> dict
         f"map_at_{k}": float(row["map"] or 0.0),  # type: ignore[index]
         "evaluated_customers": float(row["customers"]),  # type: ignore[index]
     }
+
+
+def ids_in_rank_order() -> Column:
+    """Aggregate: the group's ``product_id`` values as an array ordered by ``rank``."""
+    ranked = F.array_sort(F.collect_list(F.struct(c.RANK, c.PRODUCT_ID)))
+    return F.transform(ranked, lambda item: item[c.PRODUCT_ID])

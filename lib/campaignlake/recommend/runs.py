@@ -25,7 +25,12 @@ from campaignlake.models.registry import ModelStore
 from campaignlake.models.tracking import log_training_run
 from campaignlake.recommend import als
 from campaignlake.recommend.interactions import extend_index, interactions
-from campaignlake.recommend.metrics import RECOMMENDED, RELEVANT, ranking_metrics
+from campaignlake.recommend.metrics import (
+    RECOMMENDED,
+    RELEVANT,
+    ids_in_rank_order,
+    ranking_metrics,
+)
 from campaignlake.tables import Tables, Txn, WriteResult, describe_writes
 
 POPULARITY_BASELINE = "popularity_baseline"
@@ -136,11 +141,7 @@ class RecommenderReport:
 
 def evaluate_lists(lists: DataFrame, relevant: DataFrame, k: int, catalog_size: int) -> dict:
     """Ranking metrics and catalog coverage of recommendation lists."""
-    recommended = lists.groupBy(c.CUSTOMER_ID).agg(
-        F.transform(
-            F.array_sort(F.collect_list(F.struct(c.RANK, c.PRODUCT_ID))), lambda x: x[c.PRODUCT_ID]
-        ).alias(RECOMMENDED)
-    )
+    recommended = lists.groupBy(c.CUSTOMER_ID).agg(ids_in_rank_order().alias(RECOMMENDED))
     metrics = ranking_metrics(recommended, relevant, k)
     distinct = lists.join(relevant.select(c.CUSTOMER_ID), c.CUSTOMER_ID, "left_semi")
     covered = distinct.select(c.PRODUCT_ID).distinct().count()

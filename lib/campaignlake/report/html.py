@@ -258,8 +258,8 @@ def _audiences(data: ReportData) -> str:
         rows += [[f"suppressed: {reason}", n] for reason, n in suppressed.items()]
 
         def draw(ax: Axes, funnel: dict[str, Any] = funnel) -> None:
-            steps = [s for s in FUNNEL_STEPS]
-            ax.barh(steps[::-1], [funnel[s] for s in steps][::-1], color="#8064a2")
+            steps = list(FUNNEL_STEPS)[::-1]
+            ax.barh(steps, [funnel[s] for s in steps], color="#8064a2")
             ax.set_xlabel("customers")
             ax.set_title(f"Funnel: {funnel['campaign_id']}")
 

@@ -12,7 +12,7 @@ from pyspark.sql import functions as F
 
 from campaignlake import columns as c
 from campaignlake.audiences.campaigns import load_campaigns
-from campaignlake.audiences.exports import AUDIT_FILE, export_dir, read_audit
+from campaignlake.audiences.exports import audit_path, read_audit
 from campaignlake.audiences.runs import due_campaigns
 from campaignlake.config import Conf
 from campaignlake.hadoop_fs import HadoopFs
@@ -77,8 +77,7 @@ def gather(spark: SparkSession, conf: Conf, tables: Tables, as_of: date) -> Repo
         }
     fs = HadoopFs(spark)
     for campaign in due_campaigns(load_campaigns(conf), as_of, conf.audiences.lead_days):
-        directory = export_dir(conf.paths.exports, campaign.id, campaign.send_date.isoformat())
-        path = f"{directory}/{AUDIT_FILE}"
+        path = audit_path(conf.paths.exports, campaign)
         if fs.exists(path):
             data.funnels.append(read_audit(path, fs))
     return data
