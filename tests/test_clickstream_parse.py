@@ -146,7 +146,7 @@ def test_duplicates_within_batch_and_against_table(spark: SparkSession) -> None:
     ]
     parsed = cs.parse_events(lines_df(spark, lines), RULES)
     existing = spark.createDataFrame([("e3",)], "event_id string")
-    marked = cs.mark_duplicates(parsed, cs.duplicate_ids(parsed, existing))
+    marked = cs.mark_duplicates(parsed, cs.duplicate_ids(parsed, cs.repeated_ids(parsed), existing))
     got = sorted((r[c.EVENT_ID], r[c.EVENT_TS].second, r[c.REASON]) for r in marked.collect())
     assert got == [
         ("bad", 30, "negative_price"),
@@ -165,3 +165,17 @@ def test_duplicates_within_batch_and_against_table(spark: SparkSession) -> None:
         ("e3", "already_ingested", "duplicate"),
     ]
     assert cs.to_bronze(marked, "b-1", INGESTED_AT).count() == 2
+
+
+def test_identical_lines_keep_exactly_one(spark: SparkSession) -> None:
+    same = event(event_id="e1")
+    parsed = cs.parse_events(lines_df(spark, [same, same, same, event(event_id="e2")]), RULES)
+    no_table = spark.createDataFrame([], "event_id string")
+    marked = cs.mark_duplicates(parsed, cs.duplicate_ids(parsed, cs.repeated_ids(parsed), no_table))
+    got = sorted((r[c.EVENT_ID], r[c.REASON] or "") for r in marked.collect())
+    assert got == [
+        ("e1", ""),
+        ("e1", "duplicate_event_id"),
+        ("e1", "duplicate_event_id"),
+        ("e2", ""),
+    ]

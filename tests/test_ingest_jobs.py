@@ -83,14 +83,16 @@ def test_clickstream_ingests_new_files_once(
     again = ingest_clickstream(spark, conf, tables, now=NOW)
     assert again.batch_id is None and versions(tables, *keys) == before
 
-    # A later file re-sends e1 and adds e4: only e4 is new.
+    # A later file re-sends e1 and adds e4: only e4 is new. Its name has glob characters
+    # (read as that one file, not as a pattern) and blank lines (not records).
     write(
         landing,
-        "clickstream/date=2026-10-30/hour=11/b.jsonl",
-        event_line("e1") + "\n" + event_line("e4") + "\n",
+        "clickstream/date=2026-10-30/hour=11/b[1]{x}.jsonl",
+        event_line("e1") + "\n  \n\n" + event_line("e4") + "\n",
     )
     later = ingest_clickstream(spark, conf, tables, now=NOW)
-    assert later.files == 1 and later.by_reason == {"already_ingested": 1}
+    assert later.files == 1 and later.records == 2
+    assert later.by_reason == {"already_ingested": 1}
     ids = sorted(r[c.EVENT_ID] for r in tables.read("clickstream_events").collect())
     assert ids == ["e1", "e2", "e4"]
     quarantine = {

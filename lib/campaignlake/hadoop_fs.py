@@ -3,9 +3,16 @@ FileSystem API, so the same code writes to local disk, DBFS and S3 from the driv
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 from pyspark.sql import SparkSession
+
+
+def escape_glob(path: str) -> str:
+    """``path`` with Hadoop's glob characters escaped: Spark's readers expand globs in the
+    paths they are given, and a landing file name may contain ``[`` or ``{``."""
+    return re.sub(r"([\\*?\[\]{}])", r"\\\1", path)
 
 
 class HadoopFs:

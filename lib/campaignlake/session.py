@@ -33,6 +33,13 @@ def local_defaults(conf: Conf) -> dict[str, str]:
         "spark.local.dir": os.path.join(tempfile.gettempdir(), "campaignlake-spark"),
         # Arrow moves batches between the JVM and the Python writers of the delta-rs engine.
         "spark.sql.execution.arrow.pyspark.enabled": "true",
+        # Above this many paths (or subdirectories) Spark lists files with a job of one task
+        # per path; on one machine the driver lists a local tree many times faster.
+        "spark.sql.sources.parallelPartitionDiscovery.threshold": "100000",
+        # Compressing cached columns costs more CPU than it saves on a laptop (a quarter of the
+        # clickstream ingest's time, BENCHMARKS.md); caches spill to local disk when memory is
+        # short.
+        "spark.sql.inMemoryColumnarStorage.compressed": "false",
         **SEMANTIC_DEFAULTS,
     }
     if conf.spark.shuffle_partitions:

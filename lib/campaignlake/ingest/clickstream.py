@@ -11,11 +11,18 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 import pyspark
-from pyspark.sql import Column, DataFrame, SparkSession, Window
+from pyspark.sql import Column, DataFrame, SparkSession
 from pyspark.sql import functions as F
 
 from campaignlake import columns as c
-from campaignlake.ingest.quarantine import DUPLICATE, REJECTED, blank, first_failure, to_quarantine
+from campaignlake.hadoop_fs import escape_glob
+from campaignlake.ingest.quarantine import (
+    DUPLICATE,
+    REJECTED,
+    blank,
+    first_failure,
+    to_quarantine,
+)
 from campaignlake.schemas import CLICKSTREAM_EVENTS
 
 EVENT_TYPES = (
@@ -49,6 +56,8 @@ RAW_FIELDS = (
     c.USER_AGENT,
 )
 LINE = "value"
+#: A number unique within the batch for each line, set when it is parsed.
+ROW_ID = "__row"
 _FIELDS = "__fields"
 _UTF8 = "__utf8"
 _MALFORMED = "__malformed"
@@ -67,21 +76,15 @@ class ClickstreamRules:
     min_event_ts: datetime
 
 
-def read_lines(spark: SparkSession, directory: str, pattern: str, files: list[str]) -> DataFrame:
-    """The non-empty lines of ``files`` (under ``directory``, matching ``pattern``) with their
-    ``source_file``. I/O, not a transform.
+def read_lines(spark: SparkSession, files: list[str]) -> DataFrame:
+    """The lines of ``files`` with their ``source_file``. I/O, not a transform.
 
-    The directory is read as a whole and narrowed to ``files``: listing one tree is much
-    faster than resolving thousands of explicit paths one by one.
+    Exactly the batch's files are read, named one by one (never the whole landing tree, which
+    holds every earlier batch too). A file that has gone since the batch was planned fails
+    the read with its path named.
     """
-    wanted = spark.createDataFrame([(f,) for f in files], f"{c.SOURCE_FILE} string")
-    return (
-        spark.read.option("recursiveFileLookup", "true")
-        .option("pathGlobFilter", pattern)
-        .text(directory)
-        .select(F.col(LINE), F.col("_metadata.file_path").alias(c.SOURCE_FILE))
-        .join(F.broadcast(wanted), on=c.SOURCE_FILE, how="left_semi")
-        .where(F.length(F.trim(F.col(LINE))) > 0)
+    return spark.read.text([escape_glob(f) for f in files]).select(
+        F.col(LINE), F.col("_metadata.file_path").alias(c.SOURCE_FILE)
     )
 
 
@@ -102,7 +105,7 @@ def parse_events(lines: DataFrame, rules: ClickstreamRules) -> DataFrame:
     Parameters
     ----------
     lines
-        ``value`` (one raw line) and ``source_file``.
+        ``value`` (one raw line) and ``source_file``; blank lines are skipped.
     rules
         Time bounds: events later than ``ingested_at`` plus the skew, or earlier than
         ``min_event_ts``, are rejected.
@@ -111,28 +114,37 @@ def parse_events(lines: DataFrame, rules: ClickstreamRules) -> DataFrame:
     -------
     DataFrame
         The typed event columns, ``rescued_data`` (unknown fields as JSON), ``source_file``,
-        the raw line (``raw_record``) and ``reason`` (null for a valid event).
+        the raw line of a rejected event (``raw_record``), ``reason`` (null for a valid
+        event) and ``__row``, a number unique within the batch that decides between exact
+        duplicates (the same for every reader of one cached batch).
     """
     # Three projections, each computed once: Spark does not inline a costly expression into
     # a consumer that references it several times, so each line is parsed once, each field
     # extracted and trimmed once, and the checks then read plain columns.
     valid_utf8 = is_valid_utf8(F.col(LINE))
+    as_map = F.when(valid_utf8, F.from_json(F.col(LINE), "map<string,string>"))
+    known = F.array(*[F.lit(name) for name in RAW_FIELDS])
+    # Finding unknown keys is cheap; building the map of them is not, so only lines that have
+    # some pay for it. from_json and map_filter run outside Spark's generated code, so they
+    # share one projection (which parses each line once).
+    has_extras = F.size(F.array_except(F.map_keys(as_map), known)) > 0
+    extras = F.map_filter(as_map, lambda k, _: ~F.array_contains(known, k))
     parsed = lines.select(
         F.col(c.SOURCE_FILE),
-        # Undecodable bytes become U+FFFD so the quarantined line is readable text.
-        F.decode(F.encode(F.col(LINE), "UTF-8"), "UTF-8").alias(c.RAW_RECORD),
+        F.col(LINE),
         valid_utf8.alias(_UTF8),
-        F.when(valid_utf8, F.from_json(F.col(LINE), "map<string,string>")).alias(_FIELDS),
+        as_map.alias(_FIELDS),
+        F.when(has_extras, F.to_json(extras)).alias(c.RESCUED_DATA),
     )
-    known = F.array(*[F.lit(name) for name in RAW_FIELDS])
-    extras = F.map_filter(F.col(_FIELDS), lambda k, _: ~F.array_contains(known, k))
-    fields = parsed.select(
+    # Blank lines are not records; they are told apart from broken ones only where the line
+    # did not parse.
+    fields = parsed.where(~(F.col(_FIELDS).isNull() & blank(F.col(LINE)))).select(
         F.col(c.SOURCE_FILE),
-        F.col(c.RAW_RECORD),
+        F.col(LINE),
         F.col(_UTF8),
         F.col(_FIELDS).isNull().alias(_MALFORMED),
         *[_trimmed(F.col(_FIELDS).getItem(name)).alias(name) for name in RAW_FIELDS],
-        F.when(F.size(extras) > 0, F.to_json(extras)).alias(c.RESCUED_DATA),
+        F.col(c.RESCUED_DATA),
     )
     typed = fields.select(
         "*",
@@ -169,57 +181,86 @@ def parse_events(lines: DataFrame, rules: ClickstreamRules) -> DataFrame:
         *[col(renamed.get(name, name)).alias(name) for name in RAW_FIELDS],
         col(c.RESCUED_DATA),
         col(c.SOURCE_FILE),
-        col(c.RAW_RECORD),
+        col(LINE),
         first_failure(checks).alias(c.REASON),
     )
-    # Valid lines are fully represented by their parsed fields; keeping only rejected lines'
-    # raw text roughly halves what a cached batch holds.
-    return checked.withColumn(c.RAW_RECORD, F.when(col(c.REASON).isNotNull(), col(c.RAW_RECORD)))
+    # Valid lines are fully represented by their parsed fields, so only rejected lines keep
+    # their text; undecodable bytes become U+FFFD so that it is readable.
+    raw_text = F.decode(F.encode(col(LINE), "UTF-8"), "UTF-8")
+    return checked.select(
+        *[name for name in checked.columns if name not in (LINE, c.REASON)],
+        F.when(col(c.REASON).isNotNull(), raw_text).alias(c.RAW_RECORD),
+        col(c.REASON),
+        F.monotonically_increasing_id().alias(ROW_ID),
+    )
 
 
 def _trimmed(value: Column) -> Column:
-    return F.when(blank(value), None).otherwise(F.trim(value))
+    """Trimmed, and null when blank."""
+    return F.nullif(F.trim(value), F.lit(""))
 
 
 DUPLICATE_REASONS = ("duplicate_event_id", "already_ingested")
 _SEEN = "__seen"
-_REPEATED = "__repeated"
-_NTH = "__nth"
+_KEPT = "__kept"
+#: Which of several occurrences of an event comes first: the earliest event time, then file,
+#: session, customer and product; the row number breaks exact ties.
+_FIRST_OCCURRENCE = (c.EVENT_TS, c.SOURCE_FILE, c.SESSION_ID, c.CUSTOMER_ID, c.PRODUCT_ID, ROW_ID)
 
 
-def duplicate_ids(parsed: DataFrame, existing_ids: DataFrame) -> DataFrame:
-    """The event ids of valid events that repeat within the batch (``__repeated``) or that the
-    table already holds (``__seen``). Usually a small set: only ids are shuffled to find it.
+def repeated_ids(parsed: DataFrame) -> DataFrame:
+    """The event ids that more than one valid event of the batch carries. Only ids are
+    shuffled to find them.
 
     Parameters
     ----------
     parsed
         The output of :func:`parse_events`.
+    """
+    return (
+        parsed.where(F.col(c.REASON).isNull())
+        .groupBy(c.EVENT_ID)
+        .count()
+        .where(F.col("count") > 1)
+        .drop("count")
+    )
+
+
+def duplicate_ids(parsed: DataFrame, repeated: DataFrame, existing_ids: DataFrame) -> DataFrame:
+    """The event ids of valid events that repeat within the batch, with the row number of the
+    occurrence that is kept (``__kept``), or that the table already holds (``__seen``).
+
+    Parameters
+    ----------
+    parsed
+        The output of :func:`parse_events`.
+    repeated
+        The output of :func:`repeated_ids` (materialise it first: only the rows of repeated
+        ids are then shuffled to find which occurrence comes first).
     existing_ids
         ``event_id`` of the events already in the table.
     """
-    batch_ids = parsed.where(F.col(c.REASON).isNull()).select(c.EVENT_ID)
-    repeated = (
-        batch_ids.groupBy(c.EVENT_ID)
-        .count()
-        .where(F.col("count") > 1)
-        .select(c.EVENT_ID, F.lit(True).alias(_REPEATED))
+    valid = parsed.where(F.col(c.REASON).isNull())
+    kept = (
+        valid.join(repeated, on=c.EVENT_ID, how="left_semi")
+        .groupBy(c.EVENT_ID)
+        .agg(F.min(F.struct(*_FIRST_OCCURRENCE)).getField(ROW_ID).alias(_KEPT))
     )
     seen = (
         existing_ids.select(c.EVENT_ID)
-        .join(batch_ids, on=c.EVENT_ID, how="left_semi")
+        .join(valid.select(c.EVENT_ID), on=c.EVENT_ID, how="left_semi")
         .distinct()
         .withColumn(_SEEN, F.lit(True))
     )
-    return repeated.join(seen, on=c.EVENT_ID, how="full")
+    return kept.join(seen, on=c.EVENT_ID, how="full")
 
 
 def mark_duplicates(parsed: DataFrame, duplicates: DataFrame) -> DataFrame:
-    """Give valid events that are duplicates a reason.
+    """Give valid events that are duplicates a reason, in one pass over the batch.
 
-    Within the batch the earliest occurrence of an event_id (by event time, then file) stays
-    valid and later ones get ``duplicate_event_id``; an event_id the table already holds gets
-    ``already_ingested``. The ordering window runs only on rows whose id repeats.
+    Within the batch the first occurrence of an event_id (by event time, then file, session,
+    customer, product) stays valid and the others get ``duplicate_event_id``; an event_id the
+    table already holds gets ``already_ingested``.
 
     Parameters
     ----------
@@ -229,20 +270,15 @@ def mark_duplicates(parsed: DataFrame, duplicates: DataFrame) -> DataFrame:
         The output of :func:`duplicate_ids` (materialise it first so that Spark sees it is
         small and broadcasts it).
     """
-    flagged = parsed.where(F.col(c.REASON).isNull()).join(duplicates, on=c.EVENT_ID, how="left")
-    order = Window.partitionBy(c.EVENT_ID).orderBy(
-        c.EVENT_TS, c.SOURCE_FILE, c.SESSION_ID, c.CUSTOMER_ID, c.PRODUCT_ID
+    flagged = parsed.join(duplicates, on=c.EVENT_ID, how="left")
+    reason = (
+        F.when(F.col(c.REASON).isNotNull(), F.col(c.REASON))
+        .when(F.col(_SEEN), F.lit(DUPLICATE_REASONS[1]))
+        .when(F.col(ROW_ID) != F.col(_KEPT), F.lit(DUPLICATE_REASONS[0]))
     )
-    repeated = F.coalesce(F.col(_REPEATED), F.lit(False))
-    once = flagged.where(~repeated).withColumn(_NTH, F.lit(1))
-    several = flagged.where(repeated).withColumn(_NTH, F.row_number().over(order))
-    marked = once.unionByName(several).withColumn(
-        c.REASON,
-        F.when(F.col(_SEEN), F.lit(DUPLICATE_REASONS[1]))
-        .when(F.col(_NTH) > 1, F.lit(DUPLICATE_REASONS[0]))
-        .otherwise(F.lit(None).cast("string")),
+    return flagged.select(
+        *[reason.alias(name) if name == c.REASON else F.col(name) for name in parsed.columns]
     )
-    return marked.select(*parsed.columns).unionByName(parsed.where(F.col(c.REASON).isNotNull()))
 
 
 def event_json() -> Column:

@@ -16,6 +16,7 @@ from pyspark.sql.types import StringType, StructField, StructType
 
 from campaignlake import columns as c
 from campaignlake.errors import InputError
+from campaignlake.hadoop_fs import escape_glob
 from campaignlake.ingest.quarantine import (
     FIELD_NULLED,
     REJECTED,
@@ -72,7 +73,8 @@ def read_csv_records(spark: SparkSession, files: list[str], fields: tuple[str, .
         When a file's header is not exactly ``fields``; the message names the files.
     """
     header = ",".join(fields)
-    lines = spark.read.text(files).select(
+    paths = [escape_glob(f) for f in files]
+    lines = spark.read.text(paths).select(
         F.col("value"), F.col("_metadata.file_path").alias(c.SOURCE_FILE)
     )
     bad_headers = (
@@ -93,7 +95,7 @@ def read_csv_records(spark: SparkSession, files: list[str], fields: tuple[str, .
         .option("mode", "PERMISSIVE")
         .option("columnNameOfCorruptRecord", CORRUPT)
         .option("encoding", "UTF-8")
-        .csv(files)
+        .csv(paths)
         .withColumn(c.SOURCE_FILE, F.col("_metadata.file_path"))
     )
 

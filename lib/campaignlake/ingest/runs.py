@@ -83,8 +83,8 @@ class _Plan:
     pattern: str
     target: str
     quarantine: str
-    #: (batch, landing directory of this job) → parsed rows with ``reason``.
-    parse: Callable[[Batch, str], DataFrame]
+    #: batch → parsed rows with ``reason``.
+    parse: Callable[[Batch], DataFrame]
     #: (parsed rows, materialise) → rows with duplicate or superseded reasons added;
     #: ``materialise`` caches a frame for the rest of the run.
     refine: Callable[[DataFrame, Callable[[DataFrame], DataFrame]], DataFrame]
@@ -116,23 +116,32 @@ def _ingest(
     tables.ensure(plan.quarantine)
     cached: list[DataFrame] = []
 
-    def materialise(df: DataFrame) -> DataFrame:
-        """Cache ``df`` for this run and compute it now; released when the run ends."""
+    def keep(df: DataFrame) -> DataFrame:
+        """Cache ``df`` for this run, filled by the first job that reads it."""
         df = df.persist(StorageLevel.MEMORY_AND_DISK)
         cached.append(df)
+        return df
+
+    def materialise(df: DataFrame) -> DataFrame:
+        """Cache ``df`` for this run and compute it now; released when the run ends."""
+        df = keep(df)
         df.count()
         return df
 
     try:
         # The cache is a barrier: without it the optimizer pushes every later filter on
-        # `reason` into the parsing projection and parses each line once per consumer.
-        with _step(plan.job, "parse"):
-            parsed = materialise(plan.parse(batch, landing))
-        with _step(plan.job, "refine"):
+        # `reason` into the parsing projection and parses each line once per consumer. It is
+        # filled by the first job that needs the parsed rows (the duplicate search or the
+        # quarantine), not by a pass of its own.
+        parsed = keep(plan.parse(batch))
+        with _step(plan.job, "parse and refine"):
             refined = plan.refine(parsed, materialise)
-        quarantine = plan.to_quarantine(refined, batch)
+        with _step(plan.job, "quarantine rows"):
+            # Rejects are few: kept in memory, they are counted and written without another
+            # pass over the batch.
+            quarantine = materialise(plan.to_quarantine(refined, batch))
         with _step(plan.job, "count"):
-            _count(report, refined, quarantine)
+            _count(report, parsed, quarantine)
         with _step(plan.job, "write quarantine"):
             report.writes[plan.quarantine] = tables.append(
                 plan.quarantine, quarantine, txn=batch.txn(plan.quarantine)
@@ -156,15 +165,16 @@ def _ingest(
 
 
 def _count(report: IngestReport, parsed: DataFrame, quarantine: DataFrame) -> None:
-    totals = parsed.agg(
-        F.count(F.lit(1)).alias("records"), F.count_if(F.col(c.REASON).isNull()).alias("accepted")
-    ).first()
-    report.records, report.accepted = int(totals["records"]), int(totals["accepted"])
+    """Fill the report's counts. Every record that was not accepted has exactly one quarantine
+    row; a ``field_nulled`` row belongs to a record that was accepted without that field."""
+    report.records = parsed.count()
     for row in quarantine.groupBy(c.DISPOSITION, c.REASON).count().collect():  # a few reasons
         report.by_disposition[row[c.DISPOSITION]] = (
             report.by_disposition.get(row[c.DISPOSITION], 0) + row["count"]
         )
         report.by_reason[row[c.REASON]] = report.by_reason.get(row[c.REASON], 0) + row["count"]
+    not_accepted = sum(n for d, n in report.by_disposition.items() if d != FIELD_NULLED)
+    report.accepted = report.records - not_accepted
 
 
 def _reject_message(report: IngestReport, quarantine: DataFrame, limit: float) -> str:
@@ -198,16 +208,17 @@ def ingest_clickstream(
     min_ts = datetime.fromisoformat(conf.ingest.min_event_ts.replace("Z", "+00:00"))
     pattern = "*.jsonl"
 
-    def parse(batch: Batch, landing: str) -> DataFrame:
+    def parse(batch: Batch) -> DataFrame:
         rules = cs.ClickstreamRules(batch.ingested_at, conf.ingest.max_future_skew_hours, min_ts)
-        lines = cs.read_lines(spark, landing, pattern, list(batch.files))
+        lines = cs.read_lines(spark, list(batch.files))
         return cs.parse_events(lines, rules)
 
     def refine(parsed: DataFrame, materialise: Callable[[DataFrame], DataFrame]) -> DataFrame:
         existing = tables.read("clickstream_events").select(c.EVENT_ID)
-        # Materialised, its real (small) size lets Spark broadcast it instead of shuffling
-        # every event to join it.
-        duplicates = materialise(cs.duplicate_ids(parsed, existing))
+        # Materialised, their real (small) sizes let Spark broadcast them instead of
+        # shuffling every event to join them.
+        repeated = materialise(cs.repeated_ids(parsed))
+        duplicates = materialise(cs.duplicate_ids(parsed, repeated, existing))
         return cs.mark_duplicates(parsed, duplicates)
 
     return _ingest(
@@ -345,7 +356,7 @@ def ingest_csv(
     schema = tables.spec(source.target).schema
     keys = list(source.keys)
 
-    def parse_batch(batch: Batch, _landing: str) -> DataFrame:
+    def parse_batch(batch: Batch) -> DataFrame:
         raw = csv.read_csv_records(spark, list(batch.files), source.fields)
         return source.parse(raw, _csv_rules(conf, batch))
 
