@@ -37,7 +37,7 @@ def main() -> None:
     logging.getLogger("py4j").setLevel(logging.WARNING)
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--events", type=int, default=1_000_000, help="at least this many events")
-    parser.add_argument("--repeats", type=int, default=2, help="timed runs of each side")
+    parser.add_argument("--repeats", type=int, default=3, help="timed runs of each side")
     args = parser.parse_args()
 
     customers = max(1000, int(args.events / 95))  # about 95 events per customer over 90 days

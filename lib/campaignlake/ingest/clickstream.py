@@ -19,7 +19,6 @@ from campaignlake.hadoop_fs import escape_glob
 from campaignlake.ingest.quarantine import (
     DUPLICATE,
     REJECTED,
-    blank,
     first_failure,
     to_quarantine,
 )
@@ -129,16 +128,16 @@ def parse_events(lines: DataFrame, rules: ClickstreamRules) -> DataFrame:
     # share one projection (which parses each line once).
     has_extras = F.size(F.array_except(F.map_keys(as_map), known)) > 0
     extras = F.map_filter(as_map, lambda k, _: ~F.array_contains(known, k))
-    parsed = lines.select(
+    # Blank lines are not records. (Filtering after the parse instead would make Spark push
+    # the filter below it and parse every line twice.)
+    parsed = lines.where(F.trim(F.col(LINE)) != "").select(
         F.col(c.SOURCE_FILE),
         F.col(LINE),
         valid_utf8.alias(_UTF8),
         as_map.alias(_FIELDS),
         F.when(has_extras, F.to_json(extras)).alias(c.RESCUED_DATA),
     )
-    # Blank lines are not records; they are told apart from broken ones only where the line
-    # did not parse.
-    fields = parsed.where(~(F.col(_FIELDS).isNull() & blank(F.col(LINE)))).select(
+    fields = parsed.select(
         F.col(c.SOURCE_FILE),
         F.col(LINE),
         F.col(_UTF8),
@@ -246,9 +245,10 @@ def duplicate_ids(parsed: DataFrame, repeated: DataFrame, existing_ids: DataFram
         .groupBy(c.EVENT_ID)
         .agg(F.min(F.struct(*_FIRST_OCCURRENCE)).getField(ROW_ID).alias(_KEPT))
     )
+    # The table's ids are the side Spark may broadcast (or drop, when the table is empty).
     seen = (
-        existing_ids.select(c.EVENT_ID)
-        .join(valid.select(c.EVENT_ID), on=c.EVENT_ID, how="left_semi")
+        valid.select(c.EVENT_ID)
+        .join(existing_ids.select(c.EVENT_ID), on=c.EVENT_ID, how="left_semi")
         .distinct()
         .withColumn(_SEEN, F.lit(True))
     )
