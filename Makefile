@@ -28,7 +28,7 @@ run: $(STAMP) java ## Run the whole pipeline on the embedded generated sample da
 	$(PY) jobs/run_pipeline.py --env $(ENV) $(DATE_ARG) $(ARGS)
 
 test: $(STAMP) java ## Run the test suite
-	$(PY) -m pytest -q
+	$(PY) -m pytest -q --durations=15
 
 test-fast: $(STAMP) java ## Run the tests not marked slow
 	$(PY) -m pytest -q -m 'not slow'
