@@ -41,8 +41,10 @@ def prepared(customers: int, sessions_per_week: float) -> tuple[SparkSession, Co
         )  # fmt: skip
         print(f"generated {summary.events} events in {time.perf_counter() - started:.0f}s")
     base = load_conf("local")
+    # Everything the benchmarks write stays under bench/out, away from `make run`'s data/.
     paths = {**base.paths.__dict__, "landing": str(landing), "warehouse": str(root / "wh"),
-             "models": str(root / "models")}  # fmt: skip
+             "models": str(root / "models"), "exports": str(root / "exports"),
+             "reports": str(root / "reports")}  # fmt: skip
     conf = dataclasses.replace(base, paths=PathsConf(**paths))
     spark = get_spark(conf)
     tables = Tables(spark, conf)

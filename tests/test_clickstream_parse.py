@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 from datetime import date, datetime, timezone
 from decimal import Decimal
+from pathlib import Path
 
 import pytest
 from chispa import assert_df_equality
@@ -179,3 +180,17 @@ def test_identical_lines_keep_exactly_one(spark: SparkSession) -> None:
         ("e1", "duplicate_event_id"),
         ("e2", ""),
     ]
+
+
+def test_batch_files_are_read_by_name_and_a_missing_one_is_named(
+    spark: SparkSession, tmp_path: Path
+) -> None:
+    kept = tmp_path / "events [1] {a}+b%.jsonl"
+    kept.write_text(event(event_id="e1") + "\n\n   \n" + event(event_id="e2") + "\n")
+    (tmp_path / "events 1 a.jsonl").write_text(event(event_id="not-in-batch") + "\n")
+    parsed = cs.parse_events(cs.read_lines(spark, [f"file:{kept}"]), RULES)
+    got = sorted((r[c.EVENT_ID], r[c.REASON], r[c.SOURCE_FILE]) for r in parsed.collect())
+    assert [(i, reason) for i, reason, _ in got] == [("e1", None), ("e2", None)]
+    assert all(source.endswith("events [1] {a}+b%.jsonl") for _, _, source in got)
+    with pytest.raises(Exception, match=r"gone\.jsonl"):
+        cs.read_lines(spark, [f"file:{kept}", f"file:{tmp_path / 'gone.jsonl'}"])

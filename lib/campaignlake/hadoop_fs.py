@@ -6,13 +6,23 @@ from __future__ import annotations
 import re
 from typing import Any
 
-from pyspark.sql import SparkSession
+from pyspark.sql import Column, SparkSession
+from pyspark.sql import functions as F
 
 
 def escape_glob(path: str) -> str:
     """``path`` with Hadoop's glob characters escaped: Spark's readers expand globs in the
     paths they are given, and a landing file name may contain ``[`` or ``{``."""
     return re.sub(r"([\\*?\[\]{}])", r"\\\1", path)
+
+
+def source_file() -> Column:
+    """The path of the file a row was read from, as the file system names it (the form file
+    listings and the ingest manifest use). Spark reports it URL-encoded; a literal ``+`` is
+    protected from ``url_decode``, which would read it as a space."""
+    encoded = F.col("_metadata.file_path")
+    decoded = F.url_decode(F.replace(encoded, F.lit("+"), F.lit("%2B")))
+    return F.when(encoded.contains("%"), decoded).otherwise(encoded)
 
 
 class HadoopFs:

@@ -15,7 +15,7 @@ from pyspark.sql import Column, DataFrame, SparkSession
 from pyspark.sql import functions as F
 
 from campaignlake import columns as c
-from campaignlake.hadoop_fs import escape_glob
+from campaignlake.hadoop_fs import escape_glob, source_file
 from campaignlake.ingest.quarantine import (
     DUPLICATE,
     REJECTED,
@@ -83,7 +83,7 @@ def read_lines(spark: SparkSession, files: list[str]) -> DataFrame:
     the read with its path named.
     """
     return spark.read.text([escape_glob(f) for f in files]).select(
-        F.col(LINE), F.col("_metadata.file_path").alias(c.SOURCE_FILE)
+        F.col(LINE), source_file().alias(c.SOURCE_FILE)
     )
 
 

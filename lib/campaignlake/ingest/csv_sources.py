@@ -16,7 +16,7 @@ from pyspark.sql.types import StringType, StructField, StructType
 
 from campaignlake import columns as c
 from campaignlake.errors import InputError
-from campaignlake.hadoop_fs import escape_glob
+from campaignlake.hadoop_fs import escape_glob, source_file
 from campaignlake.ingest.quarantine import (
     FIELD_NULLED,
     REJECTED,
@@ -74,9 +74,7 @@ def read_csv_records(spark: SparkSession, files: list[str], fields: tuple[str, .
     """
     header = ",".join(fields)
     paths = [escape_glob(f) for f in files]
-    lines = spark.read.text(paths).select(
-        F.col("value"), F.col("_metadata.file_path").alias(c.SOURCE_FILE)
-    )
+    lines = spark.read.text(paths).select(F.col("value"), source_file().alias(c.SOURCE_FILE))
     bad_headers = (
         lines.groupBy(c.SOURCE_FILE)
         .agg(F.max((F.trim(F.col("value")) == header).cast("int")).alias("has_header"))
@@ -96,7 +94,7 @@ def read_csv_records(spark: SparkSession, files: list[str], fields: tuple[str, .
         .option("columnNameOfCorruptRecord", CORRUPT)
         .option("encoding", "UTF-8")
         .csv(paths)
-        .withColumn(c.SOURCE_FILE, F.col("_metadata.file_path"))
+        .withColumn(c.SOURCE_FILE, source_file())
     )
 
 
