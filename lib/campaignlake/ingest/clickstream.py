@@ -16,12 +16,7 @@ from pyspark.sql import functions as F
 
 from campaignlake import columns as c
 from campaignlake.hadoop_fs import escape_glob, source_file
-from campaignlake.ingest.quarantine import (
-    DUPLICATE,
-    REJECTED,
-    first_failure,
-    to_quarantine,
-)
+from campaignlake.ingest.quarantine import DUPLICATE, REJECTED, first_failure, to_quarantine
 from campaignlake.schemas import CLICKSTREAM_EVENTS
 
 EVENT_TYPES = (
@@ -117,7 +112,7 @@ def parse_events(lines: DataFrame, rules: ClickstreamRules) -> DataFrame:
         event) and ``__row``, a number unique within the batch that decides between exact
         duplicates (the same for every reader of one cached batch).
     """
-    # Three projections, each computed once: Spark does not inline a costly expression into
+    # Staged projections, each computed once: Spark does not inline a costly expression into
     # a consumer that references it several times, so each line is parsed once, each field
     # extracted and trimmed once, and the checks then read plain columns.
     valid_utf8 = is_valid_utf8(F.col(LINE))
