@@ -45,6 +45,7 @@ from campaignlake.errors import (
     TableNotFoundError,
     UnsafeStorageError,
 )
+from campaignlake.hadoop_fs import escape_glob
 from campaignlake.tables import files
 from campaignlake.tables.spec import TableSpec, Txn, WriteResult, check_schema
 
@@ -177,11 +178,13 @@ class DeltaRsEngine:
             if with_file_name:
                 empty = empty.withColumn(FILE_NAME_COLUMN, F.lit(None).cast("string"))
             return empty.select(*out_columns)
-        root = table.table_uri.rstrip("/")
+        # deltalake gives the table's URI and the log gives file paths URI-encoded; Spark
+        # wants them decoded, and treats glob characters in them as patterns.
+        root = unquote(table.table_uri.rstrip("/"))
         relative_paths = [unquote(p) for p in actions.column("path").to_pylist()]
         data = (
             self.spark.read.schema(data_schema)
-            .parquet(*[f"{root}/{p}" for p in relative_paths])
+            .parquet(*[escape_glob(f"{root}/{p}") for p in relative_paths])
             .withColumn(FILE_NAME_COLUMN, F.col("_metadata.file_name"))
         )
         if partition_by:
@@ -396,8 +399,7 @@ class DeltaRsEngine:
             raise _Conflict()
         now = files.now_millis()
         actions: list[AddAction | RemoveAction] = [
-            AddAction(files.log_path(f.path), f.size, f.partition_values, now, True, f.stats)
-            for f in written
+            AddAction(f.path, f.size, f.partition_values, now, True, f.stats) for f in written
         ]
         actions += [
             RemoveAction(f["path"], True, now, f["size"], f["partition_values"]) for f in removed
@@ -495,7 +497,8 @@ def _live_files(table: DeltaTable) -> list[dict[str, Any]]:
     for row in actions.to_pylist():
         result.append(
             {
-                "path": row["path"],
+                # The log stores paths URI-encoded; actions take them plain (delta-rs encodes).
+                "path": unquote(row["path"]),
                 "size": row["size_bytes"],
                 "partition_values": {
                     c: files.partition_value_string(row[f"partition.{c}"])

@@ -18,7 +18,6 @@ import time
 import uuid
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
-from urllib.parse import quote
 
 import pyarrow as pa
 import pyarrow.compute as pc
@@ -342,8 +341,3 @@ def _split_by_partition(
 
 def now_millis() -> int:
     return int(time.time() * 1000)
-
-
-def log_path(relative: str) -> str:
-    """A data file's path as the Delta log stores it (URI-encoded)."""
-    return quote(relative, safe="/=-_.")
