@@ -9,6 +9,7 @@ from decimal import Decimal
 from pathlib import Path
 
 import pyarrow as pa
+import pyarrow.parquet as pq
 import pytest
 from chispa import assert_df_equality
 from deltalake import DeltaTable
@@ -361,6 +362,9 @@ def test_empty_table_reads_with_its_schema(engine: DeltaRsEngine, path: str) -> 
     engine.create(path, SPEC)
     df = engine.read(path)
     assert df.count() == 0 and df.schema.fieldNames() == SCHEMA.fieldNames()
+    # Spark knows it is empty, so a join against it (the already-ingested check of a first
+    # load) costs nothing instead of shuffling the other side.
+    assert "LocalRelation <empty>" in df._jdf.queryExecution().optimizedPlan().toString()
 
 
 def _data_files(path: str) -> set[str]:
@@ -389,3 +393,25 @@ def test_paths_and_partition_values_with_special_characters_read_back_everywhere
     # deltalake (as any Delta reader) finds the files from the log's paths.
     table = DeltaTable(where).to_pyarrow_table().sort_by("id")
     assert list(zip(table["id"].to_pylist(), table["label"].to_pylist(), strict=True)) == kept
+
+
+def test_files_roll_over_at_max_records_and_batches_make_few_row_groups(
+    spark: SparkSession, path: str
+) -> None:
+    engine = DeltaRsEngine(spark, max_records_per_file=4)
+    engine.create(path, SPEC)
+    rows = [(i, None, Decimal(i), ts(1), D1) for i in range(1, 11)]
+    previous = spark.conf.get("spark.sql.execution.arrow.maxRecordsPerBatch")
+    # Rows reach the writer two at a time: each file still gets one row group, not one a batch.
+    spark.conf.set("spark.sql.execution.arrow.maxRecordsPerBatch", "2")
+    try:
+        engine.append(path, SPEC, rows_df(spark, rows).coalesce(1))
+    finally:
+        spark.conf.set("spark.sql.execution.arrow.maxRecordsPerBatch", previous)
+
+    files = DeltaTable(path).file_uris()
+    layout = sorted(
+        (pq.ParquetFile(f).metadata.num_rows, pq.ParquetFile(f).num_row_groups) for f in files
+    )
+    assert layout == [(2, 1), (4, 1), (4, 1)]
+    assert sorted(r["id"] for r in engine.read(path).collect()) == list(range(1, 11))

@@ -174,7 +174,9 @@ class DeltaRsEngine:
         actions = pa.table(table.get_add_actions(flatten=True))
         out_columns = schema.fieldNames() + ([FILE_NAME_COLUMN] if with_file_name else [])
         if actions.num_rows == 0:
-            empty = self.spark.createDataFrame([], schema)
+            # The always-false filter makes it a plan Spark knows is empty, so joins and unions
+            # with it are optimised away instead of shuffling the other side against nothing.
+            empty = self.spark.createDataFrame([], schema).where(F.lit(False))
             if with_file_name:
                 empty = empty.withColumn(FILE_NAME_COLUMN, F.lit(None).cast("string"))
             return empty.select(*out_columns)
@@ -369,6 +371,7 @@ class DeltaRsEngine:
                 spec.schema, partition_by, spec.pii_columns, self.stats_columns
             ),
             with_violations,
+            self.max_records_per_file,
         )
         # Only per-file metadata reaches the driver: one small row for every file written.
         metadata = ordered.mapInArrow(writer, files.FILE_META_SCHEMA).collect()

@@ -17,7 +17,7 @@ import math
 import time
 import uuid
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import pyarrow as pa
 import pyarrow.compute as pc
@@ -48,6 +48,8 @@ from campaignlake.errors import SchemaMismatchError
 
 #: Column the writer counts rows of that break an ``overwrite_where`` predicate.
 VIOLATION_COLUMN = "__campaignlake_violates_predicate"
+#: About how much data (in Arrow memory) a Parquet row group holds; Spark's writer uses 128 MiB.
+ROW_GROUP_BYTES = 128 * 1024 * 1024
 #: Longest string prefix kept in min statistics (delta-spark's default prefix length).
 STRING_STATS_PREFIX = 32
 HIVE_NULL = "__HIVE_DEFAULT_PARTITION__"
@@ -231,11 +233,15 @@ def make_task_writer(
     stats_columns: list[str],
     with_violations: bool,
     max_records_per_file: int = 5_000_000,
+    row_group_bytes: int = ROW_GROUP_BYTES,
 ) -> Callable[[Iterator[pa.RecordBatch]], Iterator[pa.RecordBatch]]:
     """Build the function each Spark task runs to write its rows as Parquet data files.
 
     The input is sorted by the partition columns within each task, so a task keeps one file
-    open at a time. The function yields one metadata row per file (``FILE_META_SCHEMA``).
+    open at a time. Rows arrive in Arrow batches of a few thousand; they are buffered and
+    written as row groups of about ``row_group_bytes`` (as Spark's own writer does), because
+    one row group per incoming batch would make files slow to read. The function yields one
+    metadata row per file (``FILE_META_SCHEMA``).
     """
     full_schema = to_arrow_schema(schema)
     data_schema = pa.schema(
@@ -245,63 +251,63 @@ def make_task_writer(
     def write_task(batches: Iterator[pa.RecordBatch]) -> Iterator[pa.RecordBatch]:
         filesystem, root = pafs.FileSystem.from_uri(table_uri)
         task_tag = uuid.uuid4().hex
-        open_file: dict[str, object] = {}
+        current: _OpenFile | None = None
         written: list[dict[str, object]] = []
         counter = 0
 
         def close_current() -> None:
-            if not open_file:
+            nonlocal current
+            if current is None:
                 return
-            writer: pq.ParquetWriter = open_file["writer"]  # type: ignore[assignment]
-            writer.close()
-            relative = str(open_file["relative"])
-            size = filesystem.get_file_info(f"{root}/{relative}").size
-            metadata = writer.writer.metadata  # the footer just written
+            current.flush()
+            current.writer.close()
+            size = filesystem.get_file_info(f"{root}/{current.relative}").size
+            metadata = current.writer.writer.metadata  # the footer just written
             written.append(
                 {
-                    "path": relative,
+                    "path": current.relative,
                     "size": size,
-                    "partition_values": list(open_file["values"].items()),  # type: ignore[union-attr]
+                    "partition_values": list(current.values.items()),
                     "num_records": metadata.num_rows,
                     "stats": footer_stats(metadata, data_schema, stats_columns),
-                    "violations": open_file["violations"],
+                    "violations": current.violations,
                 }
             )
-            open_file.clear()
+            current = None
 
         for batch in batches:
             table = pa.Table.from_batches([batch])
             for values, rows in _split_by_partition(table, partition_by):
-                key = json.dumps(values)
-                full = open_file.get("rows", 0) >= max_records_per_file  # type: ignore[operator]
-                if open_file.get("key") != key or full:
-                    close_current()
-                    counter += 1
-                    name = f"part-{task_tag}-c{counter:03d}.snappy.parquet"
-                    directory = partition_dir(partition_by, values)
-                    relative = f"{directory}/{name}" if directory else name
-                    if directory:
-                        filesystem.create_dir(f"{root}/{directory}", recursive=True)
-                    open_file.update(
-                        key=key,
-                        values=values,
-                        relative=relative,
-                        violations=0,
-                        rows=0,
-                        writer=pq.ParquetWriter(
-                            filesystem.open_output_stream(f"{root}/{relative}"),
-                            data_schema,
-                            compression="snappy",
-                            coerce_timestamps="us",
-                            allow_truncated_timestamps=False,
-                        ),
-                    )
-                if with_violations:
-                    flags = rows.column(VIOLATION_COLUMN)
-                    open_file["violations"] += pc.sum(pc.cast(flags, pa.int64())).as_py() or 0  # type: ignore[operator]
-                open_file["rows"] += rows.num_rows  # type: ignore[operator]
-                data = rows.select(data_schema.names).cast(data_schema)
-                open_file["writer"].write_table(data)  # type: ignore[union-attr]
+                start = 0
+                while start < rows.num_rows:
+                    full = current is not None and current.rows >= max_records_per_file
+                    if current is None or current.values != values or full:
+                        close_current()
+                        counter += 1
+                        name = f"part-{task_tag}-c{counter:03d}.snappy.parquet"
+                        directory = partition_dir(partition_by, values)
+                        relative = f"{directory}/{name}" if directory else name
+                        if directory:
+                            filesystem.create_dir(f"{root}/{directory}", recursive=True)
+                        current = _OpenFile(
+                            relative=relative,
+                            values=values,
+                            writer=pq.ParquetWriter(
+                                filesystem.open_output_stream(f"{root}/{relative}"),
+                                data_schema,
+                                compression="snappy",
+                                coerce_timestamps="us",
+                                allow_truncated_timestamps=False,
+                            ),
+                            row_group_bytes=row_group_bytes,
+                        )
+                    # A file never holds more than max_records_per_file rows.
+                    chunk = rows.slice(start, max_records_per_file - current.rows)
+                    start += chunk.num_rows
+                    if with_violations:
+                        flags = pc.cast(chunk.column(VIOLATION_COLUMN), pa.int64())
+                        current.violations += pc.sum(flags).as_py() or 0
+                    current.add(chunk.select(data_schema.names).cast(data_schema))
         close_current()
         if written:
             yield pa.RecordBatch.from_pylist(
@@ -319,6 +325,35 @@ def make_task_writer(
             )
 
     return write_task
+
+
+@dataclass
+class _OpenFile:
+    """The data file a task is writing, with the rows buffered for its next row group."""
+
+    relative: str
+    values: dict[str, str | None]
+    writer: pq.ParquetWriter
+    row_group_bytes: int
+    rows: int = 0
+    violations: int = 0
+    pending: list[pa.Table] = field(default_factory=list)
+    pending_bytes: int = 0
+
+    def add(self, data: pa.Table) -> None:
+        self.pending.append(data)
+        self.pending_bytes += data.nbytes
+        self.rows += data.num_rows
+        if self.pending_bytes >= self.row_group_bytes:
+            self.flush()
+
+    def flush(self) -> None:
+        """Write the buffered rows as one row group."""
+        if not self.pending:
+            return
+        group = pa.concat_tables(self.pending)
+        self.writer.write_table(group, row_group_size=max(group.num_rows, 1))
+        self.pending, self.pending_bytes = [], 0
 
 
 def _split_by_partition(
