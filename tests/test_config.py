@@ -56,6 +56,10 @@ def test_cluster_conf_keeps_uris() -> None:
             r"ingest\.max_reject_rate: must be between 0 and 1",
         ),
         (("  seed: 42", "  seed: 42\n  colour: blue"), r"test\.yaml: sample\.colour: unknown key"),
+        (
+            ("  fit_partitions: 8 ", "  fit_partitions: 0 "),
+            r"test\.yaml: response_model\.fit_partitions: must be 1 or more",
+        ),
         (("  customers: silver/customers\n", ""), r"test\.yaml: tables\.customers: missing value"),
         (
             ("  allow_development_key: true", "  allow_development_key: yes please"),

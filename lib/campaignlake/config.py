@@ -158,6 +158,9 @@ class ResponseModelConf:
     #: Fixed GBT regularisation: campaign histories are small and noisy.
     min_instances_per_node: int = 20
     subsampling_rate: float = 0.8
+    #: Partitions of the training examples. GBT draws its row samples per partition, so an
+    #: environment with another number fits another model from the same data.
+    fit_partitions: int = 8
 
 
 @dataclass(frozen=True)
@@ -359,6 +362,8 @@ def _check_semantics(conf: Conf, source: str) -> None:
         raise ConfigError(f"{source}: response_model.validation_fraction: must be in (0, 1)")
     if not 0.0 < model.train_ratio < 1.0:
         raise ConfigError(f"{source}: response_model.train_ratio: must be in (0, 1)")
+    if model.fit_partitions < 1:
+        raise ConfigError(f"{source}: response_model.fit_partitions: must be 1 or more")
     try:
         if re.compile(model.campaign_category_pattern).groups < 1:
             raise ConfigError(

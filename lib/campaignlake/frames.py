@@ -29,3 +29,20 @@ def with_row_numbers(df: DataFrame, order: list[Column], column: str) -> DataFra
         .withColumn(column, (F.col("__rn_offset") + F.col("__rn_within")).cast(LongType()))
         .drop("__rn_part", "__rn_within", "__rn_offset")
     )
+
+
+#: Partitions of a model's fitting input: fixed, not the core count, so that a laptop and a
+#: cluster lay the rows out alike.
+FIT_PARTITIONS = 8
+
+
+def fit_layout(df: DataFrame, keys: list[str], partitions: int = FIT_PARTITIONS) -> DataFrame:
+    """``df`` hash-partitioned by ``keys`` into ``partitions`` and sorted by them within each.
+
+    MLlib's fits sample, seed and sum per partition (k-means|| initialisation, GBT split
+    candidates, TrainValidationSplit's random split, ALS's blocks), so a model depends on how
+    its input is partitioned and ordered. This layout depends only on the data: ``keys`` must
+    identify a row, and the number of partitions is explicit, so adaptive execution does not
+    change it either.
+    """
+    return df.repartition(partitions, *keys).sortWithinPartitions(*keys)

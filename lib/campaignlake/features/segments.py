@@ -28,6 +28,7 @@ from campaignlake.features.customer import (
     FeatureSet,
     windowed,
 )
+from campaignlake.frames import fit_layout
 
 #: Named RFM segments, first matching rule wins. R, F and M are the 1–5 scores and FM is the
 #: mean of F and M rounded down. Documented in README, "Segments".
@@ -42,8 +43,6 @@ RFM_RULES: tuple[tuple[str, str], ...] = (
 )
 PROSPECT = "prospect"
 QUINTILES = [0.2, 0.4, 0.6, 0.8]
-#: Partitions of the KMeans input: fixed, so that the fit does not depend on the cluster.
-FIT_PARTITIONS = 8
 _FEATURES = "__features"
 _SCALED = "__scaled"
 _CLUSTER = "__cluster"
@@ -155,12 +154,9 @@ def fit_behaviour_segments(
     (hash-partitioned by customer into a fixed number of partitions, sorted within each), so
     a laptop and a cluster find the same segments.
     """
-    inputs = (
-        features.select(c.CUSTOMER_ID, *behaviour_inputs(feature_set))
-        .repartition(FIT_PARTITIONS, c.CUSTOMER_ID)
-        .sortWithinPartitions(c.CUSTOMER_ID)
-        .persist(StorageLevel.MEMORY_AND_DISK)
-    )
+    inputs = fit_layout(
+        features.select(c.CUSTOMER_ID, *behaviour_inputs(feature_set)), [c.CUSTOMER_ID]
+    ).persist(StorageLevel.MEMORY_AND_DISK)
     try:
         return _fit_best_k(inputs, conf)
     finally:

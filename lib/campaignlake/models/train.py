@@ -19,6 +19,7 @@ from campaignlake.config import Conf
 from campaignlake.errors import ConfigError
 from campaignlake.features.build import FEATURE_INPUTS, features_for, read_inputs
 from campaignlake.features.customer import FeatureSet, cutoff_of
+from campaignlake.frames import fit_layout
 from campaignlake.models import response
 from campaignlake.models.evaluation import binary_metrics, metrics_rows
 from campaignlake.models.registry import ModelStore
@@ -115,15 +116,14 @@ def train_response_model(
             seed=model_conf.seed,
         )
         negatives, positives = class_counts(split.train)
-        # Tree boosting runs a few Spark jobs per iteration; on a campaign history's few
-        # thousand rows, fewer partitions than the joins produced make each job cheaper.
-        cores = spark.sparkContext.defaultParallelism
-        train = (
-            with_class_weights(split.train, negatives, positives)
-            .coalesce(cores)
-            .persist(StorageLevel.MEMORY_AND_DISK)
-        )
-        validation = split.validation.coalesce(cores).persist(StorageLevel.MEMORY_AND_DISK)
+        # A fixed layout, not the joins' (or the core count's): GBT's split candidates and
+        # the search's random split are drawn per partition, so the same examples must reach
+        # MLlib the same way on a laptop and on a cluster to give the same model.
+        keys, parts = [c.CAMPAIGN_ID, c.CUSTOMER_ID], model_conf.fit_partitions
+        train = fit_layout(with_class_weights(split.train, negatives, positives), keys, parts)
+        validation = fit_layout(split.validation, keys, parts)
+        train = train.persist(StorageLevel.MEMORY_AND_DISK)
+        validation = validation.persist(StorageLevel.MEMORY_AND_DISK)
         cached += [train, validation]
         inputs = response.ModelInputs.for_features(feature_set)
         empty = response.all_null_columns(train, inputs)

@@ -16,6 +16,7 @@ from pyspark.sql import DataFrame, Window
 from pyspark.sql import functions as F
 
 from campaignlake import columns as c
+from campaignlake.frames import fit_layout
 
 ALS_SOURCE = "als"
 CATEGORY_SOURCE = "popular_in_category"
@@ -40,13 +41,13 @@ class AlsParams:
 def fit_als(interactions: DataFrame, params: AlsParams) -> ALSModel:
     """Implicit-feedback ALS on ``customer_index``, ``product_index``, ``strength``.
 
-    The input is put in a deterministic order first: ALS's documentation warns that
-    non-deterministic input partitions can break fitting.
+    The input gets a fixed layout first (:func:`~campaignlake.frames.fit_layout`): ALS's
+    documentation warns that non-deterministic input partitions can break fitting, and the
+    layout must not depend on the cluster for a laptop and a cluster to fit the same model.
     """
-    rows = (
-        interactions.select(c.CUSTOMER_INDEX, c.PRODUCT_INDEX, c.STRENGTH)
-        .repartition(c.CUSTOMER_INDEX)
-        .sortWithinPartitions(c.CUSTOMER_INDEX, c.PRODUCT_INDEX)
+    rows = fit_layout(
+        interactions.select(c.CUSTOMER_INDEX, c.PRODUCT_INDEX, c.STRENGTH),
+        [c.CUSTOMER_INDEX, c.PRODUCT_INDEX],
     )
     als = ALS(
         userCol=c.CUSTOMER_INDEX,
