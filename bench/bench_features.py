@@ -31,6 +31,7 @@ from pyspark.sql import functions as F
 
 from campaignlake import columns as c
 from campaignlake.features.build import build_features
+from campaignlake.frames import fit_layout
 from campaignlake.models import response
 from campaignlake.models.evaluation import binary_metrics
 from campaignlake.models.train import training_examples
@@ -82,13 +83,15 @@ def main() -> None:
     inputs = inputs.without(response.all_null_columns(train, inputs))
     preparation = Pipeline(stages=response.preparation(inputs)).fit(train)
     cores = spark.sparkContext.defaultParallelism
+    # The layout train_response_model gives its examples.
+    keys, parts = [c.CAMPAIGN_ID, c.CUSTOMER_ID], model_conf.fit_partitions
     train_rows = (
-        preparation.transform(train).select(response.FEATURES, c.LABEL, c.WEIGHT)
-        .coalesce(cores).persist(StorageLevel.MEMORY_AND_DISK)
+        preparation.transform(fit_layout(train, keys, parts))
+        .select(response.FEATURES, c.LABEL, c.WEIGHT).persist(StorageLevel.MEMORY_AND_DISK)
     )  # fmt: skip
     validation_rows = (
-        preparation.transform(split.validation).select(response.FEATURES, c.LABEL)
-        .coalesce(cores).persist(StorageLevel.MEMORY_AND_DISK)
+        preparation.transform(fit_layout(split.validation, keys, parts))
+        .select(response.FEATURES, c.LABEL).persist(StorageLevel.MEMORY_AND_DISK)
     )  # fmt: skip
     n_train, n_validation = train_rows.count(), validation_rows.count()
     depth, iterations, step = 3, 40, 0.1

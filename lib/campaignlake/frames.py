@@ -39,10 +39,10 @@ FIT_PARTITIONS = 8
 def fit_layout(df: DataFrame, keys: list[str], partitions: int = FIT_PARTITIONS) -> DataFrame:
     """``df`` hash-partitioned by ``keys`` into ``partitions`` and sorted by them within each.
 
-    MLlib's fits sample, seed and sum per partition (k-means|| initialisation, GBT split
-    candidates, TrainValidationSplit's random split, ALS's blocks), so a model depends on how
-    its input is partitioned and ordered. This layout depends only on the data: ``keys`` must
-    identify a row, and the number of partitions is explicit, so adaptive execution does not
-    change it either.
+    MLlib's fits sample, seed and sum per partition (k-means|| initialisation, GBT row
+    subsampling and split candidates, TrainValidationSplit's random split, the order of ALS's
+    per-block sums), so a model depends on how its input is partitioned and ordered. This
+    layout depends only on the data: ``keys`` must identify a row, and the number of
+    partitions is explicit, so adaptive execution does not change it either.
     """
     return df.repartition(partitions, *keys).sortWithinPartitions(*keys)
