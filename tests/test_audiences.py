@@ -229,6 +229,70 @@ def test_eligibility_is_checked_against_the_schema_before_reading(spark: SparkSe
         check_eligibility(spark, dataclasses.replace(good, eligibility="orders_30d >"), schema)
 
 
+UNSAFE_ELIGIBILITY = {
+    # The expression of the security report: a native library load and a file read.
+    "(reflect('java.lang.System','load','/tmp/libx.so') is null OR tenure_days >= 0) AND "
+    "exists(select 1 from text.`/etc/passwd` where value like 'root:%')": "'reflect'",
+    "java_method('java.lang.System', 'getenv', 'HOME') = 'x'": "'java_method'",
+    "tenure_days > (select max(tenure_days) from parquet.`/tmp/x`)": "a subquery",
+    "exists(select 1 from text.`/etc/passwd`)": r"a subquery \(EXISTS\)",
+    "tenure_days IN (select 1)": r"a subquery \(IN \(SELECT",
+    "my_catalog.my_udf(tenure_days) > 1": "'my_catalog.my_udf'",
+    "exists(array(1), x -> x > 0)": "'exists'",
+    "rand() > 0.5": "'rand'",
+    "count(tenure_days) > 1": "'count'",
+}
+
+
+@pytest.mark.parametrize("expression, offender", list(UNSAFE_ELIGIBILITY.items()))
+def test_eligibility_outside_the_safe_language_is_refused_naming_file_key_and_function(
+    spark: SparkSession, expression: str, offender: str
+) -> None:
+    schema = build.eligibility_schema(FEATURE_SCHEMA, SEGMENT_SCHEMA)
+    unsafe = campaign(eligibility=expression, source_file="conf/campaigns/x.yaml")
+    with pytest.raises(
+        ConfigError, match=rf"conf/campaigns/x\.yaml: eligibility: .*{offender}.* not allowed"
+    ):
+        check_eligibility(spark, unsafe, schema)
+
+
+def test_safe_eligibility_with_functions_operators_and_case_is_accepted(
+    spark: SparkSession,
+) -> None:
+    schema = build.eligibility_schema(FEATURE_SCHEMA, SEGMENT_SCHEMA)
+    safe = campaign(
+        eligibility=(
+            "coalesce(affinity_fashion, 0) * 2 >= 0.3 AND lower(rfm_segment) IN ('loyal', 'x') "
+            "AND NOT (orders_30d BETWEEN 5 AND 9) AND CASE WHEN orders_30d > 1 THEN true "
+            "ELSE abs(orders_30d - 1) < 2 END AND rfm_segment LIKE 'l%' "
+            "AND CAST(orders_30d AS DOUBLE) IS NOT NULL"
+        ),
+        source_file="x.yaml",
+    )
+    check_eligibility(spark, safe, schema)
+
+
+def test_build_audiences_refuses_an_unsafe_campaign_before_running_it(
+    spark: SparkSession, conf: Conf, tmp_path: Path
+) -> None:
+    folder = tmp_path / "campaigns"
+    folder.mkdir()
+    marker = "campaignlake.test.reflect_ran"
+    unsafe = VALID_CAMPAIGN.replace(
+        'eligibility: "affinity_fashion > 0.1"',
+        f"eligibility: \"reflect('java.lang.System', 'setProperty', '{marker}', 'yes') "
+        f"IS NOT NULL\"",
+    )
+    (folder / "unsafe.yaml").write_text(unsafe)
+    conf = dataclasses.replace(
+        conf, audiences=dataclasses.replace(conf.audiences, campaigns_dir=str(folder))
+    )
+    with pytest.raises(ConfigError, match=r"unsafe\.yaml: eligibility: function 'reflect'"):
+        build_audiences(spark, conf, as_of=SEND.replace(day=1))
+    system = spark.sparkContext._jvm.java.lang.System  # type: ignore[union-attr]
+    assert system.getProperty(marker) is None
+
+
 def test_a_campaign_naming_an_untrained_model_fails_with_file_and_key(
     spark: SparkSession, tmp_path: Path
 ) -> None:

@@ -23,6 +23,7 @@ from pyspark.sql.types import BooleanType, StructType
 
 from campaignlake.config import Conf, build_dataclass, read_yaml_mapping
 from campaignlake.errors import ConfigError
+from campaignlake.expressions import check_safe_expression
 from campaignlake.models.registry import ModelStore
 
 #: Campaign ids appear in paths and file names.
@@ -164,10 +165,13 @@ def check_eligibility(spark: SparkSession, campaign: Campaign, schema: StructTyp
     Raises
     ------
     ConfigError
-        When the expression does not parse, names a column the schema lacks (the message
-        names it, with Spark's suggestions), or is not boolean.
+        When the expression does not parse, leaves the safe expression language
+        (:func:`campaignlake.expressions.check_safe_expression`: the message names the
+        offending function), names a column the schema lacks (the message names it, with
+        Spark's suggestions), or is not boolean.
     """
     where = f"{campaign.source_file}: eligibility"
+    check_safe_expression(spark, campaign.eligibility, where)
     empty = spark.createDataFrame([], schema)
     try:
         resolved = empty.select(F.expr(campaign.eligibility).alias("eligible")).schema
