@@ -63,10 +63,7 @@ def main() -> None:
     base = load_conf("local")
     conf = dataclasses.replace(base, paths=dataclasses.replace(base.paths, landing=str(landing)))
     spark = get_spark(conf)
-    files = [
-        r.source_file
-        for r in list_landing_files(spark, f"{landing}/clickstream", "*.jsonl").collect()
-    ]
+    files = [r.source_file for r in list_landing_files(spark, f"{landing}/clickstream").collect()]
     lines = spark.read.text(files).count()
     print(f"{len(files)} files, {lines} lines")
 

@@ -41,7 +41,7 @@ from campaignlake.audiences.runs import AudienceReport, build_audiences, due_cam
 from campaignlake.config import Conf
 from campaignlake.errors import ConfigError
 from campaignlake.models.registry import ModelStore
-from campaignlake.pii import DEVELOPMENT_KEY
+from campaignlake.pii import DEVELOPMENT_KEY, hmac_key_frame
 from campaignlake.schemas import CAMPAIGN_CONTACTS, CUSTOMERS, DELETION_REQUESTS
 
 if TYPE_CHECKING:
@@ -281,7 +281,7 @@ def test_build_audiences_refuses_an_unsafe_campaign_before_running_it(
     unsafe = VALID_CAMPAIGN.replace(
         'eligibility: "affinity_fashion > 0.1"',
         f"eligibility: \"reflect('java.lang.System', 'setProperty', '{marker}', 'yes') "
-        f"IS NOT NULL\"",
+        f'IS NOT NULL"',
     )
     (folder / "unsafe.yaml").write_text(unsafe)
     conf = dataclasses.replace(
@@ -592,7 +592,7 @@ def test_export_rows_carry_only_what_the_channel_needs(spark: SparkSession) -> N
         CUSTOMERS,
         [
             customer("a", first_name='=HYPERLINK("x")'),
-            customer("b"),
+            customer("b", email="=cmd|'/ccalc.exe'!a0@example.com"),
         ],
     )
     products = spark.createDataFrame(
@@ -608,8 +608,9 @@ def test_export_rows_carry_only_what_the_channel_needs(spark: SparkSession) -> N
     )
     treatment = spark.createDataFrame([("a", 2, ["P2", "P1"]), ("b", 1, ["P1"])], schema)
     key = DEVELOPMENT_KEY.encode()
+    key_frame = hmac_key_frame(spark, key)
     rows = build.export_rows(
-        treatment, customers, products, channel="email", product_count=2, key=key
+        treatment, customers, products, channel="email", product_count=2, key=key_frame
     )
     assert rows.columns == [
         c.RECIPIENT_ID,
@@ -638,8 +639,10 @@ def test_export_rows_carry_only_what_the_channel_needs(spark: SparkSession) -> N
         c.RANK: 2,
     }
     assert (by_rank[1]["product_2_id"], by_rank[1]["product_2_name"]) == (None, None)
+    # The address is user-controlled text too.
+    assert by_rank[1][c.EMAIL] == "'=cmd|'/ccalc.exe'!a0@example.com"
     push = build.export_rows(
-        treatment, customers, products, channel="push", product_count=0, key=key
+        treatment, customers, products, channel="push", product_count=0, key=key_frame
     )
     assert push.columns == [c.RECIPIENT_ID, c.FIRST_NAME, c.RANK]
 

@@ -54,7 +54,7 @@ def reasons(spark: SparkSession, lines: list[str | bytes]) -> list[str | None]:
 
 def test_valid_event_is_typed_in_utc(spark: SparkSession) -> None:
     parsed = cs.parse_events(
-        lines_df(spark, [event(event_ts="2026-10-30T00:30:00.250+02:00")]), RULES
+        lines_df(spark, [event(event_ts="2026-10-30T00:30:00.250+02:00", amount=39.97)]), RULES
     )
     bronze = cs.to_bronze(parsed, "b-1", INGESTED_AT)
     expected = spark.createDataFrame(
@@ -69,6 +69,7 @@ def test_valid_event_is_typed_in_utc(spark: SparkSession) -> None:
                 "P1",
                 2,
                 Decimal("19.99"),
+                Decimal("39.97"),
                 "https://shop/p1",
                 None,
                 None,
@@ -113,6 +114,15 @@ def test_unknown_fields_are_rescued_not_dropped(spark: SparkSession) -> None:
         (event(price="abc"), "invalid_price"),
         (event(price=-12.5), "negative_price"),
         (event(product_id=None), "missing_product_id"),
+        # Ids must be plain values, not JSON objects or arrays stored as text.
+        (event(event_id={"id": "e1"}), "invalid_event_id"),
+        (event(customer_id=["C1"]), "invalid_customer_id"),
+        (event(product_id={"sku": "P1"}), "invalid_product_id"),
+        # The contract requires an offset: a local time is not silently taken as UTC.
+        (event(event_ts="2026-10-30T10:15:30"), "missing_ts_offset"),
+        (event(event_ts="2026-10-30"), "missing_ts_offset"),
+        (event(amount="lots"), "invalid_amount"),
+        (event(amount=-1), "negative_amount"),
     ],
 )
 def test_each_bad_record_kind_gets_its_reason(spark: SparkSession, line: str, reason: str) -> None:
@@ -182,15 +192,23 @@ def test_identical_lines_keep_exactly_one(spark: SparkSession) -> None:
     ]
 
 
-def test_batch_files_are_read_by_name_and_a_missing_one_is_named(
+def test_ts_offsets_of_every_iso_form_are_accepted(spark: SparkSession) -> None:
+    forms = ["2026-10-30T10:15:30Z", "2026-10-30T10:15:30.5+0200", "2026-10-30T10:15:30-05:00"]
+    assert reasons(spark, [event(event_id=str(i), event_ts=ts) for i, ts in enumerate(forms)]) == [
+        None,
+        None,
+        None,
+    ]
+
+
+def test_batch_files_are_read_by_name_relative_to_the_landing_root_and_a_missing_one_is_named(
     spark: SparkSession, tmp_path: Path
 ) -> None:
     kept = tmp_path / "events [1] {a}+b%.jsonl"
     kept.write_text(event(event_id="e1") + "\n\n   \n" + event(event_id="e2") + "\n")
     (tmp_path / "events 1 a.jsonl").write_text(event(event_id="not-in-batch") + "\n")
-    parsed = cs.parse_events(cs.read_lines(spark, [f"file:{kept}"]), RULES)
+    parsed = cs.parse_events(cs.read_lines(spark, [f"file:{kept}"], f"file:{tmp_path}"), RULES)
     got = sorted((r[c.EVENT_ID], r[c.REASON], r[c.SOURCE_FILE]) for r in parsed.collect())
-    assert [(i, reason) for i, reason, _ in got] == [("e1", None), ("e2", None)]
-    assert all(source.endswith("events [1] {a}+b%.jsonl") for _, _, source in got)
+    assert got == [("e1", None, "events [1] {a}+b%.jsonl"), ("e2", None, "events [1] {a}+b%.jsonl")]
     with pytest.raises(Exception, match=r"gone\.jsonl"):
-        cs.read_lines(spark, [f"file:{kept}", f"file:{tmp_path / 'gone.jsonl'}"])
+        cs.read_lines(spark, [f"file:{kept}", f"file:{tmp_path / 'gone.jsonl'}"], "file:/")

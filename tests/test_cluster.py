@@ -29,6 +29,7 @@ from pyspark.sql import functions as F
 from campaignlake import columns as c
 from campaignlake.audiences.runs import AudienceReport
 from campaignlake.config import Conf, PathsConf, SparkConf
+from campaignlake.pii import DEVELOPMENT_KEY
 from campaignlake.tables import Tables
 from campaignlake.tables.delta_rs import DeltaRsEngine
 
@@ -133,12 +134,15 @@ def moved_paths(conf: Conf, root: Path) -> PathsConf:
 
 def cluster_conf_file(conf: Conf, root: Path) -> Path:
     """The sample's configuration as a YAML file whose paths point at ``root`` and whose
-    session is the one spark-submit configures (``spark.master: null``)."""
+    session is the one spark-submit configures (``spark.master: null``). Like every
+    non-local environment it takes the PII key from the environment, never the
+    development key."""
     moved = dataclasses.replace(
         conf,
         env="cluster",
         spark=SparkConf(master=None, app_name="campaignlake-cluster-test"),
         paths=moved_paths(conf, root),
+        pii=dataclasses.replace(conf.pii, allow_development_key=False),
     )
     data = dataclasses.asdict(moved)
     data.pop("source_file")
@@ -175,7 +179,9 @@ def test_the_pipeline_on_a_standalone_cluster_builds_the_local_audiences(
          "--conf", "spark.executor.memory=1g", "--conf", "spark.driver.memory=1g",
          str(REPO_ROOT / "jobs" / "run_pipeline.py"), "--env", "cluster",
          "--from-stage", "audiences", "--conf-dir", str(conf_file.parent), "--date", "2026-10-31"],
-        env=daemon_env(), cwd=tmp_path, capture_output=True, text=True, timeout=600,
+        # The same key as the local run's, delivered as a secret is: in the environment.
+        env={**daemon_env(), conf.pii.hmac_key_env: DEVELOPMENT_KEY},
+        cwd=tmp_path, capture_output=True, text=True, timeout=600,
     )  # fmt: skip
     print(submitted.stdout)
     assert submitted.returncode == 0, submitted.stdout[-3000:] + submitted.stderr[-3000:]

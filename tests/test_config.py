@@ -65,6 +65,15 @@ def test_cluster_conf_keeps_uris() -> None:
             ("  allow_development_key: true", "  allow_development_key: yes please"),
             r"pii\.allow_development_key: expected true or false",
         ),
+        (
+            ('  master: "local[*]"', "  master: null"),
+            r"test\.yaml: pii\.allow_development_key: the public development key may only be "
+            r"allowed with a local session .*the platform session",
+        ),
+        (
+            ('  master: "local[*]"', "  master: spark://10.0.0.1:7077"),
+            r"pii\.allow_development_key: .*spark://10\.0\.0\.1:7077\) must take the key",
+        ),
     ],
 )
 def test_invalid_conf_names_file_and_key(

@@ -148,6 +148,35 @@ def features_at(spark: SparkSession, inputs: dict[str, DataFrame], cutoffs: list
     return customer_features(keys, feature_set=FS, **inputs)
 
 
+def test_an_event_on_a_windows_first_instant_is_inside_it_and_line_amounts_are_revenue(
+    spark: SparkSession, inputs: dict[str, DataFrame]
+) -> None:
+    # Cutoff 2026-10-11T00:00: the 7-day window starts at 2026-10-04T00:00 and the 30-day one
+    # at 2026-09-11T00:00, both included (date-only timestamps land exactly there).
+    boundary = [
+        event(
+            "B7", "purchase", "2026-10-04T00:00:00", "P1", customer="C2", quantity=3,
+            price=Decimal("3.33"),
+        ),
+        event(
+            "B30", "purchase", "2026-09-11T00:00:00", "P2", customer="C2", quantity=1,
+            price=Decimal("5.00"),
+        ),
+        event(
+            "OUT", "purchase", "2026-09-10T23:59:59", "P2", customer="C2", quantity=1,
+            price=Decimal("7.00"),
+        ),
+    ]  # fmt: skip
+    rows = [
+        {**e, c.AMOUNT: Decimal("10.00") if e[c.SESSION_ID] == "B7" else None} for e in boundary
+    ]
+    inputs = {**inputs, "events": frame(spark, CLICKSTREAM_EVENTS, rows)}
+    got = features_at(spark, inputs, [("C2", cutoff_of(AS_OF))]).first()
+    assert (got["orders_7d"], got["revenue_7d"]) == (1, Decimal("10.00"))
+    assert (got["orders_30d"], got["revenue_30d"]) == (2, Decimal("15.00"))
+    assert got["days_since_last_purchase"] == 7
+
+
 def test_features_count_only_what_happened_before_the_cutoff(
     spark: SparkSession, inputs: dict[str, DataFrame]
 ) -> None:
@@ -229,9 +258,15 @@ def test_single_campaign_splits_by_a_stratified_hash_holdout(spark: SparkSession
     train, validation = split.train.collect(), split.validation.collect()
     assert len(train) + len(validation) == 400
     assert {r[c.CUSTOMER_ID] for r in train}.isdisjoint(r[c.CUSTOMER_ID] for r in validation)
-    assert 70 <= len(validation) <= 130
+    # Stratified exactly: a quarter of the 100 positives and a quarter of the 300 negatives.
     positives = sum(r[c.LABEL] for r in validation)
-    assert 0.15 <= positives / len(validation) <= 0.35
+    assert (positives, len(validation) - positives) == (25, 75)
+    reshuffled = split_examples(
+        examples.repartition(7), attribution_days=7, validation_fraction=0.25, seed=3
+    )
+    assert {r[c.CUSTOMER_ID] for r in reshuffled.validation.collect()} == {
+        r[c.CUSTOMER_ID] for r in validation
+    }
 
 
 def test_rfm_scores_and_named_segments(spark: SparkSession) -> None:
@@ -309,6 +344,23 @@ def test_binary_metrics_match_hand_computed_values(spark: SparkSession) -> None:
     ]
     perfect = binary_metrics(df.withColumn("score", F.col("label").cast("double")))
     assert perfect["roc_auc"] == pytest.approx(1.0) and perfect["brier"] == 0.0
+
+
+def test_tied_scores_are_split_evenly_across_deciles(spark: SparkSession) -> None:
+    # A constant score ranks no one: every decile's lift is exactly 1, not 0 in nine of them.
+    labels = [1, 0, 0, 0, 1, 0, 0, 0, 0, 0] * 3
+    constant = spark.createDataFrame([(y, 0.5) for y in labels], "label int, score double")
+    m = binary_metrics(constant)
+    assert [m[f"lift_d{d:02d}"] for d in range(1, 11)] == [pytest.approx(1.0)] * 10
+    # Hand-computed: 10 rows at 0.9 (5 positives) fill deciles 1-5 with 2 rows and 1 positive
+    # each (rate 0.5, lift 0.5 / 0.3); 10 rows at 0.1 (1 positive) fill deciles 6-10 with 0.2
+    # positives each (rate 0.1, lift 1/3).
+    two = [(1, 0.9)] * 5 + [(0, 0.9)] * 5 + [(1, 0.1)] + [(0, 0.1)] * 9
+    m = binary_metrics(spark.createDataFrame(two, "label int, score double"))
+    assert m["lift_d01"] == pytest.approx(0.5 / 0.3) and m["lift_d05"] == pytest.approx(0.5 / 0.3)
+    assert m["lift_d06"] == pytest.approx(1 / 3) and m["lift_d10"] == pytest.approx(1 / 3)
+    assert m["cumulative_gain_d05"] == pytest.approx(5 / 6)
+    assert m["brier"] == pytest.approx((5 * 0.01 + 5 * 0.81 + 0.81 + 9 * 0.01) / 20)
 
 
 def test_deciles_rank_the_highest_scores_first_within_each_group(spark: SparkSession) -> None:

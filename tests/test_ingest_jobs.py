@@ -15,7 +15,7 @@ from pyspark.sql import SparkSession
 
 from campaignlake import columns as c
 from campaignlake.config import Conf, PiiConf
-from campaignlake.errors import InputError, RejectRateExceededError, SecretMissingError
+from campaignlake.errors import RejectRateExceededError, SecretMissingError
 from campaignlake.ingest.runs import (
     ingest_campaigns,
     ingest_clickstream,
@@ -270,12 +270,24 @@ def test_crm_newest_wins_invalid_fields_are_nulled_and_replays_change_nothing(
     assert customers["C1"][c.EMAIL_OPT_IN] is False and customers["C2"][c.EMAIL_VALID] is False
 
 
-def test_crm_file_with_wrong_header_is_named(
+def test_a_crm_file_with_a_wrong_header_is_quarantined_whole_and_the_rest_ingested(
     spark: SparkSession, conf: Conf, tables: Tables
 ) -> None:
     write(conf.paths.landing, "crm/customers_2026-10-01.csv", "id,mail\nC1,a@b.co\n")
-    with pytest.raises(InputError, match=r"customers_2026-10-01\.csv: expected the header line"):
-        ingest_crm(spark, conf, tables, now=NOW)
+    write(
+        conf.paths.landing,
+        "crm/customers_2026-10-02.csv",
+        CRM_HEADER + "\n" + crm_row("C2", "c2@example.com", "2026-10-02T08:00:00Z") + "\n",
+    )
+    report = ingest_crm(spark, conf, tables, now=NOW)[0]
+    assert report.file_issues == [("crm/customers_2026-10-01.csv", "bad_header")]
+    assert "file not read (bad_header): crm/customers_2026-10-01.csv" in report.describe()
+    assert [r[c.CUSTOMER_ID] for r in tables.read("customers").collect()] == ["C2"]
+    quarantined = [
+        (r[c.SOURCE_FILE], r[c.REASON], r[c.DISPOSITION])
+        for r in tables.read("customers_quarantine").collect()
+    ]
+    assert quarantined == [("crm/customers_2026-10-01.csv", "bad_header", "file_rejected")]
 
 
 def test_outside_local_the_hmac_key_must_come_from_the_environment(

@@ -364,6 +364,14 @@ def _check_semantics(conf: Conf, source: str) -> None:
         raise ConfigError(f"{source}: response_model.train_ratio: must be in (0, 1)")
     if model.fit_partitions < 1:
         raise ConfigError(f"{source}: response_model.fit_partitions: must be 1 or more")
+    master = conf.spark.master or ""
+    if conf.pii.allow_development_key and not master.startswith("local"):
+        raise ConfigError(
+            f"{source}: pii.allow_development_key: the public development key may only be "
+            "allowed with a local session (spark.master: local[...]); this environment "
+            f"({master or 'the platform session'}) must take the key from "
+            f"${conf.pii.hmac_key_env}"
+        )
     try:
         if re.compile(model.campaign_category_pattern).groups < 1:
             raise ConfigError(

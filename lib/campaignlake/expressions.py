@@ -139,4 +139,3 @@ def _check_node(node: Any, where: str) -> None:
 
 def _seq(scala_seq: Any) -> list[Any]:
     return [scala_seq.apply(i) for i in range(scala_seq.size())]
-

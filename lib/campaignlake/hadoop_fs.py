@@ -25,6 +25,16 @@ def source_file() -> Column:
     return F.when(encoded.contains("%"), decoded).otherwise(encoded)
 
 
+def relative_source_file(root: str) -> Column:
+    """:func:`source_file` relative to ``root`` (``paths.landing``, qualified): rows name their
+    landing file the way the ingest manifest does, whatever folder the data lives in."""
+    full = source_file()
+    prefix = root.rstrip("/") + "/"
+    return F.when(full.startswith(prefix), F.substring(full, len(prefix) + 1, 1 << 30)).otherwise(
+        full
+    )
+
+
 class HadoopFs:
     """Driver-side file operations on any Hadoop-supported path or URI."""
 
@@ -41,6 +51,12 @@ class HadoopFs:
             # files written here are read by people and other tools, not by Hadoop.
             fs = fs.getRawFileSystem()
         return fs, hadoop_path
+
+    def qualify(self, path: str) -> str:
+        """``path`` with its file system's scheme and authority (``file:/data``, ``s3://b/x``),
+        as listings name the files below it."""
+        fs, target = self._resolve(path)
+        return str(fs.makeQualified(target).toString())
 
     def exists(self, path: str) -> bool:
         fs, target = self._resolve(path)

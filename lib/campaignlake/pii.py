@@ -2,7 +2,10 @@
 
 HMAC-SHA256(key, m) = SHA256((key ^ opad) || SHA256((key ^ ipad) || m)). The two padded keys
 are constants per run, so the whole HMAC is two ``sha2`` calls over binary concatenations: no
-Python UDF, and the key never appears in a plan as text (only its padded bytes).
+Python UDF. The padded keys are not literals (a literal is printed in every plan, ``explain()``
+and the event log, and the key is one XOR away from it): they are the columns of a one-row
+DataFrame (:func:`hmac_key_frame`) that is broadcast-joined to the rows being hashed
+(:func:`with_hmac_key`), so plans name the columns, never their values.
 
 The key comes from an environment variable (on Databricks, set from a secret scope; on EMR from
 Secrets Manager) and never from code or conf. Local runs may fall back to the documented
@@ -14,7 +17,7 @@ from __future__ import annotations
 import hashlib
 import os
 
-from pyspark.sql import Column
+from pyspark.sql import Column, DataFrame, SparkSession
 from pyspark.sql import functions as F
 
 from campaignlake.config import PiiConf
@@ -45,15 +48,33 @@ def resolve_hmac_key(pii: PiiConf, environ: dict[str, str] | None = None) -> byt
     )
 
 
-def hmac_sha256_hex(value: Column, key: bytes) -> Column:
-    """Hex HMAC-SHA256 of a string column under ``key`` (null stays null)."""
+INNER_PAD = "__hmac_inner_pad"
+OUTER_PAD = "__hmac_outer_pad"
+
+
+def hmac_key_frame(spark: SparkSession, key: bytes) -> DataFrame:
+    """A one-row DataFrame holding ``key``'s HMAC pads (``key ^ ipad``, ``key ^ opad``), for
+    :func:`with_hmac_key`. Built on the driver from the key; never logged or printed."""
     if len(key) > _BLOCK:
         key = hashlib.sha256(key).digest()
     key = key.ljust(_BLOCK, b"\0")
-    inner_pad = bytes(b ^ 0x36 for b in key)
-    outer_pad = bytes(b ^ 0x5C for b in key)
-    inner = F.unhex(F.sha2(F.concat(F.lit(inner_pad), value.cast("binary")), 256))
-    return F.when(value.isNull(), None).otherwise(F.sha2(F.concat(F.lit(outer_pad), inner), 256))
+    inner_pad = bytearray(b ^ 0x36 for b in key)
+    outer_pad = bytearray(b ^ 0x5C for b in key)
+    schema = f"{INNER_PAD} binary, {OUTER_PAD} binary"
+    return spark.createDataFrame([(inner_pad, outer_pad)], schema)
+
+
+def with_hmac_key(df: DataFrame, key_frame: DataFrame) -> DataFrame:
+    """``df`` with the key's pads as two columns (a broadcast join of one row), so that
+    :func:`hmac_sha256_hex` can be used in the next ``select``; select them away after."""
+    return df.crossJoin(F.broadcast(key_frame))
+
+
+def hmac_sha256_hex(value: Column) -> Column:
+    """Hex HMAC-SHA256 of a string column (null stays null), under the key whose pads
+    :func:`with_hmac_key` joined to the rows."""
+    inner = F.unhex(F.sha2(F.concat(F.col(INNER_PAD), value.cast("binary")), 256))
+    return F.when(value.isNull(), None).otherwise(F.sha2(F.concat(F.col(OUTER_PAD), inner), 256))
 
 
 def normalise_email(email: Column) -> Column:

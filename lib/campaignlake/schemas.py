@@ -45,6 +45,7 @@ CLICKSTREAM_EVENTS = _struct(
     (c.PRODUCT_ID, StringType()),
     (c.QUANTITY, IntegerType()),
     (c.PRICE, MONEY),
+    (c.AMOUNT, MONEY),
     (c.PAGE_URL, StringType()),
     (c.REFERRER, StringType()),
     (c.UTM_SOURCE, StringType()),
@@ -125,6 +126,7 @@ INGEST_BATCHES = _struct(
     (c.SOURCE_FILE, StringType()),
     (c.FILE_SIZE, LongType()),
     (c.FILE_MODIFIED_AT, TimestampType()),
+    (c.FILE_REASON, StringType()),
     (c.STATUS, StringType()),
     (c.RECORDED_AT, TimestampType()),
 )

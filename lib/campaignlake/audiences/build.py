@@ -23,7 +23,7 @@ from pyspark.sql.types import ArrayType, IntegerType, StringType, StructType
 from campaignlake import columns as c
 from campaignlake.audiences.campaigns import Campaign, FrequencyCapConf, SelectionConf
 from campaignlake.frames import with_row_numbers
-from campaignlake.pii import hmac_sha256_hex
+from campaignlake.pii import hmac_sha256_hex, with_hmac_key
 from campaignlake.recommend.metrics import ids_in_rank_order
 from campaignlake.schemas import CAMPAIGN_AUDIENCES
 
@@ -294,12 +294,14 @@ def export_rows(
     *,
     channel: str,
     product_count: int,
-    key: bytes,
+    key: DataFrame,
 ) -> DataFrame:
     """The sending tool's rows, best rank first: ``recipient_id`` (HMAC-SHA256 of the
     customer id: the tool never sees internal ids), the channel's address, ``first_name``,
     then ``product_<i>_id``, ``product_<i>_name``, ``product_<i>_price`` for i = 1 … count.
-    ``rank`` is kept for ordering; drop it when writing.
+    ``rank`` is kept for ordering; drop it when writing. Every text column a person or the
+    catalogue controls is made spreadsheet-safe (a leading ``=``, ``+``, ``-``, ``@`` gets an
+    apostrophe), the address included; a phone number of digits after ``+`` is left as it is.
 
     Parameters
     ----------
@@ -309,6 +311,8 @@ def export_rows(
         ``silver/customers`` (addresses and first names).
     products
         ``silver/products`` (names and prices).
+    key
+        The pseudonymisation key (:func:`campaignlake.pii.hmac_key_frame`).
     """
     address = CHANNEL_ADDRESS[channel]
     crm = customers.select(c.CUSTOMER_ID, *([address] if address else []), c.FIRST_NAME)
@@ -331,13 +335,23 @@ def export_rows(
         for i in range(product_count):
             item = F.try_element_at(F.col("__products"), F.lit(i + 1))
             product_columns += [
-                item[c.PRODUCT_ID].alias(f"product_{i + 1}_id"),
+                _spreadsheet_safe(item[c.PRODUCT_ID]).alias(f"product_{i + 1}_id"),
                 _spreadsheet_safe(item[c.NAME]).alias(f"product_{i + 1}_name"),
                 item[c.PRICE].cast("string").alias(f"product_{i + 1}_price"),
             ]
-    return rows.select(
-        hmac_sha256_hex(F.col(c.CUSTOMER_ID), key).alias(c.RECIPIENT_ID),
-        *([F.col(address)] if address else []),
+    address_columns = []
+    if address == c.PHONE:
+        phone = F.col(address)
+        address_columns = [
+            F.when(phone.rlike(r"^\+[0-9]+$"), phone)
+            .otherwise(_spreadsheet_safe(phone))
+            .alias(address)
+        ]
+    elif address:
+        address_columns = [_spreadsheet_safe(F.col(address)).alias(address)]
+    return with_hmac_key(rows, key).select(
+        hmac_sha256_hex(F.col(c.CUSTOMER_ID)).alias(c.RECIPIENT_ID),
+        *address_columns,
         _spreadsheet_safe(F.col(c.FIRST_NAME)).alias(c.FIRST_NAME),
         *product_columns,
         c.RANK,

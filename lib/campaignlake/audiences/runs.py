@@ -27,7 +27,7 @@ from campaignlake.errors import ConfigError, MissingInputError
 from campaignlake.features.build import features_of
 from campaignlake.hadoop_fs import HadoopFs
 from campaignlake.models.registry import ModelStore
-from campaignlake.pii import resolve_hmac_key
+from campaignlake.pii import hmac_key_frame, resolve_hmac_key
 from campaignlake.tables import Tables, WriteResult, describe_writes
 
 INPUTS = {
@@ -143,7 +143,7 @@ def build_audiences(
         versions={key: tables.version(key) for key in INPUTS},
     )
     fs = HadoopFs(spark)
-    key = resolve_hmac_key(conf.pii)
+    key = hmac_key_frame(spark, resolve_hmac_key(conf.pii))
     for campaign in due:
         earlier = [cmp for cmp in campaigns if cmp.order_key < campaign.order_key]
         report.results.append(
@@ -192,7 +192,7 @@ def _build_one(
     earlier: list[Campaign],
     *,
     as_of: date,
-    key: bytes,
+    key: DataFrame,
 ) -> CampaignResult:
     offer = (
         (F.col(c.MODEL_NAME) == F.lit(campaign.model))

@@ -44,6 +44,11 @@ FEATURE_INPUTS = {
     "customer_history": "ingest_crm",
     "deletion_requests": "ingest_crm",
 }
+#: The inputs without which there are no customers: CRM. A company without clickstream,
+#: catalogue or campaign history still gets features (those parts are zeros and nulls).
+REQUIRED_FEATURE_INPUTS = {
+    key: FEATURE_INPUTS[key] for key in ("customer_history", "deletion_requests")
+}
 
 
 @dataclass
@@ -65,10 +70,58 @@ class FeatureReport:
         )
 
 
-def read_inputs(tables: Tables) -> dict[str, DataFrame]:
-    """The feature inputs by table key; a missing table names the job that writes it."""
-    tables.require(FEATURE_INPUTS, "features")
-    return {key: tables.read(key) for key in FEATURE_INPUTS}
+def read_inputs(
+    tables: Tables, required: dict[str, str] = REQUIRED_FEATURE_INPUTS
+) -> dict[str, DataFrame]:
+    """The feature inputs by table key. An optional input that does not exist reads as empty.
+
+    Raises
+    ------
+    MissingInputError
+        When ``required`` tables do not exist; the message names every missing one and the
+        job that writes it.
+    """
+    tables.require(required, "features")
+    return {
+        key: tables.read(key)
+        if tables.exists(key)
+        else tables.spark.createDataFrame([], tables.spec(key).schema)
+        for key in FEATURE_INPUTS
+    }
+
+
+def input_versions(tables: Tables) -> dict[str, int | None]:
+    """The version of each feature input (``None`` for one that does not exist)."""
+    return {key: tables.version(key) if tables.exists(key) else None for key in FEATURE_INPUTS}
+
+
+def newest_data_date(inputs: dict[str, DataFrame]) -> date | None:
+    """The day of the newest ingested record among events, CRM versions and contacts."""
+    days = [
+        inputs["clickstream_events"].agg(F.max(c.EVENT_DATE)),
+        inputs["customer_history"].agg(F.to_date(F.max(c.UPDATED_AT))),
+        inputs["campaign_contacts"].agg(F.to_date(F.max(c.SENT_AT))),
+    ]
+    found = [row[0] for frame in days for row in frame.collect() if row[0] is not None]
+    return max(found) if found else None
+
+
+def check_as_of(inputs: dict[str, DataFrame], as_of: date) -> None:
+    """Refuse an as-of date after the newest ingested data: its features would describe a
+    day nobody has data for (and a typo such as 2099 would write them).
+
+    Raises
+    ------
+    MissingInputError
+        Naming the date, the newest data and what to do.
+    """
+    newest = newest_data_date(inputs)
+    if newest is None or as_of > newest:
+        raise MissingInputError(
+            f"--date {as_of} is after the newest ingested data "
+            f"({newest or 'none'}): ingest that day's landing files first, or pass a date "
+            f"on or before {newest or 'the first ingested day'}"
+        )
 
 
 def features_for(
@@ -117,6 +170,7 @@ def build_features(
     tables = tables or Tables(spark, conf)
     feature_set = FeatureSet.from_conf(conf)
     inputs = read_inputs(tables)
+    check_as_of(inputs, as_of)
     cutoffs = customers_as_of(inputs["customer_history"], cutoff_of(as_of))
     features = daily_features(features_for(cutoffs, inputs, feature_set), as_of).persist(
         StorageLevel.MEMORY_AND_DISK
@@ -124,10 +178,8 @@ def build_features(
     report = FeatureReport(as_of=as_of)
     try:
         report.customers = features.count()
-        slice_of_date = f"{c.AS_OF_DATE} = DATE'{as_of.isoformat()}'"
-        report.writes["customer_features"] = tables.replace_slice(
-            "customer_features", features, slice_of_date
-        )
+        # Everything is computed before anything is written, so a failing step (a
+        # segmentation that cannot fit) leaves no table half-updated for the date.
         segmentation = fit_behaviour_segments(features, feature_set, conf.segments)
         report.chosen_k, report.silhouettes = segmentation.k, segmentation.silhouettes
         segments = (
@@ -145,6 +197,10 @@ def build_features(
                 r[c.RFM_SEGMENT]: r["count"]
                 for r in segments.groupBy(c.RFM_SEGMENT).count().collect()  # a few segments
             }
+            slice_of_date = f"{c.AS_OF_DATE} = DATE'{as_of.isoformat()}'"
+            report.writes["customer_features"] = tables.replace_slice(
+                "customer_features", features, slice_of_date
+            )
             report.writes["customer_segments"] = tables.replace_slice(
                 "customer_segments", segments, slice_of_date
             )

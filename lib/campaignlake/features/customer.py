@@ -242,7 +242,8 @@ def customer_features(
 
 
 def _in_window(days: int) -> Column:
-    return F.col(_AGE) < F.lit(days)
+    """In ``[cutoff − days, cutoff)``: ages run from just above 0 to exactly ``days``."""
+    return F.col(_AGE) <= F.lit(days)
 
 
 def _before_cutoff(rows: DataFrame, keys: DataFrame, ts: str, horizon: int) -> DataFrame:
@@ -262,7 +263,11 @@ def _sessions(visible_events: DataFrame) -> DataFrame:
     """One row per (customer, cutoff, session) of the events visible at the cutoff."""
     ev = visible_events
     is_purchase = F.col(c.EVENT_TYPE) == "purchase"
-    line_revenue = F.col(c.PRICE) * F.coalesce(F.col(c.QUANTITY), F.lit(1))
+    # A purchase's line amount, when the collector sends it, is the revenue (unit prices are
+    # rounded, so price x quantity can miss it by cents); else price x quantity.
+    line_revenue = F.coalesce(
+        F.col(c.AMOUNT), F.col(c.PRICE) * F.coalesce(F.col(c.QUANTITY), F.lit(1))
+    )
     counts = [
         F.count_if(F.col(c.EVENT_TYPE) == event_type).alias(_N + event_type)
         for event_type in SESSION_COUNTS.values()

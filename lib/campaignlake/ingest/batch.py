@@ -7,10 +7,20 @@ finds a planned but uncommitted batch finishes that batch first, with the same f
 batch id and the same ingestion time, and any table it had already written skips its commit.
 So a crash at any point neither loses nor duplicates records, and a run with no new files
 commits nothing at all.
+
+Every file under a source's landing folder is accounted for. The manifest records each file by
+its path relative to ``paths.landing`` (so a moved or restored data folder is not new) with the
+size it had when it was taken. A file whose name matches no source of its folder is recorded
+with the reason ``unrecognised_file_name`` and reported once; a file whose size changed after
+it was ingested (lines appended to it) is taken again, its records deduplicated against the
+table; a planned file that has gone by the time it is read is reported as ``file_missing`` and
+taken again if it reappears.
 """
 
 from __future__ import annotations
 
+import re
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import date, datetime, timezone
 
@@ -18,13 +28,32 @@ from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import functions as F
 
 from campaignlake import columns as c
-from campaignlake.errors import InputError
+from campaignlake.hadoop_fs import HadoopFs
 from campaignlake.schemas import INGEST_BATCHES
 from campaignlake.tables import Tables, Txn
 
 PLANNED = "planned"
 COMMITTED = "committed"
 BATCHES_TABLE = "ingest_batches"
+#: Reasons a whole landing file is not read (file-level quarantine rows).
+UNRECOGNISED_FILE_NAME = "unrecognised_file_name"
+FILE_MISSING = "file_missing"
+BAD_HEADER = "bad_header"
+#: The size recorded for a file that was missing when its batch read it: any size it has when
+#: it reappears differs, so it is taken again.
+MISSING_SIZE = -1
+_DATE_IN_PATH = re.compile(r".*(\d{4}-\d{2}-\d{2})")
+
+
+@dataclass(frozen=True)
+class LandingFile:
+    """One file under a landing folder, by its path relative to ``paths.landing``."""
+
+    path: str
+    size: int
+    modified_at: datetime | None = None
+    #: Why the file is not read (``unrecognised_file_name``), or ``None``.
+    reason: str | None = None
 
 
 @dataclass(frozen=True)
@@ -33,56 +62,119 @@ class Batch:
 
     job: str
     seq: int
-    files: tuple[str, ...]
+    #: ``paths.landing``, qualified (``file:/…``, ``s3://…``): the root of every file path.
+    root: str
+    entries: tuple[LandingFile, ...]
     ingested_at: datetime
 
     @property
     def batch_id(self) -> str:
         return f"{self.job}-{self.seq:06d}"
 
+    @property
+    def files(self) -> tuple[str, ...]:
+        """Full paths of the files to read (those without a file-level reason)."""
+        return tuple(self.full_path(e.path) for e in self.entries if e.reason is None)
+
+    @property
+    def rejected_files(self) -> tuple[tuple[str, str], ...]:
+        """(full path, reason) of the files the batch records but does not read."""
+        return tuple((self.full_path(e.path), e.reason) for e in self.entries if e.reason)
+
+    def full_path(self, relative: str) -> str:
+        return f"{self.root}/{relative}"
+
+    def relative(self, full_path: str) -> str:
+        return relative_to(self.root, full_path)
+
     def txn(self, table_key: str) -> Txn:
         """The idempotency token for this batch's write to ``table_key``."""
         return Txn(app_id=f"campaignlake.{self.job}.{table_key}", version=self.seq)
 
 
-def list_landing_files(
-    spark: SparkSession, directory: str, pattern: str, as_of: date | None = None
-) -> DataFrame:
-    """Files under ``directory`` (recursively) whose name matches the glob ``pattern``:
-    ``source_file``, ``file_size``, ``file_modified_at``. With ``as_of``, only files whose
-    path carries a date (``YYYY-MM-DD``) at or before it.
+def relative_to(root: str, full_path: str) -> str:
+    """``full_path`` relative to ``root`` (unchanged when it is not below it)."""
+    prefix = root.rstrip("/") + "/"
+    return full_path[len(prefix) :] if full_path.startswith(prefix) else full_path
+
+
+def landing_root(spark: SparkSession, landing: str) -> str:
+    """``paths.landing`` as the file system names it (``file:/data/landing``), the prefix of
+    every path a listing returns."""
+    return HadoopFs(spark).qualify(landing).rstrip("/")
+
+
+def file_date(path: str) -> date | None:
+    """The last ``YYYY-MM-DD`` in a path (``date=…`` folders, ``*_YYYY-MM-DD.csv`` names)."""
+    match = _DATE_IN_PATH.match(path)
+    if not match:
+        return None
+    try:
+        return date.fromisoformat(match.group(1))
+    except ValueError:
+        return None
+
+
+def list_landing_files(spark: SparkSession, directory: str) -> DataFrame:
+    """Every file under ``directory`` (recursively): ``source_file`` (full path),
+    ``file_size``, ``file_modified_at``; empty when the directory does not exist.
 
     Only file metadata is read: the binaryFile source does not load content unless asked.
+    Names starting with ``.`` or ``_`` are hidden files by Hadoop's convention and not listed.
     """
-    try:
-        listed = (
-            spark.read.format("binaryFile")
-            .option("recursiveFileLookup", "true")
-            .option("pathGlobFilter", pattern)
-            .load(directory)
-            .select(
-                F.col("path").alias(c.SOURCE_FILE),
-                F.col("length").alias(c.FILE_SIZE),
-                F.col("modificationTime").alias(c.FILE_MODIFIED_AT),
-            )
+    if not HadoopFs(spark).exists(directory):
+        return spark.createDataFrame(
+            [], f"{c.SOURCE_FILE} string, {c.FILE_SIZE} long, {c.FILE_MODIFIED_AT} timestamp"
         )
-    except Exception as exc:
-        if "PATH_NOT_FOUND" in str(exc) or "does not exist" in str(exc):
-            raise InputError(f"landing directory {directory} does not exist") from exc
-        raise
-    if as_of is not None:
-        # The last date in the path: date=YYYY-MM-DD directories or *_YYYY-MM-DD.csv names.
-        text = F.regexp_extract(F.col(c.SOURCE_FILE), r".*(\d{4}-\d{2}-\d{2})", 1)
-        file_date = F.when(text == "", None).otherwise(F.to_date(text))
-        listed = listed.where(file_date.isNull() | (file_date <= F.lit(as_of)))
-    return listed
+    return (
+        spark.read.format("binaryFile")
+        .option("recursiveFileLookup", "true")
+        .load(directory)
+        .select(
+            F.col("path").alias(c.SOURCE_FILE),
+            F.col("length").alias(c.FILE_SIZE),
+            F.col("modificationTime").alias(c.FILE_MODIFIED_AT),
+        )
+    )
+
+
+def classify(
+    listed: Sequence[LandingFile],
+    patterns: Sequence[str],
+    sibling_patterns: Sequence[str],
+    *,
+    reports_unrecognised: bool,
+) -> list[LandingFile]:
+    """The listed files this job answers for: those whose name matches one of ``patterns``
+    (regular expressions over the file name), and, when it ``reports_unrecognised``, those
+    that match neither its patterns nor a sibling source's in the same folder (with the
+    reason ``unrecognised_file_name``)."""
+    mine = [re.compile(p) for p in patterns]
+    others = [re.compile(p) for p in sibling_patterns]
+    kept = []
+    for entry in listed:
+        name = entry.path.rsplit("/", 1)[-1]
+        if any(p.fullmatch(name) for p in mine):
+            kept.append(entry)
+        elif reports_unrecognised and not any(p.fullmatch(name) for p in others):
+            kept.append(
+                LandingFile(entry.path, entry.size, entry.modified_at, UNRECOGNISED_FILE_NAME)
+            )
+    return kept
 
 
 def open_batch(
-    tables: Tables, job: str, landing_files: DataFrame, now: datetime | None = None
+    tables: Tables,
+    job: str,
+    root: str,
+    candidates: Sequence[LandingFile],
+    as_of: date | None = None,
+    now: datetime | None = None,
 ) -> Batch | None:
-    """The batch this run must ingest: an unfinished one, else the landing files not yet
-    recorded for ``job``; ``None`` when there is nothing to do (and nothing is written)."""
+    """The batch this run must ingest: an unfinished one, else the ``candidates`` (paths
+    relative to ``root``) that are new or whose size changed since they were recorded;
+    ``None`` when there is nothing to do (and nothing is written). With ``as_of``, files whose
+    path carries a later date wait."""
     tables.ensure(BATCHES_TABLE)
     log = tables.read(BATCHES_TABLE).where(F.col(c.JOB) == job)
     committed = log.where(F.col(c.STATUS) == COMMITTED).select(c.BATCH_SEQ).distinct()
@@ -90,48 +182,69 @@ def open_batch(
         log.where(F.col(c.STATUS) == PLANNED)
         .join(committed, on=c.BATCH_SEQ, how="left_anti")
         .orderBy(c.BATCH_SEQ, c.SOURCE_FILE)
-        .select(c.BATCH_SEQ, c.SOURCE_FILE, c.RECORDED_AT)
+        .select(c.BATCH_SEQ, c.SOURCE_FILE, c.FILE_SIZE, c.FILE_REASON, c.RECORDED_AT)
         .collect()  # file names of one batch: metadata, not data
     )
     if unfinished:
         seq = unfinished[0][c.BATCH_SEQ]
-        files = tuple(r[c.SOURCE_FILE] for r in unfinished if r[c.BATCH_SEQ] == seq)
-        return Batch(job, seq, files, unfinished[0][c.RECORDED_AT].astimezone(timezone.utc))
-    known = log.select(c.SOURCE_FILE).distinct()
-    new_files = landing_files.join(known, on=c.SOURCE_FILE, how="left_anti").orderBy(c.SOURCE_FILE)
-    rows = new_files.collect()  # file names and sizes only
-    if not rows:
+        entries = tuple(
+            LandingFile(r[c.SOURCE_FILE], r[c.FILE_SIZE], reason=r[c.FILE_REASON])
+            for r in unfinished
+            if r[c.BATCH_SEQ] == seq
+        )
+        started = unfinished[0][c.RECORDED_AT].astimezone(timezone.utc)
+        return Batch(job, seq, root, entries, started)
+    recorded = {
+        r[c.SOURCE_FILE]: r[c.FILE_SIZE]
+        for r in (
+            log.where(F.col(c.STATUS) == COMMITTED)
+            .groupBy(c.SOURCE_FILE)
+            .agg(F.max_by(c.FILE_SIZE, F.struct(c.BATCH_SEQ, c.RECORDED_AT)).alias(c.FILE_SIZE))
+            .collect()  # one row per landing file: metadata
+        )
+    }
+    due = [
+        entry
+        for entry in sorted(candidates, key=lambda e: e.path)
+        if recorded.get(entry.path) != entry.size
+        and (as_of is None or entry.reason or (file_date(entry.path) or as_of) <= as_of)
+    ]
+    if not due:
         return None
     last = log.agg(F.max(c.BATCH_SEQ)).first()[0]
     seq = (last or 0) + 1
     ingested_at = (now or datetime.now(timezone.utc)).replace(microsecond=0)
-    batch = Batch(job, seq, tuple(r[c.SOURCE_FILE] for r in rows), ingested_at)
+    batch = Batch(job, seq, root, tuple(due), ingested_at)
     planned = tables.spark.createDataFrame(
-        [
-            (
-                job,
-                seq,
-                r[c.SOURCE_FILE],
-                r[c.FILE_SIZE],
-                r[c.FILE_MODIFIED_AT],
-                PLANNED,
-                ingested_at,
-            )
-            for r in rows
-        ],
+        [(job, seq, e.path, e.size, e.modified_at, e.reason, PLANNED, ingested_at) for e in due],
         INGEST_BATCHES,
     )
     tables.append(BATCHES_TABLE, planned, txn=Txn(f"campaignlake.{job}.plan", seq))
     return batch
 
 
-def close_batch(tables: Tables, batch: Batch) -> None:
-    """Record ``batch`` as committed: its files count as ingested from now on."""
+def close_batch(tables: Tables, batch: Batch, missing: Sequence[str] = ()) -> None:
+    """Record ``batch`` as committed: its files count as ingested from now on, except the
+    ``missing`` ones (full paths), recorded with no size so that they are taken again if they
+    reappear."""
+    gone = [batch.relative(path) for path in missing]
     done = (
         tables.read(BATCHES_TABLE)
         .where((F.col(c.JOB) == batch.job) & (F.col(c.BATCH_SEQ) == batch.seq))
         .where(F.col(c.STATUS) == PLANNED)
         .withColumn(c.STATUS, F.lit(COMMITTED))
+        .withColumn(
+            c.FILE_SIZE,
+            F.when(F.col(c.SOURCE_FILE).isin(gone), F.lit(MISSING_SIZE)).otherwise(
+                F.col(c.FILE_SIZE)
+            ),
+        )
+        .withColumn(
+            c.FILE_REASON,
+            F.when(F.col(c.SOURCE_FILE).isin(gone), F.lit(FILE_MISSING)).otherwise(
+                F.col(c.FILE_REASON)
+            ),
+        )
         .withColumn(c.RECORDED_AT, F.lit(datetime.now(timezone.utc)).cast("timestamp"))
     )
     tables.append(BATCHES_TABLE, done, txn=Txn(f"campaignlake.{batch.job}.commit", batch.seq))

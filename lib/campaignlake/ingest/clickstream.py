@@ -15,7 +15,7 @@ from pyspark.sql import Column, DataFrame, SparkSession
 from pyspark.sql import functions as F
 
 from campaignlake import columns as c
-from campaignlake.hadoop_fs import escape_glob, source_file
+from campaignlake.hadoop_fs import escape_glob, relative_source_file
 from campaignlake.ingest.quarantine import DUPLICATE, REJECTED, first_failure, to_quarantine
 from campaignlake.schemas import CLICKSTREAM_EVENTS
 
@@ -41,6 +41,7 @@ RAW_FIELDS = (
     c.PRODUCT_ID,
     c.QUANTITY,
     c.PRICE,
+    c.AMOUNT,
     c.PAGE_URL,
     c.REFERRER,
     c.UTM_SOURCE,
@@ -58,6 +59,13 @@ _MALFORMED = "__malformed"
 _TS = "__ts"
 _QUANTITY = "__quantity"
 _PRICE = "__price"
+_AMOUNT = "__amount"
+#: Ids must be plain values: a JSON object or array given as an id is rejected.
+ID_FIELDS = (c.EVENT_ID, c.CUSTOMER_ID, c.PRODUCT_ID)
+#: An ISO-8601 time of day that states its offset from UTC (``Z``, ``+02``, ``-0500``, ``+05:30``).
+TS_OFFSET_PATTERN = (
+    r"(?i)[0-9]{2}:[0-9]{2}(:[0-9]{2}([.,][0-9]+)?)?\s*(z|[+-][0-9]{2}(:?[0-9]{2})?)$"
+)
 _TYPE = "__type"
 
 
@@ -70,15 +78,17 @@ class ClickstreamRules:
     min_event_ts: datetime
 
 
-def read_lines(spark: SparkSession, files: list[str]) -> DataFrame:
-    """The lines of ``files`` with their ``source_file``. I/O, not a transform.
+def read_lines(spark: SparkSession, files: list[str], root: str) -> DataFrame:
+    """The lines of ``files`` with their ``source_file`` (relative to ``root``, the landing
+    folder). I/O, not a transform.
 
     Exactly the batch's files are read, named one by one (never the whole landing tree, which
-    holds every earlier batch too). A file that has gone since the batch was planned fails
-    the read with its path named.
+    holds every earlier batch too); ``.jsonl.gz`` files are decompressed.
     """
+    if not files:
+        return spark.createDataFrame([], f"{LINE} string, {c.SOURCE_FILE} string")
     return spark.read.text([escape_glob(f) for f in files]).select(
-        F.col(LINE), source_file().alias(c.SOURCE_FILE)
+        F.col(LINE), relative_source_file(root).alias(c.SOURCE_FILE)
     )
 
 
@@ -145,6 +155,7 @@ def parse_events(lines: DataFrame, rules: ClickstreamRules) -> DataFrame:
         F.expr(f"try_to_timestamp(`{c.EVENT_TS}`)").alias(_TS),
         F.expr(f"try_cast(`{c.QUANTITY}` AS INT)").alias(_QUANTITY),
         F.expr(f"try_cast(`{c.PRICE}` AS DECIMAL(12,2))").alias(_PRICE),
+        F.expr(f"try_cast(`{c.AMOUNT}` AS DECIMAL(12,2))").alias(_AMOUNT),
         F.lower(F.col(c.EVENT_TYPE)).alias(_TYPE),
     )
     latest = rules.ingested_at + timedelta(hours=rules.max_future_skew_hours)
@@ -153,6 +164,7 @@ def parse_events(lines: DataFrame, rules: ClickstreamRules) -> DataFrame:
         (~col(_UTF8), "invalid_utf8"),
         (col(_MALFORMED), "malformed_json"),
         (col(c.EVENT_ID).isNull(), "missing_event_id"),
+        *[(col(name).rlike(r"^[\[{]"), f"invalid_{name}") for name in ID_FIELDS],
         (col(c.EVENT_TYPE).isNull(), "missing_event_type"),
         (~col(_TYPE).isin(*EVENT_TYPES), "unknown_event_type"),
         (
@@ -162,15 +174,24 @@ def parse_events(lines: DataFrame, rules: ClickstreamRules) -> DataFrame:
         (col(c.SESSION_ID).isNull(), "missing_session_id"),
         (col(c.EVENT_TS).isNull(), "missing_event_ts"),
         (col(_TS).isNull(), "unparseable_event_ts"),
+        (~col(c.EVENT_TS).rlike(TS_OFFSET_PATTERN), "missing_ts_offset"),
         (col(_TS) > F.lit(latest), "future_event_ts"),
         (col(_TS) < F.lit(rules.min_event_ts), "too_old_event_ts"),
         (col(c.QUANTITY).isNotNull() & col(_QUANTITY).isNull(), "invalid_quantity"),
         (col(_QUANTITY) <= 0, "non_positive_quantity"),
         (col(c.PRICE).isNotNull() & col(_PRICE).isNull(), "invalid_price"),
         (col(_PRICE) < 0, "negative_price"),
+        (col(c.AMOUNT).isNotNull() & col(_AMOUNT).isNull(), "invalid_amount"),
+        (col(_AMOUNT) < 0, "negative_amount"),
         (col(_TYPE).isin(*PRODUCT_EVENTS) & col(c.PRODUCT_ID).isNull(), "missing_product_id"),
     ]
-    renamed = {c.EVENT_TYPE: _TYPE, c.EVENT_TS: _TS, c.QUANTITY: _QUANTITY, c.PRICE: _PRICE}
+    renamed = {
+        c.EVENT_TYPE: _TYPE,
+        c.EVENT_TS: _TS,
+        c.QUANTITY: _QUANTITY,
+        c.PRICE: _PRICE,
+        c.AMOUNT: _AMOUNT,
+    }
     checked = typed.select(
         *[col(renamed.get(name, name)).alias(name) for name in RAW_FIELDS],
         col(c.RESCUED_DATA),

@@ -15,8 +15,7 @@ from pyspark.sql import functions as F
 from pyspark.sql.types import StringType, StructField, StructType
 
 from campaignlake import columns as c
-from campaignlake.errors import InputError
-from campaignlake.hadoop_fs import escape_glob, source_file
+from campaignlake.hadoop_fs import escape_glob, relative_source_file, source_file
 from campaignlake.ingest.quarantine import (
     FIELD_NULLED,
     REJECTED,
@@ -25,7 +24,8 @@ from campaignlake.ingest.quarantine import (
     first_failure,
     to_quarantine,
 )
-from campaignlake.pii import EMAIL_PATTERN, hmac_sha256_hex, normalise_email
+from campaignlake.pii import EMAIL_PATTERN, hmac_sha256_hex, normalise_email, with_hmac_key
+from campaignlake.schemas import CUSTOMERS
 
 CORRUPT = "_corrupt_record"
 STALE_DUPLICATE = "stale_duplicate"
@@ -63,39 +63,54 @@ class CsvRules:
         return self.ingested_at + timedelta(hours=self.max_future_skew_hours)
 
 
-def read_csv_records(spark: SparkSession, files: list[str], fields: tuple[str, ...]) -> DataFrame:
-    """Rows of CSV ``files`` (header required) as strings, with ``source_file`` and
-    ``_corrupt_record`` (the raw line when it does not have the expected number of fields).
+def read_csv_records(
+    spark: SparkSession, files: list[str], fields: tuple[str, ...], root: str
+) -> tuple[DataFrame, list[str]]:
+    """Rows of CSV ``files`` (header required, RFC 4180: quoted fields may hold commas, doubled
+    quotes and line breaks; ``.csv.gz`` is decompressed) as strings, with ``source_file``
+    (relative to ``root``) and ``_corrupt_record`` (the raw row when it does not have the
+    expected number of fields). I/O, not a transform.
 
-    Raises
-    ------
-    InputError
-        When a file's header is not exactly ``fields``; the message names the files.
+    Returns
+    -------
+    tuple
+        The rows of the files whose header is exactly ``fields``, and the full paths of the
+        files whose header is not (they are not read: the caller quarantines each as a whole).
     """
     header = ",".join(fields)
-    paths = [escape_glob(f) for f in files]
-    lines = spark.read.text(paths).select(F.col("value"), source_file().alias(c.SOURCE_FILE))
-    bad_headers = (
-        lines.groupBy(c.SOURCE_FILE)
-        .agg(F.max((F.trim(F.col("value")) == header).cast("int")).alias("has_header"))
-        .where(F.col("has_header") == 0)
-        .collect()  # one row per file with a wrong header, if any
-    )
-    if bad_headers:
-        names = ", ".join(sorted(r[c.SOURCE_FILE] for r in bad_headers))
-        raise InputError(f"{names}: expected the header line '{header}'")
     schema = StructType(
         [StructField(name, StringType()) for name in fields] + [StructField(CORRUPT, StringType())]
     )
-    return (
+    if not files:
+        empty = spark.createDataFrame([], schema)
+        return empty.withColumn(c.SOURCE_FILE, F.lit(None).cast("string")), []
+    paths = [escape_glob(f) for f in files]
+    lines = spark.read.text(paths).select(F.col("value"), source_file().alias(c.SOURCE_FILE))
+    bad_headers = sorted(
+        r[c.SOURCE_FILE]
+        for r in (
+            lines.groupBy(c.SOURCE_FILE)
+            .agg(F.max((F.trim(F.col("value")) == header).cast("int")).alias("has_header"))
+            .where(F.col("has_header") == 0)
+            .collect()  # one row per file with a wrong header, if any
+        )
+    )
+    good = [p for f, p in zip(files, paths, strict=True) if f not in bad_headers]
+    if not good:
+        return read_csv_records(spark, [], fields, root)[0], bad_headers
+    rows = (
         spark.read.schema(schema)
         .option("header", "true")
         .option("mode", "PERMISSIVE")
         .option("columnNameOfCorruptRecord", CORRUPT)
         .option("encoding", "UTF-8")
-        .csv(paths)
-        .withColumn(c.SOURCE_FILE, source_file())
+        .option("multiLine", "true")
+        .option("quote", '"')
+        .option("escape", '"')
+        .csv(good)
+        .withColumn(c.SOURCE_FILE, relative_source_file(root))
     )
+    return rows, bad_headers
 
 
 def raw_record(fields: tuple[str, ...]) -> Column:
@@ -131,8 +146,10 @@ def parse_bool(name: str) -> Column:
 
 
 def export_date_of(source_file: Column) -> Column:
-    """The export date in a file name such as ``products_2026-10-31.csv``."""
-    return F.to_date(F.regexp_extract(source_file, r".*(\d{4}-\d{2}-\d{2})", 1))
+    """The export date in a file name such as ``products_2026-10-31.csv`` (null without one,
+    or when it is not a calendar date)."""
+    text = F.nullif(F.regexp_extract(source_file, r".*(\d{4}-\d{2}-\d{2})", 1), F.lit(""))
+    return F.to_date(F.try_to_timestamp(text, F.lit("yyyy-MM-dd")))
 
 
 def _issues(checks: list[tuple[Column, str]]) -> Column:
@@ -146,12 +163,13 @@ def _issues(checks: list[tuple[Column, str]]) -> Column:
 def parse_customers(
     raw: DataFrame,
     rules: CsvRules,
-    hmac_key: bytes,
+    hmac_key: DataFrame,
     attributes: tuple[tuple[str, str], ...] = (),
 ) -> DataFrame:
     """Typed CRM rows: emails normalised and pseudonymised, consent flags as booleans, and the
     declared extra ``attributes`` ((name, numeric|categorical), after the contract's columns)
-    in the ``attributes`` map as trimmed strings.
+    in the ``attributes`` map as trimmed strings. ``hmac_key`` is the pseudonymisation key as
+    :func:`campaignlake.pii.hmac_key_frame` holds it.
 
     Rejected (``reason``): malformed rows, a missing customer_id, a missing, unparseable or
     future ``updated_at``. Nulled but kept (``issues``): an invalid email (``email_valid`` is
@@ -208,10 +226,10 @@ def parse_customers(
         else F.create_map().cast("map<string,string>")
     )
     valid_email = F.when(email_ok, email)
-    return raw.select(
+    return with_hmac_key(raw, hmac_key).select(
         text(c.CUSTOMER_ID).alias(c.CUSTOMER_ID),
         valid_email.alias(c.EMAIL),
-        hmac_sha256_hex(valid_email, hmac_key).alias(c.EMAIL_HASH),
+        hmac_sha256_hex(valid_email).alias(c.EMAIL_HASH),
         F.coalesce(email_ok, F.lit(False)).alias(c.EMAIL_VALID),
         text(c.FIRST_NAME).alias(c.FIRST_NAME),
         text(c.LAST_NAME).alias(c.LAST_NAME),
@@ -309,6 +327,92 @@ def parse_campaign_contacts(raw: DataFrame, rules: CsvRules) -> DataFrame:
         export_date_of(F.col(c.SOURCE_FILE)).alias(c.EXPORT_DATE),
         *audit_columns(CAMPAIGN_FIELDS, reason),
     )
+
+
+CONSENT_FLAGS = (c.EMAIL_OPT_IN, c.SMS_OPT_IN, c.PUSH_OPT_IN)
+
+
+def _customer_update_condition() -> str:
+    """Merge condition of ``silver/customers`` (aliases s, t): a newer ``updated_at`` wins;
+    on a tie the row as :func:`resolve_ties_with_table` merged it replaces the table's when
+    it differs in any field."""
+    compared = [
+        f"to_json(s.`{f.name}`) <=> to_json(t.`{f.name}`)"
+        if f.name == c.ATTRIBUTES
+        else f"s.`{f.name}` <=> t.`{f.name}`"
+        for f in CUSTOMERS.fields
+        if f.name not in (c.BATCH_ID, c.INGESTED_AT)
+    ]
+    tie = f"s.`{c.UPDATED_AT}` = t.`{c.UPDATED_AT}`"
+    return f"s.`{c.UPDATED_AT}` > t.`{c.UPDATED_AT}` OR ({tie} AND NOT ({' AND '.join(compared)}))"
+
+
+CUSTOMER_UPDATE_CONDITION = _customer_update_condition()
+
+
+def _file_name(path: Column) -> Column:
+    return F.element_at(F.split(path, "/"), -1)
+
+
+def withdrawn_consent_in_ties(refined: DataFrame) -> DataFrame:
+    """Among versions of a customer with the same ``updated_at`` in one batch, the winner (the
+    later export) keeps a consent flag only if every tied version has it: a "no" in any of
+    them applies.
+
+    Parameters
+    ----------
+    refined
+        Parsed CRM rows after :func:`mark_superseded` (winners have no reason, the versions they
+        replaced ``stale_duplicate``).
+    """
+    versions = refined.where(F.col(c.REASON).isNull() | (F.col(c.REASON) == STALE_DUPLICATE)).where(
+        F.col(c.CUSTOMER_ID).isNotNull() & F.col(c.UPDATED_AT).isNotNull()
+    )
+    tied = versions.groupBy(c.CUSTOMER_ID, c.UPDATED_AT).agg(
+        *[F.min(F.col(flag)).alias(f"__all_{flag}") for flag in CONSENT_FLAGS]
+    )
+    winners = refined.where(F.col(c.REASON).isNull()).join(
+        tied, on=[c.CUSTOMER_ID, c.UPDATED_AT], how="left"
+    )
+    merged = winners.select(
+        *[
+            F.coalesce(F.col(f"__all_{n}"), F.col(n)).alias(n) if n in CONSENT_FLAGS else F.col(n)
+            for n in refined.columns
+        ]
+    )
+    return merged.unionByName(refined.where(F.col(c.REASON).isNotNull()))
+
+
+def resolve_ties_with_table(source: DataFrame, table: DataFrame) -> DataFrame:
+    """The rows to merge into ``silver/customers`` when a version has the same ``updated_at``
+    as the table's: the later export wins (file names carry the export date, and a file taken
+    again wins over its earlier self), and each consent flag is kept only if both versions
+    have it, so an opt-out is never lost to a tie. Rows without a tie are returned as they are.
+
+    Parameters
+    ----------
+    source
+        The batch's winning rows, in the table's schema.
+    table
+        The current ``silver/customers``.
+    """
+    current = table.select(*[F.col(n).alias(f"__t_{n}") for n in source.columns])
+    joined = source.join(
+        current, on=F.col(c.CUSTOMER_ID) == F.col(f"__t_{c.CUSTOMER_ID}"), how="left"
+    )
+    tie = F.coalesce(F.col(c.UPDATED_AT) == F.col(f"__t_{c.UPDATED_AT}"), F.lit(False))
+    source_wins = _file_name(F.col(c.SOURCE_FILE)) >= _file_name(F.col(f"__t_{c.SOURCE_FILE}"))
+    keep_own = (c.BATCH_ID, c.INGESTED_AT)
+
+    def resolved(name: str) -> Column:
+        mine, theirs = F.col(name), F.col(f"__t_{name}")
+        if name in CONSENT_FLAGS:
+            return F.when(tie, mine & theirs).otherwise(mine)
+        if name in keep_own:
+            return mine
+        return F.when(tie & ~source_wins, theirs).otherwise(mine)
+
+    return joined.select(*[resolved(n).alias(n) for n in source.columns])
 
 
 def mark_superseded(parsed: DataFrame, keys: list[str], newest_first: list[Column]) -> DataFrame:

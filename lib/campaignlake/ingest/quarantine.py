@@ -9,15 +9,18 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from pyspark.sql import Column, DataFrame
+from pyspark.sql import Column, DataFrame, SparkSession
 from pyspark.sql import functions as F
 
 from campaignlake import columns as c
+from campaignlake.schemas import QUARANTINE
 
 REJECTED = "rejected"
 DUPLICATE = "duplicate"
 SUPERSEDED = "superseded"
 FIELD_NULLED = "field_nulled"
+#: A whole landing file that was recorded but not read (its reason says why).
+FILE_REJECTED = "file_rejected"
 
 
 def first_failure(checks: list[tuple[Column, str]]) -> Column:
@@ -61,3 +64,19 @@ def blank(column: Column) -> Column:
 def try_cast(column_name: str, sql_type: str) -> Column:
     """``try_cast`` (null instead of an error under ANSI mode), on Spark 3.5 and 4.x."""
     return F.expr(f"try_cast(`{column_name}` AS {sql_type})")
+
+
+def file_quarantine(
+    spark: SparkSession,
+    files: list[tuple[str, str]],
+    batch_id: str,
+    ingested_at: datetime,
+) -> DataFrame:
+    """One quarantine row per landing file that was not read: ``files`` holds (landing file,
+    reason) pairs, a handful per batch, so the rows are built on the driver."""
+    day = ingested_at.date()
+    rows = [
+        (path, None, None, reason, FILE_REJECTED, batch_id, ingested_at, day)
+        for path, reason in files
+    ]
+    return spark.createDataFrame(rows, QUARANTINE)

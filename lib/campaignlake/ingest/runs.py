@@ -23,9 +23,28 @@ from campaignlake.config import Conf
 from campaignlake.errors import RejectRateExceededError
 from campaignlake.ingest import clickstream as cs
 from campaignlake.ingest import csv_sources as csv
-from campaignlake.ingest.batch import Batch, close_batch, list_landing_files, open_batch
-from campaignlake.ingest.quarantine import DUPLICATE, FIELD_NULLED, REJECTED, SUPERSEDED
-from campaignlake.pii import resolve_hmac_key
+from campaignlake.ingest.batch import (
+    BAD_HEADER,
+    BATCHES_TABLE,
+    FILE_MISSING,
+    UNRECOGNISED_FILE_NAME,
+    Batch,
+    LandingFile,
+    classify,
+    close_batch,
+    landing_root,
+    list_landing_files,
+    open_batch,
+    relative_to,
+)
+from campaignlake.ingest.quarantine import (
+    DUPLICATE,
+    FIELD_NULLED,
+    REJECTED,
+    SUPERSEDED,
+    file_quarantine,
+)
+from campaignlake.pii import hmac_key_frame, resolve_hmac_key
 from campaignlake.tables import Tables, WriteResult, describe_writes
 
 log = logging.getLogger(__name__)
@@ -50,6 +69,13 @@ class IngestReport:
     by_disposition: dict[str, int] = field(default_factory=dict)
     by_reason: dict[str, int] = field(default_factory=dict)
     writes: dict[str, WriteResult] = field(default_factory=dict)
+    #: (landing file, reason) of the files recorded but not read: unrecognised names, missing
+    #: files, bad headers. Each also has a quarantine row.
+    file_issues: list[tuple[str, str]] = field(default_factory=list)
+    #: Files taken again because their size changed after they were ingested.
+    changed_files: list[str] = field(default_factory=list)
+    #: Anything else a person should know (an absent landing folder).
+    notes: list[str] = field(default_factory=list)
 
     @property
     def rejected(self) -> int:
@@ -60,8 +86,9 @@ class IngestReport:
         return self.rejected / self.records if self.records else 0.0
 
     def describe(self) -> str:
+        notes = "".join(f"; {note}" for note in self.notes)
         if self.batch_id is None:
-            return f"{self.job}: no new landing files, nothing written"
+            return f"{self.job}: no new landing files, nothing written{notes}"
         reasons = ", ".join(f"{k}={v}" for k, v in sorted(self.by_reason.items())) or "none"
         versions = describe_writes(self.writes)
         return (
@@ -70,8 +97,22 @@ class IngestReport:
             f"({self.reject_rate:.2%}), duplicates {self.by_disposition.get(DUPLICATE, 0)}, "
             f"superseded {self.by_disposition.get(SUPERSEDED, 0)}, "
             f"fields nulled {self.by_disposition.get(FIELD_NULLED, 0)}; reasons: {reasons}; "
-            f"tables: {versions}"
+            f"tables: {versions}{notes}{self._files_line()}"
         )
+
+    def _files_line(self) -> str:
+        lines = [f"\n   changed since ingested, taken again: {path}" for path in self.changed_files]
+        for path, reason in self.file_issues:
+            hint = _FILE_HINTS.get(reason, "")
+            lines.append(f"\n   file not read ({reason}): {path}{hint}")
+        return "".join(lines)
+
+
+_FILE_HINTS = {
+    UNRECOGNISED_FILE_NAME: " (rename it to a name the source expects to have it ingested)",
+    FILE_MISSING: " (it was listed but has gone; put it back and the next run ingests it)",
+    BAD_HEADER: " (fix the header line; a corrected file is ingested by the next run)",
+}
 
 
 @dataclass(frozen=True)
@@ -80,20 +121,23 @@ class _Plan:
 
     job: str
     subdir: str
-    pattern: str
+    #: Regular expressions of the file names this job takes (``.gz`` variants included).
+    patterns: tuple[str, ...]
     target: str
     quarantine: str
-    #: batch → parsed rows with ``reason``.
-    parse: Callable[[Batch], DataFrame]
-    #: (parsed rows, materialise) → rows with duplicate or superseded reasons added;
+    #: (batch, readable files) → parsed rows with ``reason``, and the files that were not
+    #: read because their header is wrong.
+    parse: Callable[[Batch, list[str]], tuple[DataFrame, list[str]]]
+    #: (parsed rows, materialise, batch) → rows with duplicate or superseded reasons added;
     #: ``materialise`` caches a frame for the rest of the run.
-    refine: Callable[[DataFrame, Callable[[DataFrame], DataFrame]], DataFrame]
+    refine: Callable[[DataFrame, Callable[[DataFrame], DataFrame], Batch], DataFrame]
     to_target: Callable[[DataFrame, Batch], DataFrame]
     to_quarantine: Callable[[DataFrame, Batch], DataFrame]
     write: Callable[[Tables, DataFrame, Batch], WriteResult]
-    #: An append-only table of every valid version (point-in-time reads), and its rows.
+    #: A table of every valid version (point-in-time reads), its rows and their key.
     history: str | None = None
     to_history: Callable[[DataFrame, Batch], DataFrame] | None = None
+    history_keys: tuple[str, ...] = ()
 
 
 def _ingest(
@@ -105,15 +149,33 @@ def _ingest(
     now: datetime | None,
 ) -> IngestReport:
     report = IngestReport(job=plan.job)
-    landing = f"{conf.paths.landing.rstrip('/')}/{plan.subdir}"
-    with _step(plan.job, "open batch"):
-        listed = list_landing_files(spark, landing, plan.pattern, as_of)
-        batch = open_batch(tables, plan.job, listed, now)
-    if batch is None:
-        return report
-    report.batch_id, report.files = batch.batch_id, len(batch.files)
+    root = landing_root(spark, conf.paths.landing)
+    folder = f"{conf.paths.landing.rstrip('/')}/{plan.subdir}"
     tables.ensure(plan.target)
     tables.ensure(plan.quarantine)
+    if plan.history:
+        tables.ensure(plan.history)
+    with _step(plan.job, "open batch"):
+        listed = [
+            LandingFile(relative_to(root, r[c.SOURCE_FILE]), r[c.FILE_SIZE], r[c.FILE_MODIFIED_AT])
+            for r in list_landing_files(spark, folder).collect()  # file metadata, not data
+        ]
+        if not listed:
+            report.notes.append(f"no landing files under {folder}: its tables are left empty")
+        siblings = LANDING_FOLDERS.get(plan.subdir, plan.patterns)
+        candidates = classify(
+            listed,
+            plan.patterns,
+            [p for p in siblings if p not in plan.patterns],
+            reports_unrecognised=plan.patterns[0] == siblings[0],
+        )
+        batch = open_batch(tables, plan.job, root, candidates, as_of, now)
+    if batch is None:
+        return report
+    report.batch_id, report.files = batch.batch_id, len(batch.entries)
+    present = {entry.path for entry in listed}
+    missing = [f for f in batch.files if batch.relative(f) not in present]
+    report.changed_files = sorted(_known_files(tables, plan.job, batch))
     cached: list[DataFrame] = []
 
     def keep(df: DataFrame) -> DataFrame:
@@ -133,9 +195,16 @@ def _ingest(
         # `reason` into the parsing projection and parses each line once per consumer. It is
         # filled by the first job that needs the parsed rows (the duplicate search or the
         # quarantine), not by a pass of its own.
-        parsed = keep(plan.parse(batch))
+        readable = [f for f in batch.files if f not in missing]
+        parsed_rows, bad_headers = plan.parse(batch, readable)
+        parsed = keep(parsed_rows)
+        report.file_issues = sorted(
+            [(batch.relative(f), reason) for f, reason in batch.rejected_files]
+            + [(batch.relative(f), FILE_MISSING) for f in missing]
+            + [(batch.relative(f), BAD_HEADER) for f in bad_headers]
+        )
         with _step(plan.job, "parse and refine"):
-            refined = plan.refine(parsed, materialise)
+            refined = plan.refine(parsed, materialise, batch)
         with _step(plan.job, "quarantine rows"):
             # Rejects are few: kept in memory, they are counted and written without another
             # pass over the batch.
@@ -143,25 +212,46 @@ def _ingest(
         with _step(plan.job, "count"):
             _count(report, parsed, quarantine)
         with _step(plan.job, "write quarantine"):
+            files = file_quarantine(spark, report.file_issues, batch.batch_id, batch.ingested_at)
             report.writes[plan.quarantine] = tables.append(
-                plan.quarantine, quarantine, txn=batch.txn(plan.quarantine)
+                plan.quarantine, quarantine.unionByName(files), txn=batch.txn(plan.quarantine)
             )
         limit = conf.ingest.max_reject_rate
         if report.reject_rate > limit:
             raise RejectRateExceededError(_reject_message(report, quarantine, limit))
         with _step(plan.job, f"write {plan.target}"):
             report.writes[plan.target] = plan.write(tables, plan.to_target(refined, batch), batch)
-        if plan.history and plan.to_history:
+        if plan.history and plan.to_history and plan.history_keys:
             with _step(plan.job, f"write {plan.history}"):
-                report.writes[plan.history] = tables.append(
-                    plan.history, plan.to_history(refined, batch), txn=batch.txn(plan.history)
+                # Insert-only by key: a version already recorded is never recorded twice.
+                report.writes[plan.history] = tables.upsert(
+                    plan.history,
+                    plan.to_history(refined, batch),
+                    list(plan.history_keys),
+                    update_condition="false",
+                    txn=batch.txn(plan.history),
                 )
         with _step(plan.job, "close batch"):
-            close_batch(tables, batch)
+            close_batch(tables, batch, missing)
     finally:
         for df in cached:
             df.unpersist()
     return report
+
+
+def _known_files(tables: Tables, job: str, batch: Batch) -> set[str]:
+    """The batch's files that an earlier batch of ``job`` already committed (so this batch
+    takes them again because they changed)."""
+    paths = [batch.relative(f) for f in batch.files]
+    return {
+        r[c.SOURCE_FILE]
+        for r in tables.read(BATCHES_TABLE)
+        .where((F.col(c.JOB) == job) & (F.col(c.BATCH_SEQ) < batch.seq))
+        .where(F.col(c.SOURCE_FILE).isin(paths))
+        .select(c.SOURCE_FILE)
+        .distinct()
+        .collect()  # file names
+    }
 
 
 def _count(report: IngestReport, parsed: DataFrame, quarantine: DataFrame) -> None:
@@ -206,15 +296,22 @@ def ingest_clickstream(
     deduplicated by event_id within the batch and against the table."""
     tables = tables or Tables(spark, conf)
     min_ts = datetime.fromisoformat(conf.ingest.min_event_ts.replace("Z", "+00:00"))
-    pattern = "*.jsonl"
 
-    def parse(batch: Batch) -> DataFrame:
+    def parse(batch: Batch, files: list[str]) -> tuple[DataFrame, list[str]]:
         rules = cs.ClickstreamRules(batch.ingested_at, conf.ingest.max_future_skew_hours, min_ts)
-        lines = cs.read_lines(spark, list(batch.files))
-        return cs.parse_events(lines, rules)
+        lines = cs.read_lines(spark, files, batch.root)
+        return cs.parse_events(lines, rules), []
 
-    def refine(parsed: DataFrame, materialise: Callable[[DataFrame], DataFrame]) -> DataFrame:
-        existing = tables.read("clickstream_events").select(c.EVENT_ID)
+    def refine(
+        parsed: DataFrame, materialise: Callable[[DataFrame], DataFrame], batch: Batch
+    ) -> DataFrame:
+        # What this batch wrote itself before a crash is not "already ingested": a resumed
+        # batch reports what the batch did.
+        existing = (
+            tables.read("clickstream_events")
+            .where(F.col(c.BATCH_ID) != F.lit(batch.batch_id))
+            .select(c.EVENT_ID)
+        )
         # Materialised, their real (small) sizes let Spark broadcast them instead of
         # shuffling every event to join them.
         repeated = materialise(cs.repeated_ids(parsed))
@@ -228,7 +325,7 @@ def ingest_clickstream(
         _Plan(
             job="ingest_clickstream",
             subdir="clickstream",
-            pattern=pattern,
+            patterns=LANDING_FOLDERS["clickstream"],
             target="clickstream_events",
             quarantine="clickstream_quarantine",
             parse=parse,
@@ -250,6 +347,7 @@ class CsvSource:
 
     job: str
     subdir: str
+    #: Regular expression of the file names (a ``.gz`` variant is taken too).
     pattern: str
     target: str
     quarantine: str
@@ -262,8 +360,13 @@ class CsvSource:
     latest_wins: bool
     #: When a row replaces the table's row for the same key (aliases s and t).
     update_condition: str
-    #: The append-only table that keeps every valid version, if any.
+    #: The table that keeps every valid version, if any, and the key of a version there.
     history: str | None = None
+    history_keys: tuple[str, ...] = ()
+    #: Customer-specific rules after the newest row per key is chosen: within the batch
+    #: (parsed rows → rows) and against the table (source, table rows → source).
+    within_batch: Callable[[DataFrame], DataFrame] | None = None
+    against_table: Callable[[DataFrame, DataFrame], DataFrame] | None = None
 
     def winner_first(self) -> list[Column]:
         return [
@@ -272,10 +375,15 @@ class CsvSource:
         ]
 
 
+def _dated_csv(prefix: str) -> str:
+    """``<prefix>_YYYY-MM-DD.csv``, optionally gzipped: the export date orders the files."""
+    return rf"{prefix}_\d{{4}}-\d{{2}}-\d{{2}}\.csv(\.gz)?"
+
+
 PRODUCTS_SOURCE = CsvSource(
     job="ingest_products",
     subdir="products",
-    pattern="products_*.csv",
+    pattern=_dated_csv("products"),
     target="products",
     quarantine="products_quarantine",
     fields=csv.PRODUCT_FIELDS,
@@ -288,7 +396,7 @@ PRODUCTS_SOURCE = CsvSource(
 CAMPAIGN_HISTORY_SOURCE = CsvSource(
     job="ingest_campaigns",
     subdir="campaigns",
-    pattern="campaign_history_*.csv",
+    pattern=_dated_csv("campaign_history"),
     target="campaign_contacts",
     quarantine="campaign_contacts_quarantine",
     fields=csv.CAMPAIGN_FIELDS,
@@ -301,7 +409,7 @@ CAMPAIGN_HISTORY_SOURCE = CsvSource(
 DELETION_REQUESTS_SOURCE = CsvSource(
     job="ingest_deletion_requests",
     subdir="crm",
-    pattern="deletion_requests_*.csv",
+    pattern=_dated_csv("deletion_requests"),
     target="deletion_requests",
     quarantine="customers_quarantine",
     fields=csv.DELETION_FIELDS,
@@ -314,23 +422,39 @@ DELETION_REQUESTS_SOURCE = CsvSource(
 )
 
 
-def customers_source(hmac_key: bytes, attributes: tuple[tuple[str, str], ...] = ()) -> CsvSource:
+def customers_source(
+    hmac_key: DataFrame, attributes: tuple[tuple[str, str], ...] = ()
+) -> CsvSource:
     """CRM customer exports, with the declared extra ``attributes`` columns after the
     contract's; the pseudonymisation key is bound at run time, never stored."""
     return CsvSource(
         job="ingest_crm",
         subdir="crm",
-        pattern="customers_*.csv",
+        pattern=_dated_csv("customers"),
         target="customers",
         quarantine="customers_quarantine",
         fields=csv.CUSTOMER_FIELDS + tuple(name for name, _ in attributes),
         parse=lambda raw, rules: csv.parse_customers(raw, rules, hmac_key, attributes),
         history="customer_history",
+        history_keys=(c.CUSTOMER_ID, c.UPDATED_AT, c.SOURCE_FILE),
         keys=(c.CUSTOMER_ID,),
+        # A later export wins a tie of updated_at (file names carry the export date).
         winner_order=(c.UPDATED_AT, c.SOURCE_FILE),
         latest_wins=True,
-        update_condition=f"s.{c.UPDATED_AT} > t.{c.UPDATED_AT}",
+        update_condition=csv.CUSTOMER_UPDATE_CONDITION,
+        within_batch=csv.withdrawn_consent_in_ties,
+        against_table=csv.resolve_ties_with_table,
     )
+
+
+#: Every landing folder and the file names its sources take, first source first: the first
+#: one reports the files that match none of them.
+LANDING_FOLDERS: dict[str, tuple[str, ...]] = {
+    "clickstream": (r".*\.jsonl", r".*\.jsonl\.gz"),
+    "crm": (_dated_csv("customers"), DELETION_REQUESTS_SOURCE.pattern),
+    "products": (PRODUCTS_SOURCE.pattern,),
+    "campaigns": (CAMPAIGN_HISTORY_SOURCE.pattern,),
+}
 
 
 def _csv_rules(conf: Conf, batch: Batch) -> csv.CsvRules:
@@ -356,31 +480,41 @@ def ingest_csv(
     schema = tables.spec(source.target).schema
     keys = list(source.keys)
 
-    def parse_batch(batch: Batch) -> DataFrame:
-        raw = csv.read_csv_records(spark, list(batch.files), source.fields)
-        return source.parse(raw, _csv_rules(conf, batch))
+    def parse_batch(batch: Batch, files: list[str]) -> tuple[DataFrame, list[str]]:
+        raw, bad_headers = csv.read_csv_records(spark, files, source.fields, batch.root)
+        return source.parse(raw, _csv_rules(conf, batch)), bad_headers
+
+    def refine(parsed: DataFrame, _: Callable[[DataFrame], DataFrame], __: Batch) -> DataFrame:
+        newest = csv.mark_superseded(parsed, keys, source.winner_first())
+        return source.within_batch(newest) if source.within_batch else newest
+
+    def write(t: Tables, rows: DataFrame, batch: Batch) -> WriteResult:
+        if source.against_table:
+            rows = source.against_table(rows, t.read(source.target))
+        return t.upsert(
+            source.target,
+            rows,
+            keys,
+            update_condition=source.update_condition,
+            txn=batch.txn(source.target),
+        )
 
     plan = _Plan(
         job=source.job,
         subdir=source.subdir,
-        pattern=source.pattern,
+        patterns=(source.pattern,),
         target=source.target,
         quarantine=source.quarantine,
         parse=parse_batch,
-        refine=lambda parsed, _: csv.mark_superseded(parsed, keys, source.winner_first()),
+        refine=refine,
         to_target=lambda p, b: csv.to_silver(p, schema, b.batch_id, b.ingested_at),
         to_quarantine=lambda p, b: csv.to_csv_quarantine(
             p, F.concat_ws("|", *[F.col(k) for k in keys]), b.batch_id, b.ingested_at
         ),
-        write=lambda t, df, b: t.upsert(
-            source.target,
-            df,
-            keys,
-            update_condition=source.update_condition,
-            txn=b.txn(source.target),
-        ),
+        write=write,
         history=source.history,
         to_history=lambda p, b: csv.to_history(p, schema, b.batch_id, b.ingested_at),
+        history_keys=source.history_keys,
     )
     return _ingest(spark, conf, tables, plan, as_of, now)
 
@@ -400,7 +534,7 @@ def ingest_crm(
     ones included, is appended to ``silver/customer_history`` for point-in-time features."""
     tables = tables or Tables(spark, conf)
     attributes = tuple((a.name, a.kind) for a in conf.ingest.crm_attributes)
-    customers = customers_source(resolve_hmac_key(conf.pii), attributes)
+    customers = customers_source(hmac_key_frame(spark, resolve_hmac_key(conf.pii)), attributes)
     return [
         ingest_csv(spark, conf, tables, source, as_of=as_of, now=now)
         for source in (customers, DELETION_REQUESTS_SOURCE)

@@ -1,9 +1,14 @@
 """Scores → deciles and the metrics marketers read: ROC AUC, PR AUC, Brier score, lift and
 cumulative gains per decile.
 
-Decile 1 holds the highest scores. Cut points come from one ``percentile_approx``
-aggregation, so deciling never sorts all rows in one partition; tied scores share a decile,
-which is why deciles can be uneven when many scores are equal.
+Decile 1 holds the highest scores. For scoring, cut points come from one
+``percentile_approx`` aggregation, so deciling never sorts all rows in one partition; tied
+scores share a decile, which is why deciles can be uneven when many scores are equal.
+
+The evaluation metrics per decile split ties instead: rows that share a score occupy a range
+of ranks, and each decile gets the share of that group's rows (and, in expectation, of its
+positives) that falls inside its tenth of the ranks. A model that gives everyone the same score
+has a lift of exactly 1 in every decile, not 0 in nine of them.
 """
 
 from __future__ import annotations
@@ -12,7 +17,7 @@ from collections.abc import Iterable
 from datetime import datetime
 
 from pyspark.ml.evaluation import BinaryClassificationEvaluator
-from pyspark.sql import Column, DataFrame, SparkSession
+from pyspark.sql import Column, DataFrame, SparkSession, Window
 from pyspark.sql import functions as F
 
 from campaignlake import columns as c
@@ -64,16 +69,7 @@ def binary_metrics(predictions: DataFrame, *, score: str = c.SCORE) -> dict[str,
             rawPredictionCol=c.SCORE, labelCol=c.LABEL, metricName=metric
         )
         metrics[name] = float(evaluator.evaluate(scored))
-    per_decile = (
-        with_deciles(scored)
-        .groupBy(c.DECILE)
-        .agg(
-            F.count(F.lit(1)).alias("rows"),
-            F.sum(c.LABEL).alias("positives"),
-            F.sum((F.col(c.SCORE) - F.col(c.LABEL)) ** 2).alias("squared_error"),
-        )
-        .collect()  # ten rows at most
-    )
+    per_decile = decile_totals(scored).collect()  # ten rows
     table = {int(r[c.DECILE]): r for r in per_decile}
     rows = sum(r["rows"] for r in per_decile)
     positives = sum(r["positives"] for r in per_decile)
@@ -93,6 +89,65 @@ def binary_metrics(predictions: DataFrame, *, score: str = c.SCORE) -> dict[str,
         metrics[f"cumulative_gain_d{d:02d}"] = cumulative_pos / positives if positives else 0.0
         metrics[f"cumulative_fpr_d{d:02d}"] = cumulative_neg / negatives if negatives else 0.0
     return metrics
+
+
+_PART = "__part"
+
+
+def decile_totals(scored: DataFrame, *, parts: int = 8) -> DataFrame:
+    """Per decile (1 = highest scores): ``rows``, ``positives`` and ``squared_error`` of
+    ``scored`` (``score``, ``label``), with tied scores split across the deciles their ranks
+    span (see the module docstring).
+
+    Rows are grouped by score, the groups range-partitioned by score, and each group's rank
+    range is its partition's offset (from one small per-partition total) plus a running sum
+    within the partition: no step sorts all rows in one partition.
+    """
+    groups = (
+        scored.groupBy(c.SCORE)
+        .agg(
+            F.count(F.lit(1)).alias("n"),
+            F.sum(c.LABEL).alias("p"),
+            F.sum((F.col(c.SCORE) - F.col(c.LABEL)) ** 2).alias("sq"),
+        )
+        .repartitionByRange(parts, F.col(c.SCORE))
+        .withColumn(_PART, F.spark_partition_id())
+    )
+    totals = groups.groupBy(_PART).agg(F.sum("n").alias("n"), F.max(c.SCORE).alias("top"))
+    # Partitions hold score ranges: the one with the highest scores comes first.
+    ordered = sorted(totals.collect(), key=lambda r: r["top"], reverse=True)  # `parts` rows
+    offsets, seen = [], 0
+    for row in ordered:
+        offsets.append((row[_PART], seen))
+        seen += row["n"]
+    total = float(seen)
+    offset_frame = scored.sparkSession.createDataFrame(offsets, f"{_PART} int, offset long")
+    running = F.sum("n").over(
+        Window.partitionBy(_PART)
+        .orderBy(F.desc(c.SCORE))
+        .rowsBetween(Window.unboundedPreceding, Window.currentRow)
+    )
+    ranked = (
+        groups.join(F.broadcast(offset_frame), on=_PART, how="inner")
+        .withColumn("end", F.col("offset") + running)
+        .withColumn("start", F.col("end") - F.col("n"))
+    )
+    per_decile = []
+    for d in range(1, 11):
+        low, high = (d - 1) * total / 10, d * total / 10
+        overlap = F.greatest(
+            F.lit(0.0), F.least(F.col("end"), F.lit(high)) - F.greatest(F.col("start"), F.lit(low))
+        )
+        share = overlap / F.col("n")
+        per_decile.append(
+            F.struct(
+                F.lit(d).alias(c.DECILE),
+                F.sum(overlap).alias("rows"),
+                F.sum(F.col("p") * share).alias("positives"),
+                F.sum(F.col("sq") * share).alias("squared_error"),
+            )
+        )
+    return ranked.agg(F.array(*per_decile).alias("__d")).select(F.inline("__d"))
 
 
 def metrics_rows(

@@ -17,7 +17,13 @@ from pyspark.sql import DataFrame, SparkSession
 from campaignlake import columns as c
 from campaignlake.config import Conf
 from campaignlake.errors import ConfigError
-from campaignlake.features.build import FEATURE_INPUTS, features_for, read_inputs
+from campaignlake.features.build import (
+    FEATURE_INPUTS,
+    REQUIRED_FEATURE_INPUTS,
+    features_for,
+    input_versions,
+    read_inputs,
+)
 from campaignlake.features.customer import FeatureSet, cutoff_of
 from campaignlake.frames import fit_layout
 from campaignlake.models import response
@@ -41,6 +47,13 @@ XGBOOST = "xgboost"
 VALIDATION = "validation"
 TRAIN = "train"
 MODEL = "model"
+
+
+#: Training needs the CRM and the campaign history (its labels); other inputs may be absent.
+TRAINING_INPUTS = {
+    **REQUIRED_FEATURE_INPUTS,
+    "campaign_contacts": FEATURE_INPUTS["campaign_contacts"],
+}
 
 
 @dataclass
@@ -80,7 +93,7 @@ def training_examples(
     """One row per labelled contact: features as of its send time, context and label."""
     model_conf = conf.response_model
     feature_set = FeatureSet.from_conf(conf)
-    inputs = read_inputs(tables)
+    inputs = read_inputs(tables, TRAINING_INPUTS)
     contacts = labelled_contacts(
         inputs["campaign_contacts"],
         cutoff=cutoff_of(as_of),
@@ -104,7 +117,8 @@ def train_response_model(
     tables = tables or Tables(spark, conf)
     model_conf = conf.response_model
     created = now or datetime.now(timezone.utc)
-    input_versions = {key: tables.version(key) for key in FEATURE_INPUTS}
+    tables.require(TRAINING_INPUTS, "training the response model")
+    versions = input_versions(tables)
     examples, feature_set = training_examples(spark, conf, tables, as_of)
     examples = examples.persist(StorageLevel.MEMORY_AND_DISK)
     cached = [examples]
@@ -159,7 +173,7 @@ def train_response_model(
             "numeric_features": list(inputs.numeric),
             "categorical_features": list(inputs.categorical),
             "dropped_all_null_features": sorted(empty),
-            "input_table_versions": input_versions,
+            "input_table_versions": versions,
             "split": {
                 "method": split.method,
                 "validation_campaigns": list(split.validation_campaigns),

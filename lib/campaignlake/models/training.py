@@ -11,7 +11,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime
 
-from pyspark.sql import Column, DataFrame
+from pyspark.sql import Column, DataFrame, Window
 from pyspark.sql import functions as F
 
 from campaignlake import columns as c
@@ -121,14 +121,27 @@ def split_examples(
             & (window_end <= F.lit(latest["first_send"]))
         )
         return Split(train, validation, CHRONOLOGICAL, (latest[c.CAMPAIGN_ID],))
-    bucket = F.abs(F.xxhash64(F.col(c.CAMPAIGN_ID), F.col(c.CUSTOMER_ID), F.lit(seed))) % 10_000
-    held_out = bucket < F.lit(int(validation_fraction * 10_000))
+    marked = stratified_holdout(examples, validation_fraction, seed)
     return Split(
-        examples.where(~held_out),
-        examples.where(held_out),
+        marked.where(~F.col(_HELD_OUT)).drop(_HELD_OUT),
+        marked.where(F.col(_HELD_OUT)).drop(_HELD_OUT),
         RANDOM_HOLDOUT,
         (sends[0][c.CAMPAIGN_ID],),
     )
+
+
+_HELD_OUT = "__held_out"
+
+
+def stratified_holdout(examples: DataFrame, fraction: float, seed: int) -> DataFrame:
+    """``examples`` with ``__held_out``: within each label, the ``round(fraction × n)`` rows
+    first by a seeded hash of (campaign, customer), so positives and negatives are held out in
+    the same proportion, and the same rows whatever the partitioning."""
+    bucket = F.xxhash64(F.col(c.CAMPAIGN_ID), F.col(c.CUSTOMER_ID), F.lit(seed))
+    in_class = Window.partitionBy(c.LABEL)
+    position = F.row_number().over(in_class.orderBy(bucket, c.CAMPAIGN_ID, c.CUSTOMER_ID))
+    wanted = F.round(F.count(F.lit(1)).over(in_class) * F.lit(fraction))
+    return examples.withColumn(_HELD_OUT, position <= wanted)
 
 
 def class_counts(examples: DataFrame) -> tuple[int, int]:
