@@ -122,3 +122,10 @@ PRODUCT_IDS = "product_ids"
 SUPPRESSION_REASON = "suppression_reason"
 CONTACT_DATE = "contact_date"
 RECIPIENT_ID = "recipient_id"
+
+# erasure audit
+CUSTOMER_KEY_HASH = "customer_key_hash"
+ERASED_AT = "erased_at"
+ERASED_TABLES = "erased_tables"
+ERASED_ROWS = "erased_rows"
+RUN_DATE = "run_date"

@@ -50,6 +50,8 @@ class S3CommitConf:
 class StorageConf:
     engine: Literal["auto", "spark", "delta-rs"]
     commit_retries: int = 5
+    #: What the maintenance job (``vacuum_tables``) keeps of older table versions.
+    vacuum_retention_hours: int = 168
     stats_columns: int = 32
     s3_commit: S3CommitConf | None = None
     storage_options: dict[str, str] = field(default_factory=dict)
@@ -89,6 +91,7 @@ class TablesConf:
     recommendations: str
     similar_products: str
     campaign_audiences: str
+    erasures: str
 
 
 @dataclass(frozen=True)
@@ -233,6 +236,18 @@ class PiiConf:
 
 
 @dataclass(frozen=True)
+class ErasureConf:
+    """The right to erasure: when a deletion request is carried out and how completely."""
+
+    #: Days between a request and its erasure (a window to revoke it; at most a month).
+    grace_days: int
+    #: Versions of an erased table older than this are vacuumed away, with the data they hold.
+    vacuum_retention_hours: int
+    #: Requests erased per run; the rest are erased by the next runs.
+    max_per_run: int = 10_000
+
+
+@dataclass(frozen=True)
 class SampleConf:
     seed: int
     customers: int
@@ -264,6 +279,7 @@ class Conf:
     recommendations: RecommendationsConf
     tracking: TrackingConf
     audiences: AudiencesConf
+    erasure: ErasureConf
     source_file: str = ""
 
     def table_path(self, key: str) -> str:
@@ -364,6 +380,14 @@ def _check_semantics(conf: Conf, source: str) -> None:
         raise ConfigError(f"{source}: response_model.train_ratio: must be in (0, 1)")
     if model.fit_partitions < 1:
         raise ConfigError(f"{source}: response_model.fit_partitions: must be 1 or more")
+    if conf.erasure.grace_days < 0 or conf.erasure.vacuum_retention_hours < 0:
+        raise ConfigError(
+            f"{source}: erasure: grace_days and vacuum_retention_hours must be 0 or more"
+        )
+    if conf.erasure.max_per_run < 1:
+        raise ConfigError(f"{source}: erasure.max_per_run: must be 1 or more")
+    if conf.storage.vacuum_retention_hours < 0:
+        raise ConfigError(f"{source}: storage.vacuum_retention_hours: must be 0 or more")
     master = conf.spark.master or ""
     if conf.pii.allow_development_key and not master.startswith("local"):
         raise ConfigError(

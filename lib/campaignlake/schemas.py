@@ -216,40 +216,67 @@ CAMPAIGN_AUDIENCES = _struct(
     (c.AS_OF_DATE, DateType()),
 )
 
+ERASURES = _struct(
+    (c.CUSTOMER_KEY_HASH, StringType()),
+    (c.REQUESTED_AT, TimestampType()),
+    (c.ERASED_AT, TimestampType()),
+    (c.ERASED_TABLES, ArrayType(StringType())),
+    (c.ERASED_ROWS, LongType()),
+    (c.RUN_DATE, DateType()),
+)
+
 #: Personal data: never in file statistics.
 CUSTOMER_PII = frozenset({c.EMAIL, c.FIRST_NAME, c.LAST_NAME, c.PHONE, c.CITY})
 #: Raw records can hold anything, PII included.
 QUARANTINE_PII = frozenset({c.RAW_RECORD, c.RECORD_KEY})
 
 _QUARANTINE_SPEC = TableSpec(
-    schema=QUARANTINE, partition_by=(c.QUARANTINE_DATE,), pii_columns=QUARANTINE_PII
+    schema=QUARANTINE,
+    partition_by=(c.QUARANTINE_DATE,),
+    pii_columns=QUARANTINE_PII,
+    erase_by=c.RAW_RECORD,
 )
+_BY_CUSTOMER = c.CUSTOMER_ID
 
 TABLE_SPECS: dict[str, TableSpec] = {
     "clickstream_events": TableSpec(
         schema=CLICKSTREAM_EVENTS,
         partition_by=(c.EVENT_DATE,),
         pii_columns=frozenset({c.USER_AGENT, c.RESCUED_DATA}),
+        erase_by=_BY_CUSTOMER,
     ),
     "clickstream_quarantine": _QUARANTINE_SPEC,
-    "customers": TableSpec(schema=CUSTOMERS, pii_columns=CUSTOMER_PII),
+    "customers": TableSpec(schema=CUSTOMERS, pii_columns=CUSTOMER_PII, erase_by=_BY_CUSTOMER),
     "customers_quarantine": _QUARANTINE_SPEC,
-    "deletion_requests": TableSpec(schema=DELETION_REQUESTS),
+    "deletion_requests": TableSpec(schema=DELETION_REQUESTS, erase_by=_BY_CUSTOMER),
     "products": TableSpec(schema=PRODUCTS),
     "products_quarantine": _QUARANTINE_SPEC,
-    "campaign_contacts": TableSpec(schema=CAMPAIGN_CONTACTS),
+    "campaign_contacts": TableSpec(schema=CAMPAIGN_CONTACTS, erase_by=_BY_CUSTOMER),
     "campaign_contacts_quarantine": _QUARANTINE_SPEC,
     "ingest_batches": TableSpec(schema=INGEST_BATCHES),
-    "customer_history": TableSpec(schema=CUSTOMERS, pii_columns=CUSTOMER_PII),
-    "customer_segments": TableSpec(schema=CUSTOMER_SEGMENTS, partition_by=(c.AS_OF_DATE,)),
+    "customer_history": TableSpec(
+        schema=CUSTOMERS, pii_columns=CUSTOMER_PII, erase_by=_BY_CUSTOMER
+    ),
+    "customer_segments": TableSpec(
+        schema=CUSTOMER_SEGMENTS, partition_by=(c.AS_OF_DATE,), erase_by=_BY_CUSTOMER
+    ),
     "model_metrics": TableSpec(schema=MODEL_METRICS, partition_by=(c.MODEL_NAME,)),
-    "propensity_scores": TableSpec(schema=PROPENSITY_SCORES, partition_by=(c.AS_OF_DATE,)),
-    "interactions": TableSpec(schema=INTERACTIONS, partition_by=(c.AS_OF_DATE,)),
-    "customer_index": TableSpec(schema=CUSTOMER_INDEX),
+    "propensity_scores": TableSpec(
+        schema=PROPENSITY_SCORES, partition_by=(c.AS_OF_DATE,), erase_by=_BY_CUSTOMER
+    ),
+    "interactions": TableSpec(
+        schema=INTERACTIONS, partition_by=(c.AS_OF_DATE,), erase_by=_BY_CUSTOMER
+    ),
+    "customer_index": TableSpec(schema=CUSTOMER_INDEX, erase_by=_BY_CUSTOMER),
     "product_index": TableSpec(schema=PRODUCT_INDEX),
-    "recommendations": TableSpec(schema=RECOMMENDATIONS, partition_by=(c.AS_OF_DATE,)),
+    "recommendations": TableSpec(
+        schema=RECOMMENDATIONS, partition_by=(c.AS_OF_DATE,), erase_by=_BY_CUSTOMER
+    ),
     "similar_products": TableSpec(schema=SIMILAR_PRODUCTS, partition_by=(c.AS_OF_DATE,)),
-    "campaign_audiences": TableSpec(schema=CAMPAIGN_AUDIENCES, partition_by=(c.SEND_DATE,)),
+    "campaign_audiences": TableSpec(
+        schema=CAMPAIGN_AUDIENCES, partition_by=(c.SEND_DATE,), erase_by=_BY_CUSTOMER
+    ),
+    "erasures": TableSpec(schema=ERASURES),
 }
 
 
@@ -259,6 +286,8 @@ def table_specs(conf: Conf) -> dict[str, TableSpec]:
     from campaignlake.features.customer import FeatureSet
 
     features = TableSpec(
-        schema=FeatureSet.from_conf(conf).table_schema(), partition_by=(c.AS_OF_DATE,)
+        schema=FeatureSet.from_conf(conf).table_schema(),
+        partition_by=(c.AS_OF_DATE,),
+        erase_by=c.CUSTOMER_ID,
     )
     return {**TABLE_SPECS, "customer_features": features}

@@ -17,6 +17,7 @@ from pyspark.sql.types import StringType, StructField, StructType
 from campaignlake import columns as c
 from campaignlake.hadoop_fs import escape_glob, relative_source_file, source_file
 from campaignlake.ingest.quarantine import (
+    ERASED,
     FIELD_NULLED,
     REJECTED,
     SUPERSEDED,
@@ -415,6 +416,39 @@ def resolve_ties_with_table(source: DataFrame, table: DataFrame) -> DataFrame:
     return joined.select(*[resolved(n).alias(n) for n in source.columns])
 
 
+ERASED_CUSTOMER = "erased_customer"
+
+
+def reject_erased(parsed: DataFrame, erased: DataFrame, key: DataFrame) -> DataFrame:
+    """Rows of customers the erasure job erased get the reason ``erased_customer``, and lose
+    their id and raw record, so that a re-sent export cannot bring them back, not even into
+    quarantine.
+
+    Parameters
+    ----------
+    parsed
+        Parsed rows with ``customer_id``.
+    erased
+        ``meta/erasures`` (``customer_key_hash`` = HMAC of the customer id).
+    key
+        The pseudonymisation key (:func:`campaignlake.pii.hmac_key_frame`).
+    """
+    hashes = erased.select(F.col(c.CUSTOMER_KEY_HASH).alias("__erased_hash")).distinct()
+    marked = (
+        with_hmac_key(parsed, key)
+        .withColumn("__hash", hmac_sha256_hex(F.col(c.CUSTOMER_ID)))
+        .join(F.broadcast(hashes), F.col("__hash") == F.col("__erased_hash"), how="left")
+    )
+    gone = F.col("__erased_hash").isNotNull()
+    blanked = {c.CUSTOMER_ID: None, c.RAW_RECORD: None, c.REASON: F.lit(ERASED_CUSTOMER)}
+    return marked.select(
+        *[
+            F.when(gone, blanked[n]).otherwise(F.col(n)).alias(n) if n in blanked else F.col(n)
+            for n in parsed.columns
+        ]
+    )
+
+
 def mark_superseded(parsed: DataFrame, keys: list[str], newest_first: list[Column]) -> DataFrame:
     """Among valid rows sharing ``keys``, keep the first by ``newest_first``; give the others
     the reason ``stale_duplicate``."""
@@ -461,9 +495,9 @@ def to_csv_quarantine(
         flagged,
         raw=F.col(c.RAW_RECORD),
         reason=F.col(c.REASON),
-        disposition=F.when(F.col(c.REASON) == STALE_DUPLICATE, F.lit(SUPERSEDED)).otherwise(
-            F.lit(REJECTED)
-        ),
+        disposition=F.when(F.col(c.REASON) == STALE_DUPLICATE, F.lit(SUPERSEDED))
+        .when(F.col(c.REASON) == ERASED_CUSTOMER, F.lit(ERASED))
+        .otherwise(F.lit(REJECTED)),
         **common,
     )
     field_issues = parsed.where(F.col(c.REASON).isNull()).select(

@@ -2,7 +2,9 @@
 
 ``disposition`` says what happened to the record: ``rejected`` (not ingested), ``duplicate``
 (the same record was ingested once already), ``superseded`` (an older version of a record that a
-newer one replaced) or ``field_nulled`` (the record was ingested without the invalid field).
+newer one replaced), ``field_nulled`` (the record was ingested without the invalid field),
+``erased`` (it belongs to an erased customer: dropped, and its raw record is not kept) or
+``file_rejected`` (a whole landing file that was not read).
 """
 
 from __future__ import annotations
@@ -19,6 +21,8 @@ REJECTED = "rejected"
 DUPLICATE = "duplicate"
 SUPERSEDED = "superseded"
 FIELD_NULLED = "field_nulled"
+#: The record belongs to a customer the erasure job erased: dropped, its raw record not kept.
+ERASED = "erased"
 #: A whole landing file that was recorded but not read (its reason says why).
 FILE_REJECTED = "file_rejected"
 

@@ -482,7 +482,11 @@ def ingest_csv(
 
     def parse_batch(batch: Batch, files: list[str]) -> tuple[DataFrame, list[str]]:
         raw, bad_headers = csv.read_csv_records(spark, files, source.fields, batch.root)
-        return source.parse(raw, _csv_rules(conf, batch)), bad_headers
+        parsed = source.parse(raw, _csv_rules(conf, batch))
+        if c.CUSTOMER_ID in source.keys and tables.exists("erasures"):
+            key = hmac_key_frame(spark, resolve_hmac_key(conf.pii))
+            parsed = csv.reject_erased(parsed, tables.read("erasures"), key)
+        return parsed, bad_headers
 
     def refine(parsed: DataFrame, _: Callable[[DataFrame], DataFrame], __: Batch) -> DataFrame:
         newest = csv.mark_superseded(parsed, keys, source.winner_first())

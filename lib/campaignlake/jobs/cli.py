@@ -16,6 +16,9 @@ from campaignlake.jobs import (
     build_report as _build_report,
 )
 from campaignlake.jobs import (
+    erase_customers as _erase_customers,
+)
+from campaignlake.jobs import (
     generate_sample as _generate_sample,
 )
 from campaignlake.jobs import (
@@ -45,6 +48,9 @@ from campaignlake.jobs import (
 from campaignlake.jobs import (
     train_response_model as _train_response_model,
 )
+from campaignlake.jobs import (
+    vacuum_tables as _vacuum_tables,
+)
 
 
 def _exiting(main: Callable[[], int]) -> Callable[[], None]:
@@ -57,6 +63,7 @@ def _exiting(main: Callable[[], int]) -> Callable[[], None]:
 build_audiences = _exiting(_build_audiences.main)
 build_features = _exiting(_build_features.main)
 build_report = _exiting(_build_report.main)
+erase_customers = _exiting(_erase_customers.main)
 generate_sample = _exiting(_generate_sample.main)
 ingest_campaigns = _exiting(_ingest_campaigns.main)
 ingest_clickstream = _exiting(_ingest_clickstream.main)
@@ -67,3 +74,4 @@ run_pipeline = _exiting(_run_pipeline.main)
 score_customers = _exiting(_score_customers.main)
 train_recommender = _exiting(_train_recommender.main)
 train_response_model = _exiting(_train_response_model.main)
+vacuum_tables = _exiting(_vacuum_tables.main)

@@ -1,7 +1,8 @@
 """Run the pipeline end to end for a date: sample data if there is none, every ingestion job,
-features and segments, the response model and the recommender (each trained when none exists
-or with --retrain), scoring, recommendations, campaign audiences and the run report,
-printing what each stage did and how long it took."""
+the erasure of customers whose deletion request is due, features and segments, the response
+model and the recommender (each trained when none exists or with --retrain), scoring,
+recommendations, campaign audiences and the run report, printing what each stage did and how
+long it took."""
 
 from __future__ import annotations
 
@@ -14,6 +15,7 @@ from typing import TypeVar
 
 from campaignlake.audiences.runs import build_audiences
 from campaignlake.config import load_conf
+from campaignlake.erasure.runs import erase_customers
 from campaignlake.errors import ConfigError
 from campaignlake.features.build import build_features
 from campaignlake.ingest.runs import (
@@ -34,7 +36,7 @@ from campaignlake.tables import Tables
 
 R = TypeVar("R")
 #: The stages in order; training runs only when no model exists or with --retrain.
-STAGES = ("ingest", "features", "train", "score", "recommend", "audiences")
+STAGES = ("ingest", "erase", "features", "train", "score", "recommend", "audiences")
 
 
 def _stage(name: str, work: Callable[[], R]) -> R:
@@ -76,6 +78,10 @@ def main(argv: Sequence[str] | None = None) -> int:
                 "ingest clickstream",
                 lambda: ingest_clickstream(spark, conf, tables, as_of=args.date),
             )
+        if wanted("erase"):
+            # Before anything is computed from the data: an erased customer gets no features,
+            # scores, recommendations or audience rows in this run.
+            _stage("erase customers", lambda: erase_customers(spark, conf, tables, as_of=as_of))
         if wanted("features"):
             _stage(
                 "features and segments", lambda: build_features(spark, conf, tables, as_of=as_of)

@@ -24,12 +24,17 @@ class TableSpec:
         names do not leak into the Delta log.
     properties
         Delta table properties set at creation (``delta.*`` keys).
+    erase_by
+        How the erasure job finds a customer's rows: the column holding the customer id, or
+        ``raw_record`` for quarantine tables (whose raw records are searched for the id, the
+        email and the phone). ``None``: the table holds no customer's data.
     """
 
     schema: StructType
     partition_by: tuple[str, ...] = ()
     pii_columns: frozenset[str] = frozenset()
     properties: dict[str, str] = field(default_factory=dict)
+    erase_by: str | None = None
 
     def __post_init__(self) -> None:
         names = self.schema.fieldNames()

@@ -1,0 +1,224 @@
+"""The erasure job: carry out due deletion requests in every table, export and older version.
+
+For every request past its grace period (``erasure.grace_days``) the customer's rows are
+deleted from each table whose spec says how to find them (``TableSpec.erase_by``: the customer
+id column, or the raw records of a quarantine table), the export files on disk are rewritten
+without them, the touched tables are vacuumed past ``erasure.vacuum_retention_hours`` so older
+versions no longer hold the data, and ``meta/erasures`` records the erasure by the customer's
+key hash (never the id). The deletion request itself goes last, so a run that dies half way is
+finished by the next one: every step is idempotent.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass, field
+from datetime import date, datetime, timezone
+
+from pyspark import StorageLevel
+from pyspark.sql import DataFrame, SparkSession
+from pyspark.sql import functions as F
+
+from campaignlake import columns as c
+from campaignlake.audiences.exports import write_single_csv
+from campaignlake.config import Conf
+from campaignlake.erasure.requests import (
+    due_requests,
+    identities,
+    quarantine_rows_of,
+    rows_of,
+    without_recipients,
+)
+from campaignlake.hadoop_fs import HadoopFs
+from campaignlake.pii import hmac_key_frame, resolve_hmac_key
+from campaignlake.tables import Tables, WriteResult, describe_writes
+
+log = logging.getLogger(__name__)
+
+ERASURES_TABLE = "erasures"
+REQUESTS_TABLE = "deletion_requests"
+#: Ids per delete statement.
+_CHUNK = 1000
+_ORDER = "__order"
+
+
+@dataclass
+class ErasureReport:
+    """What one erasure run did; no customer id appears in it."""
+
+    run_date: date
+    due: int = 0
+    rows_by_table: dict[str, int] = field(default_factory=dict)
+    exports_rewritten: list[str] = field(default_factory=list)
+    vacuumed_files: int = 0
+    writes: dict[str, WriteResult] = field(default_factory=dict)
+
+    def describe(self) -> str:
+        if not self.due:
+            return f"erase_customers {self.run_date}: no deletion request is due"
+        rows = ", ".join(f"{k}={v}" for k, v in sorted(self.rows_by_table.items()) if v) or "none"
+        return (
+            f"erase_customers {self.run_date}: {self.due} customers erased; rows deleted: "
+            f"{rows}; exports rewritten: {len(self.exports_rewritten)}; old files vacuumed: "
+            f"{self.vacuumed_files}; tables: {describe_writes(self.writes)}"
+        )
+
+
+def erase_customers(
+    spark: SparkSession,
+    conf: Conf,
+    tables: Tables | None = None,
+    *,
+    as_of: date,
+    now: datetime | None = None,
+) -> ErasureReport:
+    """Erase every customer whose deletion request is due on ``as_of``."""
+    tables = tables or Tables(spark, conf)
+    report = ErasureReport(run_date=as_of)
+    tables.ensure(ERASURES_TABLE)
+    if not tables.exists(REQUESTS_TABLE):
+        return report
+    key = hmac_key_frame(spark, resolve_hmac_key(conf.pii))
+    due = (
+        due_requests(
+            tables.read(REQUESTS_TABLE),
+            tables.read(ERASURES_TABLE),
+            key,
+            run_date=as_of,
+            grace_days=conf.erasure.grace_days,
+        )
+        .orderBy(c.REQUESTED_AT, c.CUSTOMER_KEY_HASH)
+        .limit(conf.erasure.max_per_run)
+        .persist(StorageLevel.MEMORY_AND_DISK)
+    )
+    try:
+        # The due customers' ids and contact values: a bounded handful per run (at most
+        # erasure.max_per_run requests), needed as literals by the delete statements.
+        people = due.select(c.CUSTOMER_ID, c.CUSTOMER_KEY_HASH, c.REQUESTED_AT).collect()
+        report.due = len(people)
+        if not people:
+            return report
+        ids = sorted(r[c.CUSTOMER_ID] for r in people)
+        values = sorted(
+            r["value"]
+            for r in identities(
+                _read_or_empty(tables, "customers"), _read_or_empty(tables, "customer_history"), due
+            ).collect()
+        )
+        per_customer = _erase_tables(tables, ids, values, report)
+        report.exports_rewritten = _rewrite_exports(spark, conf, due)
+        _vacuum(tables, conf, report)
+        erased_at = (now or datetime.now(timezone.utc)).replace(microsecond=0)
+        audit = spark.createDataFrame(
+            [
+                (
+                    r[c.CUSTOMER_KEY_HASH],
+                    r[c.REQUESTED_AT],
+                    erased_at,
+                    sorted(per_customer.get(r[c.CUSTOMER_ID], {})),
+                    sum(per_customer.get(r[c.CUSTOMER_ID], {}).values()),
+                    as_of,
+                )
+                for r in people
+            ],
+            tables.spec(ERASURES_TABLE).schema,
+        )
+        report.writes[ERASURES_TABLE] = tables.upsert(
+            ERASURES_TABLE, audit, [c.CUSTOMER_KEY_HASH], update_condition="false"
+        )
+        # Last: until here a crashed run leaves the requests for the next run to finish.
+        for chunk in _chunks(ids):
+            report.writes[REQUESTS_TABLE] = tables.delete(
+                REQUESTS_TABLE, rows_of(c.CUSTOMER_ID, chunk)
+            )
+    finally:
+        due.unpersist()
+    return report
+
+
+def _read_or_empty(tables: Tables, key: str) -> DataFrame:
+    if tables.exists(key):
+        return tables.read(key)
+    return tables.spark.createDataFrame([], tables.spec(key).schema)
+
+
+def _chunks(values: list[str]) -> list[list[str]]:
+    return [values[i : i + _CHUNK] for i in range(0, len(values), _CHUNK)]
+
+
+def _erasable(tables: Tables) -> dict[str, str]:
+    """Every existing table that holds customers' data, and how their rows are found."""
+    keys = [f.name for f in tables.conf.tables.__dataclass_fields__.values()]
+    found = {}
+    for key in keys:
+        spec = tables.spec(key)
+        if spec.erase_by and key != REQUESTS_TABLE and tables.exists(key):
+            found[key] = spec.erase_by
+    return found
+
+
+def _erase_tables(
+    tables: Tables, ids: list[str], values: list[str], report: ErasureReport
+) -> dict[str, dict[str, int]]:
+    """Delete the customers' rows everywhere; rows deleted per customer and table."""
+    per_customer: dict[str, dict[str, int]] = {}
+    for key, erase_by in _erasable(tables).items():
+        deleted = 0
+        chunks = _chunks(values) if erase_by == c.RAW_RECORD else _chunks(ids)
+        for chunk in chunks:
+            if erase_by == c.RAW_RECORD:
+                predicate = quarantine_rows_of(chunk)
+                matched = tables.read(key).where(predicate).count()
+            else:
+                predicate = rows_of(erase_by, chunk)
+                counts = tables.read(key).where(predicate).groupBy(erase_by).count().collect()
+                for row in counts:  # one row per due customer at most
+                    per_customer.setdefault(row[erase_by], {})[key] = row["count"]
+                matched = sum(row["count"] for row in counts)
+            if matched:
+                report.writes[key] = tables.delete(key, predicate)
+            deleted += matched
+        report.rows_by_table[key] = deleted
+    return per_customer
+
+
+def _rewrite_exports(spark: SparkSession, conf: Conf, due: DataFrame) -> list[str]:
+    """Rewrite every export CSV under ``paths.exports`` that has a due customer; the paths."""
+    fs = HadoopFs(spark)
+    root = conf.paths.exports.rstrip("/")
+    rewritten = []
+    for campaign in fs.list(root):
+        for day in fs.list(f"{root}/{campaign}"):
+            for name in fs.list(f"{root}/{campaign}/{day}"):
+                path = f"{root}/{campaign}/{day}/{name}"
+                if name.endswith(".csv") and _rewrite_export(spark, fs, path, due):
+                    rewritten.append(path)
+    return rewritten
+
+
+def _rewrite_export(spark: SparkSession, fs: HadoopFs, path: str, due: DataFrame) -> bool:
+    rows = (
+        spark.read.option("header", "true")
+        .option("escape", '"')
+        .option("multiLine", "true")
+        .csv(path)
+        .withColumn(_ORDER, F.monotonically_increasing_id())
+    )
+    if c.RECIPIENT_ID not in rows.columns:
+        return False
+    kept = without_recipients(rows, due).persist(StorageLevel.MEMORY_AND_DISK)
+    try:
+        if kept.count() == rows.count():
+            return False
+        write_single_csv(kept.select(*rows.columns), path, fs, order_by=_ORDER)
+        return True
+    finally:
+        kept.unpersist()
+
+
+def _vacuum(tables: Tables, conf: Conf, report: ErasureReport) -> None:
+    """Remove the files of older versions that still hold the erased rows."""
+    retention = conf.erasure.vacuum_retention_hours
+    for key, deleted in report.rows_by_table.items():
+        if deleted:
+            report.vacuumed_files += len(tables.vacuum(key, retention, full=True))

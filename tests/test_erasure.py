@@ -1,0 +1,215 @@
+"""The right to erasure: a customer with data in every table, a deletion request, the job, and
+then no trace of them anywhere a reader can reach, while the audit table records the erasure."""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+from datetime import date, datetime
+from pathlib import Path
+
+import pytest
+from pyspark.sql import DataFrame, SparkSession
+from pyspark.sql import functions as F
+from pyspark.sql.types import DateType, StructType
+from test_ingest_jobs import CRM_HEADER, NOW, crm_row, event_line, write
+
+from campaignlake import columns as c
+from campaignlake.audiences.exports import write_single_csv
+from campaignlake.config import Conf
+from campaignlake.erasure.requests import quarantine_rows_of, rows_of
+from campaignlake.erasure.runs import erase_customers
+from campaignlake.hadoop_fs import HadoopFs
+from campaignlake.ingest.runs import ingest_campaigns, ingest_clickstream, ingest_crm
+from campaignlake.pii import DEVELOPMENT_KEY
+from campaignlake.tables import Tables
+
+RUN = date(2026, 10, 31)
+GOLD = (
+    "customer_features",
+    "customer_segments",
+    "propensity_scores",
+    "interactions",
+    "customer_index",
+    "recommendations",
+    "campaign_audiences",
+)
+#: Everything that identifies the erased customer (C1, "Ana Lima").
+TRACES = ("C1", "ana.lima@example.com", "Lima", "+49 151 1234567")
+
+
+def recipient(customer_id: str) -> str:
+    return hmac.new(DEVELOPMENT_KEY.encode(), customer_id.encode(), hashlib.sha256).hexdigest()
+
+
+def one_row(spark: SparkSession, schema: StructType, customer_id: str) -> DataFrame:
+    values = [
+        customer_id
+        if f.name == c.CUSTOMER_ID
+        else RUN
+        if isinstance(f.dataType, DateType)
+        else None
+        for f in schema.fields
+    ]
+    return spark.createDataFrame([tuple(values)], schema)
+
+
+def as_text(df: DataFrame) -> list[str]:
+    return [r[0] for r in df.select(F.to_json(F.struct(*df.columns))).collect()]
+
+
+def traces_in(rows: list[str]) -> list[str]:
+    return [t for t in TRACES for row in rows if _mentions(row, t)]
+
+
+def _mentions(text: str, trace: str) -> bool:
+    # "C1" must not be found inside "C10".
+    import re
+
+    return (
+        re.search(rf"(?<![A-Za-z0-9_.@+-]){re.escape(trace)}(?![A-Za-z0-9_.@+-])", text) is not None
+    )
+
+
+@pytest.fixture
+def everywhere(spark: SparkSession, conf: Conf, tables: Tables) -> dict[str, int]:
+    """C1 (to be erased) and C10 (to be kept) in every table, a quarantine row and an export."""
+    landing = conf.paths.landing
+    write(
+        landing,
+        "crm/customers_2026-10-01.csv",
+        "\n".join(
+            [
+                CRM_HEADER,
+                crm_row("C1", "ana.lima@example.com", "2026-10-01T08:00:00Z"),
+                crm_row("C1", "ana.lima@example.com", "2026-09-01T08:00:00Z"),
+                crm_row("C10", "other@example.com", "2026-10-01T08:00:00Z")
+                .replace("Lima", "Ross")
+                .replace("+49 151 1234567", "+49 151 7654321"),
+                # A rejected row that still carries C1's email and phone.
+                crm_row("", "ana.lima@example.com", "2026-10-01T08:00:00Z"),
+            ]
+        )
+        + "\n",
+    )
+    write(
+        landing,
+        "crm/deletion_requests_2026-10-30.csv",
+        "customer_id,requested_at\nC1,2026-10-30T06:00:00Z\n",
+    )
+    write(
+        landing,
+        "campaigns/campaign_history_2026-10-02.csv",
+        "campaign_id,channel,customer_id,sent_at,opened_at,clicked_at,converted_at,revenue\n"
+        "K1,email,C1,2026-10-01T08:00:00Z,,,,\nK1,email,C10,2026-10-01T08:00:00Z,,,,\n"
+        "K1,fax,C1,2026-10-01T08:00:00Z,,,,\n",
+    )
+    write(
+        landing,
+        "clickstream/date=2026-10-30/hour=10/a.jsonl",
+        "\n".join(
+            [
+                event_line("e1", customer_id="C1"),
+                event_line("e2", customer_id="C10"),
+                event_line("e3", customer_id="C1", price=-1),
+            ]
+        )
+        + "\n",
+    )
+    ingest_crm(spark, conf, tables, now=NOW)
+    ingest_campaigns(spark, conf, tables, now=NOW)
+    ingest_clickstream(spark, conf, tables, now=NOW)
+    for key in GOLD:
+        schema = tables.spec(key).schema
+        tables.append(key, one_row(spark, schema, "C1").unionByName(one_row(spark, schema, "C10")))
+    export = f"{conf.paths.exports}/K2/2026-11-01/K2_2026-11-01_email.csv"
+    rows = spark.createDataFrame(
+        [
+            (recipient("C1"), "ana.lima@example.com", "Ana", 1),
+            (recipient("C10"), "o@x.com", "Bo", 2),
+        ],
+        "recipient_id string, email string, first_name string, rank int",
+    )
+    write_single_csv(rows, export, HadoopFs(spark), order_by=c.RANK)
+    return {key: tables.version(key) for key in GOLD}
+
+
+def test_an_erased_customer_leaves_no_trace_and_the_audit_records_it(
+    spark: SparkSession, conf: Conf, tables: Tables, everywhere: dict[str, int]
+) -> None:
+    holding = {
+        key
+        for key in conf.tables.__dataclass_fields__
+        if tables.exists(key) and traces_in(as_text(tables.read(key)))
+    }
+    # The fixture really puts C1 everywhere the catalogue says personal data lives.
+    assert {
+        "customers",
+        "customer_history",
+        "deletion_requests",
+        "campaign_contacts",
+        "clickstream_events",
+        "clickstream_quarantine",
+        "customers_quarantine",
+        "campaign_contacts_quarantine",
+        *GOLD,
+    } <= holding
+
+    report = erase_customers(spark, conf, tables, as_of=RUN, now=NOW)
+    assert report.due == 1 and "C1" not in report.describe()
+    for key in conf.tables.__dataclass_fields__:
+        if tables.exists(key):
+            assert traces_in(as_text(tables.read(key))) == [], key
+            # Older versions are vacuumed: what can still be read of them holds no trace.
+            try:
+                first = tables.read(key, version=0)
+                old = as_text(first)
+            except Exception:  # the files of that version are gone
+                old = []
+            assert traces_in(old) == [], f"{key} version 0"
+    # The other customer, whose id extends C1's, is untouched.
+    assert tables.read("customers").where(F.col(c.CUSTOMER_ID) == "C10").count() == 1
+    assert tables.read("clickstream_events").where(F.col(c.CUSTOMER_ID) == "C10").count() == 1
+    export = Path(conf.paths.exports, "K2/2026-11-01/K2_2026-11-01_email.csv").read_text()
+    assert export == f"recipient_id,email,first_name\n{recipient('C10')},o@x.com,Bo\n"
+    (audit,) = tables.read("erasures").collect()
+    assert audit[c.CUSTOMER_KEY_HASH] == recipient("C1")
+    assert audit[c.REQUESTED_AT] == datetime(2026, 10, 30, 6)  # UTC, as the session reads it
+    assert set(audit[c.ERASED_TABLES]) >= {"customers", "customer_history", *GOLD}
+    assert audit[c.ERASED_ROWS] >= 12
+
+    # Idempotent: a second run finds nothing due and writes nothing.
+    versions = {k: tables.version(k) for k in ("customers", "erasures")}
+    assert erase_customers(spark, conf, tables, as_of=RUN).due == 0
+    assert {k: tables.version(k) for k in ("customers", "erasures")} == versions
+
+    # A CRM export that sends the erased customer again does not bring them back.
+    write(
+        conf.paths.landing,
+        "crm/customers_2026-11-01.csv",
+        CRM_HEADER + "\n" + crm_row("C1", "ana.lima@example.com", "2026-11-01T08:00:00Z") + "\n",
+    )
+    again = ingest_crm(spark, conf, tables, now=NOW)[0]
+    assert again.by_reason == {"erased_customer": 1}
+    assert traces_in(as_text(tables.read("customers"))) == []
+    assert traces_in(as_text(tables.read("customers_quarantine"))) == []
+
+
+def test_a_request_inside_its_grace_period_waits(
+    spark: SparkSession, conf: Conf, tables: Tables, everywhere: dict[str, int]
+) -> None:
+    assert erase_customers(spark, conf, tables, as_of=date(2026, 10, 30)).due == 0
+    assert tables.read("customers").where(F.col(c.CUSTOMER_ID) == "C1").count() == 1
+
+
+def test_predicates_cannot_be_broken_out_of_and_match_whole_words(spark: SparkSession) -> None:
+    rows = spark.createDataFrame([("C1",), ("C10",), ("x' OR '1'='1",)], f"{c.CUSTOMER_ID} string")
+    assert [r[0] for r in rows.where(rows_of(c.CUSTOMER_ID, ["x' OR '1'='1"])).collect()] == [
+        "x' OR '1'='1"
+    ]
+    quarantine = spark.createDataFrame(
+        [("C1", '{"customer_id":"C1"}'), ("C10", '{"customer_id":"C10"}'), (None, "C1,a@b.co")],
+        f"{c.RECORD_KEY} string, {c.RAW_RECORD} string",
+    )
+    matched = quarantine.where(quarantine_rows_of(["C1"])).collect()
+    assert sorted(r[c.RAW_RECORD] for r in matched) == ["C1,a@b.co", '{"customer_id":"C1"}']
