@@ -72,7 +72,9 @@ def test_every_bundle_task_runs_an_entry_point_of_the_wheel(wheel: Path) -> None
         assert wheel_task["entry_point"] in scripts, (job_key, task["task_key"])
         parameters = wheel_task["parameters"]
         assert parameters[parameters.index("--env") + 1] == "databricks"
-        assert "--date" in parameters and "--conf-dir" in parameters
+        assert "--conf-dir" in parameters
+        # Maintenance is the one job that does not take a run date.
+        assert ("--date" in parameters) == (task["task_key"] != "vacuum_tables")
         assert task["libraries"] == [{"whl": "../dist/*.whl"}]
     daily = {task["task_key"]: task for job_key, task in tasks if job_key == "campaignlake_daily"}
     for task in daily.values():
@@ -84,6 +86,13 @@ def test_every_bundle_task_runs_an_entry_point_of_the_wheel(wheel: Path) -> None
     assert {d["task_key"] for d in daily["build_audiences"]["depends_on"]} == {
         "score_customers", "recommend"
     }  # fmt: skip
+    # Erasure runs after every ingestion and before anything is computed from the data.
+    assert {d["task_key"] for d in daily["erase_customers"]["depends_on"]} == {
+        "ingest_products", "ingest_crm", "ingest_campaigns", "ingest_clickstream"
+    }  # fmt: skip
+    assert daily["build_features"]["depends_on"] == [{"task_key": "erase_customers"}]
+    weekly = {task["task_key"] for job_key, task in tasks if job_key != "campaignlake_daily"}
+    assert "vacuum_tables" in weekly
 
 
 def test_the_bundle_has_dev_and_prod_targets_and_a_daily_schedule() -> None:

@@ -6,6 +6,7 @@ from __future__ import annotations
 import dataclasses
 import gzip
 import shutil
+from datetime import date
 from pathlib import Path
 
 import pytest
@@ -16,6 +17,8 @@ from test_ingest_jobs import CRM_HEADER, NOW, crm_row, event_line, write
 from campaignlake import columns as c
 from campaignlake.audiences import build
 from campaignlake.config import Conf, PathsConf
+from campaignlake.errors import MissingInputError
+from campaignlake.features.build import build_features
 from campaignlake.ingest import runs
 from campaignlake.ingest.runs import (
     ingest_campaigns,
@@ -326,3 +329,36 @@ def test_a_tie_of_updated_at_goes_to_the_later_export_and_an_opt_out_is_never_lo
         ("C000001", "global_opt_out"),
         ("C2", "no_channel_consent"),
     ]
+
+
+def test_a_company_with_only_crm_gets_empty_tables_and_features(
+    spark: SparkSession, conf: Conf, tables: Tables
+) -> None:
+    with pytest.raises(MissingInputError) as missing:
+        build_features(spark, conf, tables, as_of=date(2026, 10, 1))
+    # Every missing required table, each with the job that writes it.
+    assert "customer_history (run ingest_crm)" in str(missing.value)
+    assert "deletion_requests (run ingest_crm)" in str(missing.value)
+
+    row = crm_row("C1", "c1@example.com", "2026-10-01T08:00:00Z")
+    write(conf.paths.landing, "crm/customers_2026-10-01.csv", CRM_HEADER + "\n" + row + "\n")
+    products = ingest_products(spark, conf, tables, now=NOW)
+    assert products.batch_id is None
+    assert "no landing files under" in products.describe()
+    ingest_clickstream(spark, conf, tables, now=NOW)
+    ingest_campaigns(spark, conf, tables, now=NOW)
+    ingest_crm(spark, conf, tables, now=NOW)
+    assert tables.read("products").count() == 0 and tables.exists("clickstream_events")
+
+    # A date after the newest data is refused, and nothing is written.
+    with pytest.raises(MissingInputError, match=r"--date 2099-12-31 is after the newest ingested"):
+        build_features(spark, conf, tables, as_of=date(2099, 12, 31))
+    assert not tables.exists("customer_features")
+    report = build_features(spark, conf, tables, as_of=date(2026, 10, 1))
+    assert report.customers == 1
+    (features,) = tables.read("customer_features").collect()
+    assert (features["orders_30d"], features["sessions_30d"], features["email_opt_in"]) == (
+        0,
+        0,
+        True,
+    )

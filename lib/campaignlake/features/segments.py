@@ -16,7 +16,7 @@ from pyspark import StorageLevel
 from pyspark.ml import Pipeline, PipelineModel
 from pyspark.ml.clustering import KMeans
 from pyspark.ml.evaluation import ClusteringEvaluator
-from pyspark.ml.feature import StandardScaler, VectorAssembler
+from pyspark.ml.feature import SQLTransformer, StandardScaler, VectorAssembler
 from pyspark.sql import Column, DataFrame
 from pyspark.sql import functions as F
 
@@ -146,8 +146,10 @@ class BehaviourSegmentation:
 def fit_behaviour_segments(
     features: DataFrame, feature_set: FeatureSet, conf: SegmentsConf
 ) -> BehaviourSegmentation:
-    """Fit KMeans on standardised behaviour inputs for every k in the configured range and
-    keep the k with the best silhouette (the smaller k on a tie). Cache ``features`` first.
+    """Fit KMeans on standardised behaviour inputs for every k in the configured range (up to
+    the number of distinct behaviours) and keep the k with the best silhouette (the smaller k
+    on a tie); with fewer than two distinct behaviours everyone is segment 0 (k = 1, no
+    silhouettes). Cache ``features`` first.
 
     k-means|| seeds its sampling per partition and sums per partition, so the fit depends on
     how the rows are partitioned and ordered. The inputs are laid out the same way everywhere
@@ -165,6 +167,14 @@ def fit_behaviour_segments(
 
 def _fit_best_k(inputs: DataFrame, conf: SegmentsConf) -> BehaviourSegmentation:
     names = [n for n in inputs.columns if n != c.CUSTOMER_ID]
+    # k clusters need k different behaviours: a company without clickstream (everyone's
+    # behaviour inputs are zeros) or a handful of customers has fewer.
+    distinct = inputs.select(*names).distinct().limit(conf.kmeans_k_max + 1).count()
+    if distinct < 2:
+        single = SQLTransformer(statement=f"SELECT *, 0 AS {_CLUSTER} FROM __THIS__")
+        return BehaviourSegmentation(
+            model=Pipeline(stages=[single]).fit(inputs), k=1, silhouettes={}
+        )
     prepare = [
         VectorAssembler(inputCols=names, outputCol=_FEATURES),
         StandardScaler(inputCol=_FEATURES, outputCol=_SCALED, withMean=True, withStd=True),
@@ -172,7 +182,7 @@ def _fit_best_k(inputs: DataFrame, conf: SegmentsConf) -> BehaviourSegmentation:
     evaluator = ClusteringEvaluator(featuresCol=_SCALED, predictionCol=_CLUSTER)
     silhouettes: dict[int, float] = {}
     best: tuple[float, int, PipelineModel] | None = None
-    for k in range(conf.kmeans_k_min, conf.kmeans_k_max + 1):
+    for k in range(conf.kmeans_k_min, min(conf.kmeans_k_max, distinct) + 1):
         kmeans = KMeans(
             k=k,
             seed=conf.seed,
