@@ -142,17 +142,26 @@ def crash(*_: object, **__: object) -> None:
     raise RuntimeError("killed mid-batch")
 
 
+def two_files_then_a_crash_at(
+    step: str, spark: SparkSession, conf: Conf, tables: Tables, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Land two hourly files and run the ingestion until ``step`` (a function of the ingest
+    module) kills it, leaving a planned batch behind."""
+    landing = conf.paths.landing
+    write(landing, "clickstream/date=2026-10-30/hour=00/a.jsonl", event_line("e1") + "\n")
+    write(landing, "clickstream/date=2026-10-30/hour=01/b.jsonl", event_line("e2") + "\n")
+    monkeypatch.setattr(runs, step, crash)
+    with pytest.raises(RuntimeError, match="killed"):
+        ingest_clickstream(spark, conf, tables, now=NOW)
+    monkeypatch.undo()
+
+
 def test_a_planned_file_that_vanished_is_reported_and_the_rest_of_the_batch_ingested(
     spark: SparkSession, conf: Conf, tables: Tables, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     landing = conf.paths.landing
-    write(landing, "clickstream/date=2026-10-30/hour=00/a.jsonl", event_line("e1") + "\n")
-    write(landing, "clickstream/date=2026-10-30/hour=01/b.jsonl", event_line("e2") + "\n")
     # The batch is planned, then the run dies before writing anything.
-    monkeypatch.setattr(runs, "_count", crash)
-    with pytest.raises(RuntimeError, match="killed"):
-        ingest_clickstream(spark, conf, tables, now=NOW)
-    monkeypatch.undo()
+    two_files_then_a_crash_at("_count", spark, conf, tables, monkeypatch)
     Path(landing, "clickstream/date=2026-10-30/hour=01/b.jsonl").unlink()
     resumed = ingest_clickstream(spark, conf, tables, now=NOW)
     missing = ("clickstream/date=2026-10-30/hour=01/b.jsonl", "file_missing")
@@ -170,14 +179,8 @@ def test_a_planned_file_that_vanished_is_reported_and_the_rest_of_the_batch_inge
 def test_a_resumed_batch_reports_what_it_did_not_its_own_rows_as_already_ingested(
     spark: SparkSession, conf: Conf, tables: Tables, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    landing = conf.paths.landing
-    write(landing, "clickstream/date=2026-10-30/hour=00/a.jsonl", event_line("e1") + "\n")
-    write(landing, "clickstream/date=2026-10-30/hour=01/b.jsonl", event_line("e2") + "\n")
     # Every table is written, then the run dies before the batch is closed.
-    monkeypatch.setattr(runs, "close_batch", crash)
-    with pytest.raises(RuntimeError, match="killed"):
-        ingest_clickstream(spark, conf, tables, now=NOW)
-    monkeypatch.undo()
+    two_files_then_a_crash_at("close_batch", spark, conf, tables, monkeypatch)
     version = tables.version("clickstream_events")
     resumed = ingest_clickstream(spark, conf, tables, now=NOW)
     assert (resumed.records, resumed.accepted, resumed.by_reason) == (2, 2, {})
