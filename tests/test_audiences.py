@@ -520,6 +520,36 @@ def test_each_suppressed_customer_gets_the_first_reason_that_applies(spark: Spar
     )
 
 
+def test_a_rest_period_longer_than_30_days_is_honoured(spark: SparkSession) -> None:
+    # SEND is 2026-11-02: "rested" was contacted 40 days before, "long_ago" 50 days before.
+    history = spark.createDataFrame(
+        [
+            ("OLD", "rested", "email", date(2026, 9, 23)),
+            ("OLD", "long_ago", "email", date(2026, 9, 13)),
+        ],
+        "campaign_id string, customer_id string, channel string, contact_date date",
+    )
+    cmp = campaign(frequency_cap=FrequencyCapConf(min_days_since_last_contact=45))
+    pressure = {r[c.CUSTOMER_ID]: r for r in build.contact_pressure(history, cmp).collect()}
+    assert set(pressure) == {"rested"} and build.lookback_days(cmp) == 45
+    customers = frame(spark, CUSTOMERS, [customer("rested"), customer("long_ago")])
+    deletions = spark.createDataFrame([], DELETION_REQUESTS)
+    reasons = dict(
+        build.with_suppression_reasons(
+            customers.select(c.CUSTOMER_ID),
+            customers,
+            deletions,
+            build.contact_pressure(history, cmp),
+            campaign=cmp,
+            phone_pattern=r"^\+",
+        ).collect()
+    )
+    assert reasons == {"rested": build.FREQUENCY_CAP, "long_ago": None}
+    # Outside the 30-day count window, the contact does not count toward max_contacts_30d.
+    counted = campaign(frequency_cap=FrequencyCapConf(max_contacts_30d=1))
+    assert build.contact_pressure(history, counted).count() == 0
+
+
 def test_sms_needs_a_valid_phone_number(spark: SparkSession) -> None:
     customers = frame(
         spark,

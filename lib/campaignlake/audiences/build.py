@@ -147,11 +147,19 @@ def contact_history(contacts: DataFrame, audiences: DataFrame | None) -> DataFra
     )
 
 
+def lookback_days(campaign: Campaign) -> int:
+    """How far back a campaign's frequency cap looks: the 30-day count window, or its
+    ``min_days_since_last_contact`` when that is longer (a 45-day rest needs 45 days)."""
+    return max(CAP_WINDOW_DAYS, campaign.frequency_cap.min_days_since_last_contact or 0)
+
+
 def contact_pressure(history: DataFrame, campaign: Campaign) -> DataFrame:
-    """Per customer, the latest contact date and the number of contacts in the cap window
-    (the send date and the 30 days before it), not counting the campaign itself; only the
-    campaign's channel when its cap's scope is ``channel``."""
-    start = campaign.send_date - timedelta(days=CAP_WINDOW_DAYS)
+    """Per customer, the latest contact date within the campaign's :func:`lookback_days` and
+    the number of contacts in the cap window (the send date and the 30 days before it), not
+    counting the campaign itself; only the campaign's channel when its cap's scope is
+    ``channel``."""
+    start = campaign.send_date - timedelta(days=lookback_days(campaign))
+    window = campaign.send_date - timedelta(days=CAP_WINDOW_DAYS)
     relevant = history.where(
         (F.col(c.CAMPAIGN_ID) != F.lit(campaign.id))
         & F.col(c.CONTACT_DATE).between(F.lit(start), F.lit(campaign.send_date))
@@ -159,7 +167,8 @@ def contact_pressure(history: DataFrame, campaign: Campaign) -> DataFrame:
     if campaign.frequency_cap.scope == "channel":
         relevant = relevant.where(F.col(c.CHANNEL) == F.lit(campaign.channel))
     return relevant.groupBy(c.CUSTOMER_ID).agg(
-        F.max(c.CONTACT_DATE).alias(_LAST_CONTACT), F.count(F.lit(1)).alias(_CONTACTS_30D)
+        F.max(c.CONTACT_DATE).alias(_LAST_CONTACT),
+        F.count_if(F.col(c.CONTACT_DATE) >= F.lit(window)).alias(_CONTACTS_30D),
     )
 
 

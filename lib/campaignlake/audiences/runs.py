@@ -173,7 +173,7 @@ def _earlier_audiences(
     if not tables.exists("campaign_audiences"):
         return None
     same_day = [cmp.id for cmp in earlier if cmp.send_date == campaign.send_date]
-    start = campaign.send_date - timedelta(days=build.CAP_WINDOW_DAYS)
+    start = campaign.send_date - timedelta(days=build.lookback_days(campaign))
     send = F.col(c.SEND_DATE)
     before = (send < F.lit(campaign.send_date)) & (send >= F.lit(start))
     if same_day:
