@@ -193,6 +193,23 @@ def test_an_erased_customer_leaves_no_trace_and_the_audit_records_it(
     assert again.by_reason == {"erased_customer": 1}
     assert traces_in(as_text(tables.read("customers"))) == []
     assert traces_in(as_text(tables.read("customers_quarantine"))) == []
+    # Nor do their logged-in events (or their rejected lines).
+    write(
+        conf.paths.landing,
+        "clickstream/date=2026-10-31/hour=09/b.jsonl",
+        "\n".join(
+            [
+                event_line("e4", customer_id="C1"),
+                event_line("e5", customer_id="C1", price=-1),
+                event_line("e6", customer_id="C10"),
+            ]
+        )
+        + "\n",
+    )
+    clicks = ingest_clickstream(spark, conf, tables, now=NOW)
+    assert (clicks.accepted, clicks.by_reason) == (1, {"erased_customer": 2})
+    assert traces_in(as_text(tables.read("clickstream_events"))) == []
+    assert traces_in(as_text(tables.read("clickstream_quarantine"))) == []
 
 
 def test_a_request_inside_its_grace_period_waits(

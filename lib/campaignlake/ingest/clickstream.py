@@ -16,7 +16,15 @@ from pyspark.sql import functions as F
 
 from campaignlake import columns as c
 from campaignlake.hadoop_fs import escape_glob, relative_source_file
-from campaignlake.ingest.quarantine import DUPLICATE, REJECTED, first_failure, to_quarantine
+from campaignlake.ingest.quarantine import (
+    DUPLICATE,
+    ERASED,
+    ERASED_CUSTOMER,
+    REJECTED,
+    first_failure,
+    to_quarantine,
+)
+from campaignlake.pii import hmac_sha256_hex, with_hmac_key
 from campaignlake.schemas import CLICKSTREAM_EVENTS
 
 EVENT_TYPES = (
@@ -297,6 +305,49 @@ def mark_duplicates(parsed: DataFrame, duplicates: DataFrame) -> DataFrame:
     )
 
 
+_ERASED_ID = "__erased_id"
+
+
+def erased_ids(parsed: DataFrame, erased: DataFrame, key: DataFrame) -> DataFrame:
+    """The batch's customer ids that belong to customers the erasure job erased. Each distinct
+    id is hashed once (not each event) and compared with ``meta/erasures``.
+
+    Parameters
+    ----------
+    parsed
+        The output of :func:`parse_events`.
+    erased
+        ``meta/erasures`` (``customer_key_hash``).
+    key
+        The pseudonymisation key (:func:`campaignlake.pii.hmac_key_frame`).
+    """
+    ids = parsed.where(F.col(c.CUSTOMER_ID).isNotNull()).select(c.CUSTOMER_ID).distinct()
+    hashes = erased.select(F.col(c.CUSTOMER_KEY_HASH).alias("__hash")).distinct()
+    return (
+        with_hmac_key(ids, key)
+        .select(c.CUSTOMER_ID, hmac_sha256_hex(F.col(c.CUSTOMER_ID)).alias("__hash"))
+        .join(F.broadcast(hashes), on="__hash", how="left_semi")
+        .select(F.col(c.CUSTOMER_ID).alias(_ERASED_ID))
+    )
+
+
+def mark_erased(parsed: DataFrame, erased: DataFrame) -> DataFrame:
+    """Events of erased customers (``erased``: the output of :func:`erased_ids`, materialised
+    so that it is broadcast) get the reason ``erased_customer`` and lose their customer id and
+    raw line: they are dropped, and not even quarantine keeps who they were."""
+    flagged = parsed.join(
+        F.broadcast(erased), F.col(c.CUSTOMER_ID) == F.col(_ERASED_ID), how="left"
+    )
+    gone = F.col(_ERASED_ID).isNotNull()
+    blanked = {c.CUSTOMER_ID: None, c.RAW_RECORD: None, c.REASON: F.lit(ERASED_CUSTOMER)}
+    return flagged.select(
+        *[
+            F.when(gone, blanked[n]).otherwise(F.col(n)).alias(n) if n in blanked else F.col(n)
+            for n in parsed.columns
+        ]
+    )
+
+
 def event_json() -> Column:
     """A parsed event as one JSON object: its fields plus the rescued unknown ones."""
     fields = [F.col(name).cast("string").alias(name) for name in RAW_FIELDS]
@@ -318,12 +369,15 @@ def to_bronze(parsed: DataFrame, batch_id: str, ingested_at: datetime) -> DataFr
 def to_clickstream_quarantine(parsed: DataFrame, batch_id: str, ingested_at: datetime) -> DataFrame:
     """The rows with a reason as quarantine rows: duplicates or rejected lines."""
     is_duplicate = F.col(c.REASON).isin(*DUPLICATE_REASONS)
+    is_erased = F.col(c.REASON) == F.lit(ERASED_CUSTOMER)
     return to_quarantine(
         parsed.where(F.col(c.REASON).isNotNull()),
-        raw=F.coalesce(F.col(c.RAW_RECORD), event_json()),
+        raw=F.when(~is_erased, F.coalesce(F.col(c.RAW_RECORD), event_json())),
         key=F.col(c.EVENT_ID),
         reason=F.col(c.REASON),
-        disposition=F.when(is_duplicate, F.lit(DUPLICATE)).otherwise(F.lit(REJECTED)),
+        disposition=F.when(is_duplicate, F.lit(DUPLICATE))
+        .when(is_erased, F.lit(ERASED))
+        .otherwise(F.lit(REJECTED)),
         batch_id=batch_id,
         ingested_at=ingested_at,
     )

@@ -18,6 +18,7 @@ from campaignlake import columns as c
 from campaignlake.hadoop_fs import escape_glob, relative_source_file, source_file
 from campaignlake.ingest.quarantine import (
     ERASED,
+    ERASED_CUSTOMER,
     FIELD_NULLED,
     REJECTED,
     SUPERSEDED,
@@ -414,9 +415,6 @@ def resolve_ties_with_table(source: DataFrame, table: DataFrame) -> DataFrame:
         return F.when(tie & ~source_wins, theirs).otherwise(mine)
 
     return joined.select(*[resolved(n).alias(n) for n in source.columns])
-
-
-ERASED_CUSTOMER = "erased_customer"
 
 
 def reject_erased(parsed: DataFrame, erased: DataFrame, key: DataFrame) -> DataFrame:

@@ -23,6 +23,8 @@ SUPERSEDED = "superseded"
 FIELD_NULLED = "field_nulled"
 #: The record belongs to a customer the erasure job erased: dropped, its raw record not kept.
 ERASED = "erased"
+#: The reason of such a record.
+ERASED_CUSTOMER = "erased_customer"
 #: A whole landing file that was recorded but not read (its reason says why).
 FILE_REJECTED = "file_rejected"
 

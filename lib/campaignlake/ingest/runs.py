@@ -239,6 +239,11 @@ def _ingest(
     return report
 
 
+def _has_erasures(tables: Tables) -> bool:
+    """Whether any customer was erased (so that incoming records must be checked)."""
+    return tables.exists("erasures") and not tables.read("erasures").isEmpty()
+
+
 def _known_files(tables: Tables, job: str, batch: Batch) -> set[str]:
     """The batch's files that an earlier batch of ``job`` already committed (so this batch
     takes them again because they changed)."""
@@ -316,7 +321,12 @@ def ingest_clickstream(
         # shuffling every event to join them.
         repeated = materialise(cs.repeated_ids(parsed))
         duplicates = materialise(cs.duplicate_ids(parsed, repeated, existing))
-        return cs.mark_duplicates(parsed, duplicates)
+        marked = cs.mark_duplicates(parsed, duplicates)
+        if not _has_erasures(tables):
+            return marked
+        key = hmac_key_frame(spark, resolve_hmac_key(conf.pii))
+        erased = materialise(cs.erased_ids(parsed, tables.read("erasures"), key))
+        return cs.mark_erased(marked, erased)
 
     return _ingest(
         spark,
@@ -483,7 +493,7 @@ def ingest_csv(
     def parse_batch(batch: Batch, files: list[str]) -> tuple[DataFrame, list[str]]:
         raw, bad_headers = csv.read_csv_records(spark, files, source.fields, batch.root)
         parsed = source.parse(raw, _csv_rules(conf, batch))
-        if c.CUSTOMER_ID in source.keys and tables.exists("erasures"):
+        if c.CUSTOMER_ID in source.keys and _has_erasures(tables):
             key = hmac_key_frame(spark, resolve_hmac_key(conf.pii))
             parsed = csv.reject_erased(parsed, tables.read("erasures"), key)
         return parsed, bad_headers
