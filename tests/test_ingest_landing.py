@@ -29,6 +29,9 @@ from campaignlake.ingest.runs import (
 from campaignlake.tables import Tables
 from campaignlake.tables.delta_rs import DeltaRsEngine
 
+#: Job-level runs over literal landing files: minutes in all, so outside `make test-fast`.
+pytestmark = pytest.mark.slow
+
 CONTACT_HISTORY = "campaign_id string, customer_id string, channel string, contact_date date"
 
 
