@@ -9,7 +9,7 @@ DATE_ARG := $(if $(DATE),--date $(DATE),)
 ARGS ?=
 
 .DEFAULT_GOAL := help
-.PHONY: help run test test-fast lint format dist pyfiles bench-ingest bench-features bench-als bench-audiences java clean-data clean
+.PHONY: help run test test-fast lint format dist pyfiles bench-ingest bench-features bench-als bench-audiences bench-erasure java clean-data clean
 
 help: ## List the targets
 	@grep -E '^[a-zA-Z_-]+:.*?## ' $(MAKEFILE_LIST) | awk 'BEGIN {FS = ":.*?## "}; {printf "  %-14s %s\n", $$1, $$2}'
@@ -60,6 +60,9 @@ bench-als: $(STAMP) java ## Benchmark MLlib ALS against the implicit library (af
 
 bench-audiences: $(STAMP) java ## Benchmark building the shipped campaigns' audiences at 100k customers (after bench-features)
 	$(PY) bench/bench_audiences.py --customers 100000
+
+bench-erasure: $(STAMP) java ## Benchmark the erasure job on a copy of the 100k-customer warehouse (after bench-features)
+	$(PY) bench/bench_erasure.py --customers 100000
 
 clean-data: ## Delete local data/ (landing, warehouse, models, exports, reports)
 	rm -rf data
