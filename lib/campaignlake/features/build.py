@@ -70,10 +70,10 @@ class FeatureReport:
         )
 
 
-def read_inputs(
-    tables: Tables, required: dict[str, str] = REQUIRED_FEATURE_INPUTS
-) -> dict[str, DataFrame]:
-    """The feature inputs by table key. An optional input that does not exist reads as empty.
+def read_inputs(tables: Tables, required: dict[str, str] | None = None) -> dict[str, DataFrame]:
+    """The feature inputs by table key. The ``required`` ones (default: the CRM tables,
+    :data:`REQUIRED_FEATURE_INPUTS`) must exist; an optional input that does not exist reads
+    as empty.
 
     Raises
     ------
@@ -81,7 +81,7 @@ def read_inputs(
         When ``required`` tables do not exist; the message names every missing one and the
         job that writes it.
     """
-    tables.require(required, "features")
+    tables.require(REQUIRED_FEATURE_INPUTS if required is None else required, "features")
     return {
         key: tables.read(key)
         if tables.exists(key)

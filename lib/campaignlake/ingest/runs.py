@@ -161,7 +161,7 @@ def _ingest(
             for r in list_landing_files(spark, folder).collect()  # file metadata, not data
         ]
         if not listed:
-            report.notes.append(f"no landing files under {folder}: its tables are left empty")
+            report.notes.append(f"no landing files under {folder}")
         siblings = LANDING_FOLDERS.get(plan.subdir, plan.patterns)
         candidates = classify(
             listed,
