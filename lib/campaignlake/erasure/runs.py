@@ -147,14 +147,16 @@ def _chunks(values: list[str]) -> list[list[str]]:
 
 
 def _erasable(tables: Tables) -> dict[str, str]:
-    """Every existing table that holds customers' data, and how their rows are found."""
-    keys = [f.name for f in tables.conf.tables.__dataclass_fields__.values()]
+    """Every existing table that holds customers' data, and how their rows are found:
+    quarantine tables first, because finding their rows needs the emails and phone numbers
+    that the CRM tables still hold until they are erased too (a run that dies in between is
+    resumed with what is left)."""
     found = {}
-    for key in keys:
+    for key in tables.conf.tables.__dataclass_fields__:
         spec = tables.spec(key)
         if spec.erase_by and key != REQUESTS_TABLE and tables.exists(key):
             found[key] = spec.erase_by
-    return found
+    return dict(sorted(found.items(), key=lambda item: item[1] != c.RAW_RECORD))
 
 
 def _erase_tables(
