@@ -21,6 +21,7 @@ from campaignlake.ingest.quarantine import (
     ERASED,
     ERASED_CUSTOMER,
     REJECTED,
+    dropped_if_erased,
     first_failure,
     to_quarantine,
 )
@@ -338,14 +339,7 @@ def mark_erased(parsed: DataFrame, erased: DataFrame) -> DataFrame:
     flagged = parsed.join(
         F.broadcast(erased), F.col(c.CUSTOMER_ID) == F.col(_ERASED_ID), how="left"
     )
-    gone = F.col(_ERASED_ID).isNotNull()
-    blanked = {c.CUSTOMER_ID: None, c.RAW_RECORD: None, c.REASON: F.lit(ERASED_CUSTOMER)}
-    return flagged.select(
-        *[
-            F.when(gone, blanked[n]).otherwise(F.col(n)).alias(n) if n in blanked else F.col(n)
-            for n in parsed.columns
-        ]
-    )
+    return dropped_if_erased(flagged, F.col(_ERASED_ID).isNotNull(), parsed.columns)
 
 
 def event_json() -> Column:

@@ -23,6 +23,7 @@ from campaignlake.ingest.quarantine import (
     REJECTED,
     SUPERSEDED,
     blank,
+    dropped_if_erased,
     first_failure,
     to_quarantine,
 )
@@ -437,14 +438,7 @@ def reject_erased(parsed: DataFrame, erased: DataFrame, key: DataFrame) -> DataF
         .withColumn("__hash", hmac_sha256_hex(F.col(c.CUSTOMER_ID)))
         .join(F.broadcast(hashes), F.col("__hash") == F.col("__erased_hash"), how="left")
     )
-    gone = F.col("__erased_hash").isNotNull()
-    blanked = {c.CUSTOMER_ID: None, c.RAW_RECORD: None, c.REASON: F.lit(ERASED_CUSTOMER)}
-    return marked.select(
-        *[
-            F.when(gone, blanked[n]).otherwise(F.col(n)).alias(n) if n in blanked else F.col(n)
-            for n in parsed.columns
-        ]
-    )
+    return dropped_if_erased(marked, F.col("__erased_hash").isNotNull(), parsed.columns)
 
 
 def mark_superseded(parsed: DataFrame, keys: list[str], newest_first: list[Column]) -> DataFrame:

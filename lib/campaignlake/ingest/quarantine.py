@@ -72,6 +72,23 @@ def try_cast(column_name: str, sql_type: str) -> Column:
     return F.expr(f"try_cast(`{column_name}` AS {sql_type})")
 
 
+def dropped_if_erased(df: DataFrame, erased: Column, columns: list[str]) -> DataFrame:
+    """``df``'s ``columns``, where rows for which ``erased`` holds get the reason
+    ``erased_customer`` and lose their customer id and raw record: they are dropped, and not
+    even quarantine keeps who they were."""
+    blanked = {
+        c.CUSTOMER_ID: F.lit(None),
+        c.RAW_RECORD: F.lit(None),
+        c.REASON: F.lit(ERASED_CUSTOMER),
+    }
+    return df.select(
+        *[
+            F.when(erased, blanked[n]).otherwise(F.col(n)).alias(n) if n in blanked else F.col(n)
+            for n in columns
+        ]
+    )
+
+
 def file_quarantine(
     spark: SparkSession,
     files: list[tuple[str, str]],
