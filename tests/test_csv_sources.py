@@ -11,6 +11,7 @@ from pyspark.sql import SparkSession
 
 from campaignlake import columns as c
 from campaignlake.ingest import csv_sources as csv
+from campaignlake.ingest.quarantine import ERASED_CUSTOMER, drop_erased, erased_customer_ids
 from campaignlake.pii import DEVELOPMENT_KEY, hmac_key_frame
 
 T1 = datetime(2026, 10, 1, tzinfo=timezone.utc)
@@ -100,8 +101,9 @@ def test_rows_of_erased_customers_lose_their_id_and_raw_record(spark: SparkSessi
     erased_c1 = hmac.new(DEVELOPMENT_KEY.encode(), b"C1", hashlib.sha256).hexdigest()
     erased = spark.createDataFrame([(erased_c1,), ("0" * 64,)], f"{c.CUSTOMER_KEY_HASH} string")
     expected = spark.createDataFrame(
-        [(None, None, csv.ERASED_CUSTOMER), ("C2", '{"customer_id":"C2"}', None)],
+        [(None, None, ERASED_CUSTOMER), ("C2", '{"customer_id":"C2"}', None)],
         f"{c.CUSTOMER_ID} string, {c.RAW_RECORD} string, {c.REASON} string",
     )
     key = hmac_key_frame(spark, DEVELOPMENT_KEY.encode())
-    assert_df_equality(csv.reject_erased(parsed, erased, key), expected, ignore_row_order=True)
+    erased_ids = erased_customer_ids(parsed, erased, key)
+    assert_df_equality(drop_erased(parsed, erased_ids), expected, ignore_row_order=True)

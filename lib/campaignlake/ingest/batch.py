@@ -66,6 +66,9 @@ class Batch:
     root: str
     entries: tuple[LandingFile, ...]
     ingested_at: datetime
+    #: Paths (relative) of the files to read that an earlier batch committed: taken again
+    #: because they changed, or came back after going missing.
+    retaken: tuple[str, ...] = ()
 
     @property
     def batch_id(self) -> str:
@@ -185,15 +188,6 @@ def open_batch(
         .select(c.BATCH_SEQ, c.SOURCE_FILE, c.FILE_SIZE, c.FILE_REASON, c.RECORDED_AT)
         .collect()  # file names of one batch: metadata, not data
     )
-    if unfinished:
-        seq = unfinished[0][c.BATCH_SEQ]
-        entries = tuple(
-            LandingFile(r[c.SOURCE_FILE], r[c.FILE_SIZE], reason=r[c.FILE_REASON])
-            for r in unfinished
-            if r[c.BATCH_SEQ] == seq
-        )
-        started = unfinished[0][c.RECORDED_AT].astimezone(timezone.utc)
-        return Batch(job, seq, root, entries, started)
     recorded = {
         r[c.SOURCE_FILE]: r[c.FILE_SIZE]
         for r in (
@@ -203,6 +197,16 @@ def open_batch(
             .collect()  # one row per landing file: metadata
         )
     }
+    if unfinished:
+        seq = unfinished[0][c.BATCH_SEQ]
+        entries = tuple(
+            LandingFile(r[c.SOURCE_FILE], r[c.FILE_SIZE], reason=r[c.FILE_REASON])
+            for r in unfinished
+            if r[c.BATCH_SEQ] == seq
+        )
+        started = unfinished[0][c.RECORDED_AT].astimezone(timezone.utc)
+        retaken = tuple(e.path for e in entries if e.reason is None and e.path in recorded)
+        return Batch(job, seq, root, entries, started, retaken)
     due = [
         entry
         for entry in sorted(candidates, key=lambda e: e.path)
@@ -214,7 +218,8 @@ def open_batch(
     last = log.agg(F.max(c.BATCH_SEQ)).first()[0]
     seq = (last or 0) + 1
     ingested_at = (now or datetime.now(timezone.utc)).replace(microsecond=0)
-    batch = Batch(job, seq, root, tuple(due), ingested_at)
+    retaken = tuple(e.path for e in due if e.reason is None and e.path in recorded)
+    batch = Batch(job, seq, root, tuple(due), ingested_at, retaken)
     planned = tables.spark.createDataFrame(
         [(job, seq, e.path, e.size, e.modified_at, e.reason, PLANNED, ingested_at) for e in due],
         INGEST_BATCHES,

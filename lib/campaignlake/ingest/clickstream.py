@@ -21,11 +21,9 @@ from campaignlake.ingest.quarantine import (
     ERASED,
     ERASED_CUSTOMER,
     REJECTED,
-    dropped_if_erased,
     first_failure,
     to_quarantine,
 )
-from campaignlake.pii import hmac_sha256_hex, with_hmac_key
 from campaignlake.schemas import CLICKSTREAM_EVENTS
 
 EVENT_TYPES = (
@@ -304,42 +302,6 @@ def mark_duplicates(parsed: DataFrame, duplicates: DataFrame) -> DataFrame:
     return flagged.select(
         *[reason.alias(name) if name == c.REASON else F.col(name) for name in parsed.columns]
     )
-
-
-_ERASED_ID = "__erased_id"
-
-
-def erased_ids(parsed: DataFrame, erased: DataFrame, key: DataFrame) -> DataFrame:
-    """The batch's customer ids that belong to customers the erasure job erased. Each distinct
-    id is hashed once (not each event) and compared with ``meta/erasures``.
-
-    Parameters
-    ----------
-    parsed
-        The output of :func:`parse_events`.
-    erased
-        ``meta/erasures`` (``customer_key_hash``).
-    key
-        The pseudonymisation key (:func:`campaignlake.pii.hmac_key_frame`).
-    """
-    ids = parsed.where(F.col(c.CUSTOMER_ID).isNotNull()).select(c.CUSTOMER_ID).distinct()
-    hashes = erased.select(F.col(c.CUSTOMER_KEY_HASH).alias("__hash")).distinct()
-    return (
-        with_hmac_key(ids, key)
-        .select(c.CUSTOMER_ID, hmac_sha256_hex(F.col(c.CUSTOMER_ID)).alias("__hash"))
-        .join(F.broadcast(hashes), on="__hash", how="left_semi")
-        .select(F.col(c.CUSTOMER_ID).alias(_ERASED_ID))
-    )
-
-
-def mark_erased(parsed: DataFrame, erased: DataFrame) -> DataFrame:
-    """Events of erased customers (``erased``: the output of :func:`erased_ids`, materialised
-    so that it is broadcast) get the reason ``erased_customer`` and lose their customer id and
-    raw line: they are dropped, and not even quarantine keeps who they were."""
-    flagged = parsed.join(
-        F.broadcast(erased), F.col(c.CUSTOMER_ID) == F.col(_ERASED_ID), how="left"
-    )
-    return dropped_if_erased(flagged, F.col(_ERASED_ID).isNotNull(), parsed.columns)
 
 
 def event_json() -> Column:

@@ -23,7 +23,6 @@ from campaignlake.ingest.quarantine import (
     REJECTED,
     SUPERSEDED,
     blank,
-    dropped_if_erased,
     first_failure,
     to_quarantine,
 )
@@ -416,29 +415,6 @@ def resolve_ties_with_table(source: DataFrame, table: DataFrame) -> DataFrame:
         return F.when(tie & ~source_wins, theirs).otherwise(mine)
 
     return joined.select(*[resolved(n).alias(n) for n in source.columns])
-
-
-def reject_erased(parsed: DataFrame, erased: DataFrame, key: DataFrame) -> DataFrame:
-    """Rows of customers the erasure job erased get the reason ``erased_customer``, and lose
-    their id and raw record, so that a re-sent export cannot bring them back, not even into
-    quarantine.
-
-    Parameters
-    ----------
-    parsed
-        Parsed rows with ``customer_id``.
-    erased
-        ``meta/erasures`` (``customer_key_hash`` = HMAC of the customer id).
-    key
-        The pseudonymisation key (:func:`campaignlake.pii.hmac_key_frame`).
-    """
-    hashes = erased.select(F.col(c.CUSTOMER_KEY_HASH).alias("__erased_hash")).distinct()
-    marked = (
-        with_hmac_key(parsed, key)
-        .withColumn("__hash", hmac_sha256_hex(F.col(c.CUSTOMER_ID)))
-        .join(F.broadcast(hashes), F.col("__hash") == F.col("__erased_hash"), how="left")
-    )
-    return dropped_if_erased(marked, F.col("__erased_hash").isNotNull(), parsed.columns)
 
 
 def mark_superseded(parsed: DataFrame, keys: list[str], newest_first: list[Column]) -> DataFrame:

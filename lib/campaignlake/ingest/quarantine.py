@@ -15,6 +15,7 @@ from pyspark.sql import Column, DataFrame, SparkSession
 from pyspark.sql import functions as F
 
 from campaignlake import columns as c
+from campaignlake.pii import hmac_sha256_hex, with_hmac_key
 from campaignlake.schemas import QUARANTINE
 
 REJECTED = "rejected"
@@ -72,19 +73,50 @@ def try_cast(column_name: str, sql_type: str) -> Column:
     return F.expr(f"try_cast(`{column_name}` AS {sql_type})")
 
 
-def dropped_if_erased(df: DataFrame, erased: Column, columns: list[str]) -> DataFrame:
-    """``df``'s ``columns``, where rows for which ``erased`` holds get the reason
-    ``erased_customer`` and lose their customer id and raw record: they are dropped, and not
-    even quarantine keeps who they were."""
+_ERASED_ID = "__erased_id"
+
+
+def erased_customer_ids(rows: DataFrame, erasures: DataFrame, key: DataFrame) -> DataFrame:
+    """The customer ids among ``rows`` that belong to customers the erasure job erased. Each
+    distinct id is hashed once (not each record) and compared with ``meta/erasures``;
+    materialise the result so that :func:`drop_erased` broadcasts it.
+
+    Parameters
+    ----------
+    rows
+        Parsed records with ``customer_id``.
+    erasures
+        ``meta/erasures`` (``customer_key_hash``).
+    key
+        The pseudonymisation key (:func:`campaignlake.pii.hmac_key_frame`).
+    """
+    ids = rows.where(F.col(c.CUSTOMER_ID).isNotNull()).select(c.CUSTOMER_ID).distinct()
+    hashes = erasures.select(F.col(c.CUSTOMER_KEY_HASH).alias("__hash")).distinct()
+    return (
+        with_hmac_key(ids, key)
+        .select(c.CUSTOMER_ID, hmac_sha256_hex(F.col(c.CUSTOMER_ID)).alias("__hash"))
+        .join(F.broadcast(hashes), on="__hash", how="left_semi")
+        .select(F.col(c.CUSTOMER_ID).alias(_ERASED_ID))
+    )
+
+
+def drop_erased(rows: DataFrame, erased_ids: DataFrame) -> DataFrame:
+    """Records of erased customers (``erased_ids``: the output of :func:`erased_customer_ids`)
+    get the reason ``erased_customer`` and lose their customer id and raw record: they are
+    dropped, and not even quarantine keeps who they were."""
+    flagged = rows.join(
+        F.broadcast(erased_ids), F.col(c.CUSTOMER_ID) == F.col(_ERASED_ID), how="left"
+    )
+    erased = F.col(_ERASED_ID).isNotNull()
     blanked = {
         c.CUSTOMER_ID: F.lit(None),
         c.RAW_RECORD: F.lit(None),
         c.REASON: F.lit(ERASED_CUSTOMER),
     }
-    return df.select(
+    return flagged.select(
         *[
             F.when(erased, blanked[n]).otherwise(F.col(n)).alias(n) if n in blanked else F.col(n)
-            for n in columns
+            for n in rows.columns
         ]
     )
 

@@ -25,7 +25,6 @@ from campaignlake.ingest import clickstream as cs
 from campaignlake.ingest import csv_sources as csv
 from campaignlake.ingest.batch import (
     BAD_HEADER,
-    BATCHES_TABLE,
     FILE_MISSING,
     UNRECOGNISED_FILE_NAME,
     Batch,
@@ -42,6 +41,8 @@ from campaignlake.ingest.quarantine import (
     FIELD_NULLED,
     REJECTED,
     SUPERSEDED,
+    drop_erased,
+    erased_customer_ids,
     file_quarantine,
 )
 from campaignlake.pii import hmac_key_frame, resolve_hmac_key
@@ -175,7 +176,7 @@ def _ingest(
     report.batch_id, report.files = batch.batch_id, len(batch.entries)
     present = {entry.path for entry in listed}
     missing = [f for f in batch.files if batch.relative(f) not in present]
-    report.changed_files = sorted(_known_files(tables, plan.job, batch))
+    report.changed_files = sorted(batch.retaken)
     cached: list[DataFrame] = []
 
     def keep(df: DataFrame) -> DataFrame:
@@ -244,21 +245,6 @@ def _has_erasures(tables: Tables) -> bool:
     return tables.exists("erasures") and not tables.read("erasures").isEmpty()
 
 
-def _known_files(tables: Tables, job: str, batch: Batch) -> set[str]:
-    """The batch's files that an earlier batch of ``job`` already committed (so this batch
-    takes them again because they changed)."""
-    paths = [batch.relative(f) for f in batch.files]
-    return {
-        r[c.SOURCE_FILE]
-        for r in tables.read(BATCHES_TABLE)
-        .where((F.col(c.JOB) == job) & (F.col(c.BATCH_SEQ) < batch.seq))
-        .where(F.col(c.SOURCE_FILE).isin(paths))
-        .select(c.SOURCE_FILE)
-        .distinct()
-        .collect()  # file names
-    }
-
-
 def _count(report: IngestReport, parsed: DataFrame, quarantine: DataFrame) -> None:
     """Fill the report's counts. Every record that was not accepted has exactly one quarantine
     row; a ``field_nulled`` row belongs to a record that was accepted without that field."""
@@ -325,8 +311,8 @@ def ingest_clickstream(
         if not _has_erasures(tables):
             return marked
         key = hmac_key_frame(spark, resolve_hmac_key(conf.pii))
-        erased = materialise(cs.erased_ids(parsed, tables.read("erasures"), key))
-        return cs.mark_erased(marked, erased)
+        erased = materialise(erased_customer_ids(parsed, tables.read("erasures"), key))
+        return drop_erased(marked, erased)
 
     return _ingest(
         spark,
@@ -495,7 +481,7 @@ def ingest_csv(
         parsed = source.parse(raw, _csv_rules(conf, batch))
         if c.CUSTOMER_ID in source.keys and _has_erasures(tables):
             key = hmac_key_frame(spark, resolve_hmac_key(conf.pii))
-            parsed = csv.reject_erased(parsed, tables.read("erasures"), key)
+            parsed = drop_erased(parsed, erased_customer_ids(parsed, tables.read("erasures"), key))
         return parsed, bad_headers
 
     def refine(parsed: DataFrame, _: Callable[[DataFrame], DataFrame], __: Batch) -> DataFrame:
