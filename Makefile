@@ -25,7 +25,7 @@ java: ## Check that Java 17 is installed (Spark needs it)
 	@sh scripts/check_java.sh
 
 run: $(STAMP) java ## Run the whole pipeline on the embedded generated sample data
-	$(PY) jobs/run_pipeline.py --env $(ENV) $(DATE_ARG) $(ARGS)
+	$(PY) jobs/run.py run_pipeline --env $(ENV) $(DATE_ARG) $(ARGS)
 
 test: $(STAMP) java ## Run the test suite
 	$(PY) -m pytest -q --durations=15
@@ -33,9 +33,10 @@ test: $(STAMP) java ## Run the test suite
 test-fast: $(STAMP) java ## Run the tests not marked slow
 	$(PY) -m pytest -q -m 'not slow'
 
-lint: $(STAMP) ## ruff check and format check
+lint: $(STAMP) ## ruff check, ruff format check and the import-layer contracts (pyproject.toml)
 	$(VENV)/bin/ruff check lib jobs tests bench
 	$(VENV)/bin/ruff format --check lib jobs tests bench
+	$(VENV)/bin/lint-imports
 
 format: $(STAMP) ## Apply ruff format and safe fixes
 	$(VENV)/bin/ruff check --fix lib jobs tests bench

@@ -21,19 +21,29 @@ from datetime import date, timedelta
 import numpy as np
 from prepare import END, prepared
 from pyspark import StorageLevel
+from pyspark.sql import DataFrame
 from pyspark.sql import functions as F
 
+from campaignlake import catalog
 from campaignlake import columns as c
-from campaignlake.features.customer import cutoff_of
+from campaignlake.feature_set import cutoff_of
 from campaignlake.recommend import als
-from campaignlake.recommend.runs import (
-    candidate_depth,
-    evaluate_lists,
-    held_out_items,
-    indexed,
-    recent_interactions,
-    update_indices,
-)
+from campaignlake.recommend.evaluation import candidate_depth, evaluate_lists, held_out_items
+from campaignlake.recommend.interactions import extend_index, indexed, recent_interactions
+from campaignlake.tables import Tables
+
+
+def indices(tables: Tables, rows: DataFrame) -> tuple[DataFrame, DataFrame]:
+    """The customer and product indices of ``rows`` (the stored ones, extended in memory)."""
+    result = []
+    for key, id_column, index_column in (
+        (catalog.CUSTOMER_INDEX, c.CUSTOMER_ID, c.CUSTOMER_INDEX),
+        (catalog.PRODUCT_INDEX, c.PRODUCT_ID, c.PRODUCT_INDEX),
+    ):
+        stored = tables.read_or_empty(key)
+        new = extend_index(stored, rows, id_column=id_column, index_column=index_column, seen=END)
+        result.append(stored.unionByName(new))
+    return result[0], result[1]
 
 
 def main() -> None:
@@ -47,21 +57,19 @@ def main() -> None:
     recs = conf.recommendations
     cutoff = cutoff_of(END)
     split_at = cutoff - timedelta(days=recs.holdout_days)
-    events = tables.read("clickstream_events")
-    catalog = tables.read("products")
+    events = tables.read(catalog.CLICKSTREAM_EVENTS)
+    products = tables.read(catalog.PRODUCTS)
     train_rows = recent_interactions(events, recs, split_at).persist(StorageLevel.MEMORY_AND_DISK)
-    customers_idx, products_idx = update_indices(
-        tables, recent_interactions(events, recs, cutoff), END
-    )
+    customers_idx, products_idx = indices(tables, recent_interactions(events, recs, cutoff))
     train = indexed(train_rows, customers_idx, products_idx).persist(StorageLevel.MEMORY_AND_DISK)
     n_interactions = train.count()
     excluded = train_rows.where(F.col(c.EXCLUDED)).select(c.CUSTOMER_ID, c.PRODUCT_ID)
     relevant = held_out_items(events, train, excluded, recs, split_at, cutoff).persist()
     evaluated = relevant.select(c.CUSTOMER_ID)
-    popular = als.popularity(train_rows, catalog).persist()
+    popular = als.popularity(train_rows, products).persist()
     catalog_size = popular.count()
     depth = candidate_depth(excluded, recs.k)
-    common = {"popular": popular, "favourites": als.favourite_categories(train_rows, catalog),
+    common = {"popular": popular, "favourites": als.favourite_categories(train_rows, products),
               "excluded": excluded, "k": recs.k, "depth": depth}  # fmt: skip
     reg, alpha = 0.1, 20.0
     params = als.AlsParams(args.rank, reg, alpha, args.iterations, recs.block_size, 1)

@@ -18,12 +18,12 @@ from datetime import datetime, timezone
 
 from prepare import END, prepared
 
+from campaignlake import catalog
 from campaignlake.audiences.runs import build_audiences
 from campaignlake.config import AlsGridConf, GbtGridConf
-from campaignlake.features.build import build_features
+from campaignlake.features.runs import build_features
 from campaignlake.models.registry import ModelStore
-from campaignlake.models.scoring import score_customers
-from campaignlake.models.train import train_response_model
+from campaignlake.models.runs import score_customers, train_response_model
 from campaignlake.recommend.runs import recommend, train_recommender
 
 
@@ -54,7 +54,7 @@ def main() -> None:
         train_recommender(spark, conf, tables, as_of=END, now=now)
     recommend(spark, conf, tables, as_of=END)
 
-    customers = tables.read("customer_features").where(f"as_of_date = DATE'{END}'").count()
+    customers = tables.read(catalog.CUSTOMER_FEATURES).where(f"as_of_date = DATE'{END}'").count()
     rows = []
     for label in ("first build", "rerun (nothing committed)"):
         started = time.perf_counter()

@@ -22,10 +22,11 @@ from deltalake import DeltaTable
 from prepare import END, OUT, prepared
 from pyspark.sql import functions as F
 
+from campaignlake import catalog
 from campaignlake import columns as c
 from campaignlake.config import PathsConf
 from campaignlake.erasure.runs import erase_customers
-from campaignlake.features.build import build_features
+from campaignlake.features.runs import build_features
 from campaignlake.tables import Tables
 
 
@@ -36,7 +37,7 @@ def main() -> None:
     args = parser.parse_args()
     logging.basicConfig(level=logging.WARNING)
     spark, base, tables = prepared(args.customers, 0.3)
-    if not tables.exists("customer_features"):
+    if not tables.exists(catalog.CUSTOMER_FEATURES):
         build_features(spark, base, tables, as_of=END)
 
     scratch = OUT / f"erasure-{args.customers}"
@@ -46,12 +47,12 @@ def main() -> None:
              "exports": str(scratch / "exports")}  # fmt: skip
     conf = dataclasses.replace(base, paths=PathsConf(**paths))
     work = Tables(spark, conf)
-    events = work.read("clickstream_events").count()
+    events = work.read(catalog.CLICKSTREAM_EVENTS).count()
     files = len(DeltaTable(work.path("clickstream_events")).file_uris())
 
     chosen = [
         r[c.CUSTOMER_ID]
-        for r in work.read("customers").orderBy(c.CUSTOMER_ID).limit(args.requests).collect()
+        for r in work.read(catalog.CUSTOMERS).orderBy(c.CUSTOMER_ID).limit(args.requests).collect()
     ]  # a benchmark's own choice of ids, not pipeline code
     first = max(1, len(chosen) // 10)
     rows = []
@@ -63,7 +64,7 @@ def main() -> None:
             "deletion_requests",
             spark.createDataFrame(
                 [(i, requested, "bench", None, None) for i in ids],
-                work.spec("deletion_requests").schema,
+                work.spec(catalog.DELETION_REQUESTS).schema,
             ).withColumn(c.INGESTED_AT, F.current_timestamp()),
         )
         started = time.perf_counter()

@@ -29,12 +29,13 @@ from pyspark.ml.classification import GBTClassifier
 from pyspark.ml.functions import vector_to_array
 from pyspark.sql import functions as F
 
+from campaignlake import catalog
 from campaignlake import columns as c
-from campaignlake.features.build import build_features
+from campaignlake.features.runs import build_features
 from campaignlake.frames import fit_layout
 from campaignlake.models import response
 from campaignlake.models.evaluation import binary_metrics
-from campaignlake.models.train import training_examples
+from campaignlake.models.runs import training_examples
 from campaignlake.models.training import class_counts, split_examples, with_class_weights
 
 
@@ -60,7 +61,7 @@ def main() -> None:
 
     spark, conf, tables = prepared(args.customers, args.sessions_per_week)
     now = datetime.now(timezone.utc)
-    events = tables.read("clickstream_events").count()
+    events = tables.read(catalog.CLICKSTREAM_EVENTS).count()
 
     # A fresh build: a rerun over unchanged inputs would compare and commit nothing.
     for key in ("customer_features", "customer_segments", "model_metrics"):

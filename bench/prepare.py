@@ -10,6 +10,7 @@ from pathlib import Path
 
 from pyspark.sql import SparkSession
 
+from campaignlake import catalog
 from campaignlake.config import Conf, PathsConf, load_conf
 from campaignlake.ingest.runs import (
     ingest_campaigns,
@@ -48,7 +49,7 @@ def prepared(customers: int, sessions_per_week: float) -> tuple[SparkSession, Co
     conf = dataclasses.replace(base, paths=PathsConf(**paths))
     spark = get_spark(conf)
     tables = Tables(spark, conf)
-    if not tables.exists("clickstream_events"):
+    if not tables.exists(catalog.CLICKSTREAM_EVENTS):
         started = time.perf_counter()
         now = datetime.now(timezone.utc)
         for ingest in (ingest_products, ingest_crm, ingest_campaigns, ingest_clickstream):

@@ -15,15 +15,19 @@ from pyspark.sql import SparkSession
 
 from campaignlake.audiences.runs import AudienceReport, build_audiences
 from campaignlake.config import AlsGridConf, Conf, GbtGridConf, PathsConf, load_conf
-from campaignlake.features.build import build_features
+from campaignlake.features.runs import build_features
 from campaignlake.ingest.runs import (
     ingest_campaigns,
     ingest_clickstream,
     ingest_crm,
     ingest_products,
 )
-from campaignlake.models.scoring import ScoringReport, score_customers
-from campaignlake.models.train import TrainingReport, train_response_model
+from campaignlake.models.runs import (
+    ScoringReport,
+    TrainingReport,
+    score_customers,
+    train_response_model,
+)
 from campaignlake.recommend.runs import recommend, train_recommender
 from campaignlake.sample.generator import SampleSpec, generate
 from campaignlake.tables import Tables

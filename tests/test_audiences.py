@@ -34,15 +34,17 @@ from campaignlake.audiences.campaigns import (
     SelectionConf,
     check_eligibility,
     check_models,
+    due_campaigns,
     load_campaign_file,
     load_campaigns,
 )
-from campaignlake.audiences.runs import AudienceReport, build_audiences, due_campaigns
+from campaignlake.audiences.runs import AudienceReport, build_audiences
 from campaignlake.config import Conf
 from campaignlake.errors import ConfigError
 from campaignlake.models.registry import ModelStore
 from campaignlake.pii import DEVELOPMENT_KEY, hmac_key_frame
 from campaignlake.schemas import CAMPAIGN_CONTACTS, CUSTOMERS, DELETION_REQUESTS
+from campaignlake.tables import Tables
 
 if TYPE_CHECKING:
     from conftest import SampleModels
@@ -288,7 +290,7 @@ def test_build_audiences_refuses_an_unsafe_campaign_before_running_it(
         conf, audiences=dataclasses.replace(conf.audiences, campaigns_dir=str(folder))
     )
     with pytest.raises(ConfigError, match=r"unsafe\.yaml: eligibility: function 'reflect'"):
-        build_audiences(spark, conf, as_of=SEND.replace(day=1))
+        build_audiences(spark, conf, Tables(spark, conf), as_of=SEND.replace(day=1))
     system = spark.sparkContext._jvm.java.lang.System  # type: ignore[union-attr]
     assert system.getProperty(marker) is None
 

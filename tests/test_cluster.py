@@ -177,7 +177,7 @@ def test_the_pipeline_on_a_standalone_cluster_builds_the_local_audiences(
          "--conf", f"spark.pyspark.python={sys.executable}",
          "--conf", "spark.sql.shuffle.partitions=1", "--conf", "spark.ui.enabled=false",
          "--conf", "spark.executor.memory=1g", "--conf", "spark.driver.memory=1g",
-         str(REPO_ROOT / "jobs" / "run_pipeline.py"), "--env", "cluster",
+         str(REPO_ROOT / "jobs" / "run.py"), "run_pipeline", "--env", "cluster",
          "--from-stage", "audiences", "--conf-dir", str(conf_file.parent), "--date", "2026-10-31"],
         # The same key as the local run's, delivered as a secret is: in the environment.
         env={**daemon_env(), conf.pii.hmac_key_env: DEVELOPMENT_KEY},
@@ -185,7 +185,7 @@ def test_the_pipeline_on_a_standalone_cluster_builds_the_local_audiences(
     )  # fmt: skip
     print(submitted.stdout)
     assert submitted.returncode == 0, submitted.stdout[-3000:] + submitted.stderr[-3000:]
-    assert "== build audiences" in submitted.stdout and "== report" in submitted.stdout
+    assert "== build_audiences" in submitted.stdout and "== build_report" in submitted.stdout
     # The work ran on the standalone cluster's executors, not in a local session.
     apps = standalone_cluster.state()["completedapps"]
     assert [app["name"] for app in apps] == ["campaignlake-cluster-test"]

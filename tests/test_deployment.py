@@ -1,9 +1,9 @@
-"""Deployment: the wheel carries every job as a console entry point, the Databricks bundle's
-tasks all name entry points that exist in that wheel, and the cluster configurations load."""
+"""Deployment: the wheel carries the package and the ``campaignlake`` console script, every
+Databricks task runs a job declared in the registry with the date it needs, and the cluster
+configurations load."""
 
 from __future__ import annotations
 
-import importlib
 import subprocess
 import sys
 import zipfile
@@ -14,6 +14,9 @@ import pytest
 import yaml
 
 from campaignlake.config import load_conf
+from campaignlake.jobs.cli import parser
+from campaignlake.jobs.job import RunDate
+from campaignlake.jobs.registry import JOBS, STAGES, job_named
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 
@@ -48,18 +51,27 @@ def bundle_tasks() -> list[tuple[str, dict]]:
     return tasks
 
 
-def test_the_wheel_has_every_module_and_an_entry_point_per_job(wheel: Path) -> None:
+def test_the_wheel_has_every_module_and_one_console_script_for_every_job(wheel: Path) -> None:
     with zipfile.ZipFile(wheel) as archive:
         packaged = {n for n in archive.namelist() if n.endswith(".py")}
     sources = {p.relative_to(REPO_ROOT / "lib").as_posix()
                for p in (REPO_ROOT / "lib" / "campaignlake").rglob("*.py")}  # fmt: skip
     assert sources <= packaged
-    scripts = console_scripts(wheel)
-    jobs = {p.stem for p in (REPO_ROOT / "jobs").glob("*.py")}
-    assert {name.removeprefix("campaignlake-").replace("-", "_") for name in scripts} == jobs
-    for target in scripts.values():
-        module, attribute = target.split(":")
-        assert callable(getattr(importlib.import_module(module), attribute))
+    assert console_scripts(wheel) == {"campaignlake": "campaignlake.jobs.cli:entry_point"}
+    # The one spark-submit entry, and a sub-command for every declared job.
+    assert [p.name for p in (REPO_ROOT / "jobs").glob("*.py")] == ["run.py"]
+    commands = parser()._subparsers._group_actions[0].choices  # type: ignore[union-attr]
+    assert list(commands) == [job.name for job in JOBS]
+
+
+def test_the_pipeline_stages_come_from_the_registry_in_order() -> None:
+    assert STAGES == (
+        "ingest", "erase", "features", "train", "score", "recommend", "audiences", "report"
+    )  # fmt: skip
+    staged = [job.name for job in JOBS if job.stage]
+    assert staged.index("erase_customers") == staged.index("ingest_clickstream") + 1
+    assert staged.index("build_features") > staged.index("erase_customers")
+    assert {job.name for job in JOBS if job.trains} == {"train_response_model", "train_recommender"}
 
 
 def test_every_bundle_task_runs_an_entry_point_of_the_wheel(wheel: Path) -> None:
@@ -71,10 +83,14 @@ def test_every_bundle_task_runs_an_entry_point_of_the_wheel(wheel: Path) -> None
         assert wheel_task["package_name"] == "campaignlake"
         assert wheel_task["entry_point"] in scripts, (job_key, task["task_key"])
         parameters = wheel_task["parameters"]
+        job = job_named(parameters[0])
+        assert job.name == task["task_key"]
         assert parameters[parameters.index("--env") + 1] == "databricks"
         assert "--conf-dir" in parameters
-        # Maintenance is the one job that does not take a run date.
-        assert ("--date" in parameters) == (task["task_key"] != "vacuum_tables")
+        assert ("--date" in parameters) == (job.date is not RunDate.NONE), job.name
+        # The parameters parse as the job's command line (with the date Databricks fills in).
+        filled = ["2026-10-31" if "{{" in str(p) else str(p) for p in parameters]
+        parser().parse_args(filled)
         assert task["libraries"] == [{"whl": "../dist/*.whl"}]
     daily = {task["task_key"]: task for job_key, task in tasks if job_key == "campaignlake_daily"}
     for task in daily.values():

@@ -13,7 +13,8 @@ from pyspark.sql import functions as F
 
 from campaignlake import columns as c
 from campaignlake.config import SegmentsConf
-from campaignlake.features.customer import FeatureSet, customer_features, cutoff_of
+from campaignlake.feature_set import FeatureSet, cutoff_of
+from campaignlake.features.customer import customer_features
 from campaignlake.features.segments import (
     assign_behaviour_segments,
     fit_behaviour_segments,
@@ -375,8 +376,8 @@ def test_deciles_rank_the_highest_scores_first_within_each_group(spark: SparkSes
 
 
 def test_dated_jobs_refuse_to_run_without_a_date(capsys: pytest.CaptureFixture[str]) -> None:
-    from campaignlake.jobs import build_features, score_customers, train_response_model
+    from campaignlake.jobs.cli import main
 
-    for job in (build_features, train_response_model, score_customers):
-        assert job.main(["--env", "local"]) == 1
+    for job in ("build_features", "train_response_model", "score_customers"):
+        assert main([job, "--env", "local"]) == 1
         assert "--date YYYY-MM-DD is required" in capsys.readouterr().err

@@ -18,7 +18,7 @@ from campaignlake import columns as c
 from campaignlake.audiences import build
 from campaignlake.config import Conf, PathsConf
 from campaignlake.errors import MissingInputError
-from campaignlake.features.build import build_features
+from campaignlake.features.runs import build_features
 from campaignlake.ingest import runs
 from campaignlake.ingest.runs import (
     ingest_campaigns,

@@ -15,10 +15,10 @@ from pyspark.sql import SparkSession
 from campaignlake import columns as c
 from campaignlake.config import Conf
 from campaignlake.errors import MissingInputError, ModelNotFoundError
-from campaignlake.features.build import SEGMENTATION_MODEL, build_features
+from campaignlake.features.runs import SEGMENTATION_MODEL, build_features
+from campaignlake.models.evaluation import LOGISTIC_BASELINE
 from campaignlake.models.registry import ModelStore
-from campaignlake.models.scoring import score_customers
-from campaignlake.models.train import LOGISTIC_BASELINE, TrainingReport
+from campaignlake.models.runs import TrainingReport, score_customers
 from campaignlake.tables import Tables
 
 if TYPE_CHECKING:
@@ -98,5 +98,5 @@ def test_scoring_without_a_model_or_features_fails_clearly(spark: SparkSession, 
     )
     with pytest.raises(ModelNotFoundError, match="no trained model 'campaign_response'"):
         score_customers(spark, empty, tables, as_of=AS_OF)
-    with pytest.raises(MissingInputError, match=r"run jobs/build_features\.py --date 2026-01-01"):
+    with pytest.raises(MissingInputError, match=r"run build_features --date 2026-01-01"):
         score_customers(spark, conf, tables, as_of=date(2026, 1, 1))

@@ -24,6 +24,7 @@ from pyspark.sql.types import (
     TimestampType,
 )
 
+from campaignlake.catalog import TableSpec
 from campaignlake.errors import (
     CommitConflictError,
     DuplicateKeyError,
@@ -34,7 +35,7 @@ from campaignlake.errors import (
     UnsafeStorageError,
 )
 from campaignlake.tables.delta_rs import DeltaRsEngine
-from campaignlake.tables.spec import TableSpec, Txn
+from campaignlake.tables.spec import Txn
 
 SCHEMA = StructType(
     [

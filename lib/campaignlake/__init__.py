@@ -1,0 +1,1 @@
+"""campaignlake: clickstream and CRM exports to Delta tables, models and campaign audiences."""

@@ -13,6 +13,7 @@ import os
 import re
 import types
 import typing
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import date, datetime
 from pathlib import Path
@@ -20,6 +21,7 @@ from typing import Any, Literal, Union
 
 import yaml
 
+from campaignlake.catalog import TABLE_KEYS
 from campaignlake.errors import ConfigError
 
 CONF_DIR_ENV = "CAMPAIGNLAKE_CONF_DIR"
@@ -48,6 +50,8 @@ class S3CommitConf:
 
 @dataclass(frozen=True)
 class StorageConf:
+    """Which Delta engine writes the tables, and how it commits (``storage``)."""
+
     engine: Literal["auto", "spark", "delta-rs"]
     commit_retries: int = 5
     #: What the maintenance job (``vacuum_tables``) keeps of older table versions.
@@ -59,6 +63,8 @@ class StorageConf:
 
 @dataclass(frozen=True)
 class PathsConf:
+    """Where the data lives: landing, warehouse, models, exports, reports (``paths``)."""
+
     landing: str
     warehouse: str
     models: str
@@ -66,32 +72,12 @@ class PathsConf:
     reports: str
 
 
-@dataclass(frozen=True)
-class TablesConf:
-    """Table locations, relative to ``paths.warehouse`` unless given as a full URI."""
-
-    clickstream_events: str
-    clickstream_quarantine: str
-    customers: str
-    customers_quarantine: str
-    deletion_requests: str
-    products: str
-    products_quarantine: str
-    campaign_contacts: str
-    campaign_contacts_quarantine: str
-    ingest_batches: str
-    customer_history: str
-    customer_features: str
-    customer_segments: str
-    model_metrics: str
-    propensity_scores: str
-    interactions: str
-    customer_index: str
-    product_index: str
-    recommendations: str
-    similar_products: str
-    campaign_audiences: str
-    erasures: str
+#: Table locations by catalogue key, relative to ``paths.warehouse`` unless given as a full
+#: URI. Its fields are the catalogue's keys (:data:`campaignlake.catalog.TABLE_KEYS`), so a
+#: conf without a location for some table, or with a key no table has, fails when loaded.
+TablesConf = dataclasses.make_dataclass(
+    "TablesConf", [(key, str) for key in TABLE_KEYS], frozen=True
+)
 
 
 @dataclass(frozen=True)
@@ -104,6 +90,8 @@ class CrmAttributeConf:
 
 @dataclass(frozen=True)
 class IngestConf:
+    """What ingestion accepts and how much it may reject (``ingest``)."""
+
     max_reject_rate: float
     max_future_skew_hours: int
     min_event_ts: str
@@ -205,6 +193,8 @@ class OfferConf:
 
 @dataclass(frozen=True)
 class ScoringConf:
+    """The offers every customer is scored for (``scoring``)."""
+
     offers: list[OfferConf]
 
 
@@ -231,6 +221,8 @@ class AudiencesConf:
 
 @dataclass(frozen=True)
 class PiiConf:
+    """How personal data is keyed: the HMAC key's environment variable (``pii``)."""
+
     hmac_key_env: str
     allow_development_key: bool
 
@@ -249,6 +241,8 @@ class ErasureConf:
 
 @dataclass(frozen=True)
 class SampleConf:
+    """The generated sample's size and shape (``sample``)."""
+
     seed: int
     customers: int
     products: int
@@ -357,37 +351,60 @@ def _resolve_path(value: str, root: Path) -> str:
 
 
 def _check_semantics(conf: Conf, source: str) -> None:
-    if not 0.0 <= conf.ingest.max_reject_rate <= 1.0:
-        raise ConfigError(f"{source}: ingest.max_reject_rate: must be between 0 and 1")
-    if conf.storage.commit_retries < 0:
-        raise ConfigError(f"{source}: storage.commit_retries: must be 0 or more")
-    if not conf.features.windows_days or min(conf.features.windows_days) <= 0:
-        raise ConfigError(f"{source}: features.windows_days: give one or more positive day counts")
-    segments = conf.segments
-    if not 2 <= segments.kmeans_k_min <= segments.kmeans_k_max:
-        raise ConfigError(f"{source}: segments.kmeans_k_min: need 2 <= k_min <= k_max")
-    recs = conf.recommendations
-    if recs.k < 1 or recs.holdout_days < 1 or recs.half_life_days <= 0:
-        raise ConfigError(
-            f"{source}: recommendations: k, holdout_days and half_life_days must be positive"
-        )
-    if any(w <= 0 for w in recs.event_weights.values()) or not recs.event_weights:
-        raise ConfigError(f"{source}: recommendations.event_weights: give positive weights")
-    model = conf.response_model
-    if not 0.0 < model.validation_fraction < 1.0:
-        raise ConfigError(f"{source}: response_model.validation_fraction: must be in (0, 1)")
-    if not 0.0 < model.train_ratio < 1.0:
-        raise ConfigError(f"{source}: response_model.train_ratio: must be in (0, 1)")
-    if model.fit_partitions < 1:
-        raise ConfigError(f"{source}: response_model.fit_partitions: must be 1 or more")
-    if conf.erasure.grace_days < 0 or conf.erasure.vacuum_retention_hours < 0:
-        raise ConfigError(
-            f"{source}: erasure: grace_days and vacuum_retention_hours must be 0 or more"
-        )
-    if conf.erasure.max_per_run < 1:
-        raise ConfigError(f"{source}: erasure.max_per_run: must be 1 or more")
-    if conf.storage.vacuum_retention_hours < 0:
-        raise ConfigError(f"{source}: storage.vacuum_retention_hours: must be 0 or more")
+    """Check what the types alone cannot: ranges, references between sections, patterns.
+
+    Raises
+    ------
+    ConfigError
+        Naming the file and the first key that breaks a rule.
+    """
+    for holds, key, message in _rules(conf):
+        if not holds:
+            raise ConfigError(f"{source}: {key}: {message}")
+    _check_development_key(conf, source)
+    _check_pattern(
+        conf.response_model.campaign_category_pattern,
+        f"{source}: response_model.campaign_category_pattern",
+        groups=1,
+    )
+    _check_pattern(conf.audiences.phone_pattern, f"{source}: audiences.phone_pattern")
+
+
+def _rules(conf: Conf) -> list[tuple[bool, str, str]]:
+    """(holds, key, what it must be) of every value rule, in the order they are reported."""
+    segments, recs, model = conf.segments, conf.recommendations, conf.response_model
+    windows, weights = conf.features.windows_days, recs.event_weights
+    unknown = [o.channel for o in conf.scoring.offers if o.channel not in conf.ingest.channels]
+    s3 = conf.storage.s3_commit
+    return [
+        (0.0 <= conf.ingest.max_reject_rate <= 1.0, "ingest.max_reject_rate",
+         "must be between 0 and 1"),
+        (conf.storage.commit_retries >= 0, "storage.commit_retries", "must be 0 or more"),
+        (bool(windows) and min(windows) > 0, "features.windows_days",
+         "give one or more positive day counts"),
+        (2 <= segments.kmeans_k_min <= segments.kmeans_k_max, "segments.kmeans_k_min",
+         "need 2 <= k_min <= k_max"),
+        (recs.k >= 1 and recs.holdout_days >= 1 and recs.half_life_days > 0, "recommendations",
+         "k, holdout_days and half_life_days must be positive"),
+        (bool(weights) and all(w > 0 for w in weights.values()),
+         "recommendations.event_weights", "give positive weights"),
+        (0.0 < model.validation_fraction < 1.0, "response_model.validation_fraction",
+         "must be in (0, 1)"),
+        (0.0 < model.train_ratio < 1.0, "response_model.train_ratio", "must be in (0, 1)"),
+        (model.fit_partitions >= 1, "response_model.fit_partitions", "must be 1 or more"),
+        (conf.erasure.grace_days >= 0 and conf.erasure.vacuum_retention_hours >= 0, "erasure",
+         "grace_days and vacuum_retention_hours must be 0 or more"),
+        (conf.erasure.max_per_run >= 1, "erasure.max_per_run", "must be 1 or more"),
+        (conf.storage.vacuum_retention_hours >= 0, "storage.vacuum_retention_hours",
+         "must be 0 or more"),
+        (not unknown, "scoring.offers", f"unknown channel {unknown[0]!r}" if unknown else ""),
+        (conf.audiences.lead_days >= 1, "audiences.lead_days", "must be 1 or more"),
+        (not (s3 and s3.locking_provider == "dynamodb" and not s3.dynamodb_table),
+         "storage.s3_commit.dynamodb_table", "required with locking_provider dynamodb"),
+    ]  # fmt: skip
+
+
+def _check_development_key(conf: Conf, source: str) -> None:
     master = conf.spark.master or ""
     if conf.pii.allow_development_key and not master.startswith("local"):
         raise ConfigError(
@@ -396,31 +413,15 @@ def _check_semantics(conf: Conf, source: str) -> None:
             f"({master or 'the platform session'}) must take the key from "
             f"${conf.pii.hmac_key_env}"
         )
+
+
+def _check_pattern(pattern: str, where: str, groups: int = 0) -> None:
     try:
-        if re.compile(model.campaign_category_pattern).groups < 1:
-            raise ConfigError(
-                f"{source}: response_model.campaign_category_pattern: needs one capture group"
-            )
+        compiled = re.compile(pattern)
     except re.error as exc:
-        raise ConfigError(
-            f"{source}: response_model.campaign_category_pattern: not a regular expression: {exc}"
-        ) from exc
-    unknown = [o.channel for o in conf.scoring.offers if o.channel not in conf.ingest.channels]
-    if unknown:
-        raise ConfigError(f"{source}: scoring.offers: unknown channel {unknown[0]!r}")
-    if conf.audiences.lead_days < 1:
-        raise ConfigError(f"{source}: audiences.lead_days: must be 1 or more")
-    try:
-        re.compile(conf.audiences.phone_pattern)
-    except re.error as exc:
-        raise ConfigError(
-            f"{source}: audiences.phone_pattern: not a regular expression: {exc}"
-        ) from exc
-    s3 = conf.storage.s3_commit
-    if s3 and s3.locking_provider == "dynamodb" and not s3.dynamodb_table:
-        raise ConfigError(
-            f"{source}: storage.s3_commit.dynamodb_table: required with locking_provider dynamodb"
-        )
+        raise ConfigError(f"{where}: not a regular expression: {exc}") from exc
+    if compiled.groups < groups:
+        raise ConfigError(f"{where}: needs one capture group")
 
 
 class _StringDatesLoader(yaml.SafeLoader):
@@ -513,29 +514,40 @@ def _coerce(tp: Any, value: Any, source: str, key: str) -> Any:
         return {str(k): _coerce(args[1], v, source, f"{key}.{k}") for k, v in value.items()}
     if tp is Any:
         return value
-    if tp is date:
-        if isinstance(value, date) and not isinstance(value, datetime):
-            return value
-        try:
-            return date.fromisoformat(str(value))
-        except ValueError:
-            raise ConfigError(
-                f"{source}: {key}: expected a date YYYY-MM-DD, got {value!r}"
-            ) from None
-    if tp is bool:
-        if not isinstance(value, bool):
-            raise ConfigError(f"{source}: {key}: expected true or false, got {value!r}")
+    if tp not in _SCALARS:
+        raise ConfigError(f"{source}: {key}: unsupported type {tp}")
+    expected, convert = _SCALARS[tp]
+    try:
+        return convert(value)
+    except (TypeError, ValueError):
+        raise ConfigError(f"{source}: {key}: expected {expected}, got {value!r}") from None
+
+
+def _strict(accepts: Callable[[Any], bool], convert: Callable[[Any], Any]) -> Callable[[Any], Any]:
+    """A converter that refuses what ``accepts`` does not (YAML's ``1`` is not ``true``)."""
+
+    def run(value: Any) -> Any:
+        if not accepts(value):
+            raise TypeError(value)
+        return convert(value)
+
+    return run
+
+
+def _to_date(value: Any) -> date:
+    if isinstance(value, date) and not isinstance(value, datetime):
         return value
-    if tp is int:
-        if isinstance(value, bool) or not isinstance(value, int):
-            raise ConfigError(f"{source}: {key}: expected an integer, got {value!r}")
-        return value
-    if tp is float:
-        if isinstance(value, bool) or not isinstance(value, (int, float)):
-            raise ConfigError(f"{source}: {key}: expected a number, got {value!r}")
-        return float(value)
-    if tp is str:
-        if isinstance(value, (dict, list)):
-            raise ConfigError(f"{source}: {key}: expected a string, got {type(value).__name__}")
-        return str(value)
-    raise ConfigError(f"{source}: {key}: unsupported type {tp}")
+    return date.fromisoformat(str(value))
+
+
+#: Scalar field types: what the error says was expected, and the conversion.
+_SCALARS: dict[Any, tuple[str, Callable[[Any], Any]]] = {
+    date: ("a date YYYY-MM-DD", _to_date),
+    bool: ("true or false", _strict(lambda v: isinstance(v, bool), bool)),
+    int: ("an integer", _strict(lambda v: isinstance(v, int) and not isinstance(v, bool), int)),
+    float: (
+        "a number",
+        _strict(lambda v: isinstance(v, (int, float)) and not isinstance(v, bool), float),
+    ),
+    str: ("a string", _strict(lambda v: not isinstance(v, (dict, list)), str)),
+}

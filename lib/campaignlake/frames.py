@@ -1,10 +1,15 @@
-"""DataFrame helpers shared by several transforms."""
+"""DataFrame helpers shared by several packages."""
 
 from __future__ import annotations
 
-from pyspark.sql import Column, DataFrame, Window
+from collections.abc import Iterable
+from datetime import datetime
+
+from pyspark.sql import Column, DataFrame, SparkSession, Window
 from pyspark.sql import functions as F
 from pyspark.sql.types import LongType
+
+from campaignlake.schemas import MODEL_METRICS
 
 
 def with_row_numbers(df: DataFrame, order: list[Column], column: str) -> DataFrame:
@@ -46,3 +51,18 @@ def fit_layout(df: DataFrame, keys: list[str], partitions: int = FIT_PARTITIONS)
     partitions is explicit, so adaptive execution does not change it either.
     """
     return df.repartition(partitions, *keys).sortWithinPartitions(*keys)
+
+
+def metrics_rows(
+    spark: SparkSession,
+    model_version: str,
+    created_at: datetime,
+    rows: Iterable[tuple[str, str, str, float]],
+) -> DataFrame:
+    """``(model_name, split, metric, value)`` tuples of one model version as rows of
+    ``gold/model_metrics``."""
+    return spark.createDataFrame(
+        [(name, model_version, split, metric, float(value), created_at)
+         for name, split, metric, value in rows],
+        MODEL_METRICS,
+    )  # fmt: skip

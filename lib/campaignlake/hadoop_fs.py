@@ -59,6 +59,7 @@ class HadoopFs:
         return str(fs.makeQualified(target).toString())
 
     def exists(self, path: str) -> bool:
+        """Whether ``path`` exists."""
         fs, target = self._resolve(path)
         return bool(fs.exists(target))
 
@@ -79,9 +80,11 @@ class HadoopFs:
             stream.close()
 
     def write_text(self, path: str, text: str) -> None:
+        """Write ``text`` (UTF-8) to ``path``, replacing it."""
         self.write_bytes(path, text.encode("utf-8"))
 
     def read_text(self, path: str) -> str:
+        """The UTF-8 text of ``path``."""
         fs, source = self._resolve(path)
         stream = fs.open(source)
         try:

@@ -1,4 +1,7 @@
-"""The schemas of campaignlake's tables, keyed by their conf key (``tables.<key>``)."""
+"""The schemas of campaignlake's tables: the ``select`` contract at the end of each transform.
+
+Which table has which schema, partitioning and writer is declared in :mod:`campaignlake.catalog`.
+"""
 
 from __future__ import annotations
 
@@ -19,8 +22,6 @@ from pyspark.sql.types import (
 )
 
 from campaignlake import columns as c
-from campaignlake.config import Conf
-from campaignlake.tables.spec import TableSpec
 
 MONEY = DecimalType(12, 2)
 
@@ -229,65 +230,3 @@ ERASURES = _struct(
 CUSTOMER_PII = frozenset({c.EMAIL, c.FIRST_NAME, c.LAST_NAME, c.PHONE, c.CITY})
 #: Raw records can hold anything, PII included.
 QUARANTINE_PII = frozenset({c.RAW_RECORD, c.RECORD_KEY})
-
-_QUARANTINE_SPEC = TableSpec(
-    schema=QUARANTINE,
-    partition_by=(c.QUARANTINE_DATE,),
-    pii_columns=QUARANTINE_PII,
-    erase_by=c.RAW_RECORD,
-)
-_BY_CUSTOMER = c.CUSTOMER_ID
-
-TABLE_SPECS: dict[str, TableSpec] = {
-    "clickstream_events": TableSpec(
-        schema=CLICKSTREAM_EVENTS,
-        partition_by=(c.EVENT_DATE,),
-        pii_columns=frozenset({c.USER_AGENT, c.RESCUED_DATA}),
-        erase_by=_BY_CUSTOMER,
-    ),
-    "clickstream_quarantine": _QUARANTINE_SPEC,
-    "customers": TableSpec(schema=CUSTOMERS, pii_columns=CUSTOMER_PII, erase_by=_BY_CUSTOMER),
-    "customers_quarantine": _QUARANTINE_SPEC,
-    "deletion_requests": TableSpec(schema=DELETION_REQUESTS, erase_by=_BY_CUSTOMER),
-    "products": TableSpec(schema=PRODUCTS),
-    "products_quarantine": _QUARANTINE_SPEC,
-    "campaign_contacts": TableSpec(schema=CAMPAIGN_CONTACTS, erase_by=_BY_CUSTOMER),
-    "campaign_contacts_quarantine": _QUARANTINE_SPEC,
-    "ingest_batches": TableSpec(schema=INGEST_BATCHES),
-    "customer_history": TableSpec(
-        schema=CUSTOMERS, pii_columns=CUSTOMER_PII, erase_by=_BY_CUSTOMER
-    ),
-    "customer_segments": TableSpec(
-        schema=CUSTOMER_SEGMENTS, partition_by=(c.AS_OF_DATE,), erase_by=_BY_CUSTOMER
-    ),
-    "model_metrics": TableSpec(schema=MODEL_METRICS, partition_by=(c.MODEL_NAME,)),
-    "propensity_scores": TableSpec(
-        schema=PROPENSITY_SCORES, partition_by=(c.AS_OF_DATE,), erase_by=_BY_CUSTOMER
-    ),
-    "interactions": TableSpec(
-        schema=INTERACTIONS, partition_by=(c.AS_OF_DATE,), erase_by=_BY_CUSTOMER
-    ),
-    "customer_index": TableSpec(schema=CUSTOMER_INDEX, erase_by=_BY_CUSTOMER),
-    "product_index": TableSpec(schema=PRODUCT_INDEX),
-    "recommendations": TableSpec(
-        schema=RECOMMENDATIONS, partition_by=(c.AS_OF_DATE,), erase_by=_BY_CUSTOMER
-    ),
-    "similar_products": TableSpec(schema=SIMILAR_PRODUCTS, partition_by=(c.AS_OF_DATE,)),
-    "campaign_audiences": TableSpec(
-        schema=CAMPAIGN_AUDIENCES, partition_by=(c.SEND_DATE,), erase_by=_BY_CUSTOMER
-    ),
-    "erasures": TableSpec(schema=ERASURES),
-}
-
-
-def table_specs(conf: Conf) -> dict[str, TableSpec]:
-    """Every table's spec; the features table's columns depend on the conf (windows,
-    categories, CRM attributes)."""
-    from campaignlake.features.customer import FeatureSet
-
-    features = TableSpec(
-        schema=FeatureSet.from_conf(conf).table_schema(),
-        partition_by=(c.AS_OF_DATE,),
-        erase_by=c.CUSTOMER_ID,
-    )
-    return {**TABLE_SPECS, "customer_features": features}

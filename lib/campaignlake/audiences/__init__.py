@@ -1,0 +1,1 @@
+"""Campaign audiences: campaign files, the audience transforms, exports and their table I/O."""

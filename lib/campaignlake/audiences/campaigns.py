@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass, field
-from datetime import date
+from datetime import date, timedelta
 from pathlib import Path
 from typing import Literal
 
@@ -76,6 +76,7 @@ class Campaign:
 
     @property
     def order_key(self) -> tuple[date, int, str]:
+        """Sort key of the build order: send date, then priority, then id."""
         return (self.send_date, self.priority, self.id)
 
 
@@ -205,9 +206,37 @@ def check_models(campaigns: list[Campaign], store: ModelStore) -> None:
         if not known[campaign.model]:
             raise ConfigError(
                 f"{campaign.source_file}: model: no trained model {campaign.model!r} under "
-                f"{store.root} (train it with jobs/train_response_model.py)"
+                f"{store.root} (train it with campaignlake train_response_model)"
             )
 
 
 def _first_line(exc: Exception) -> str:
     return str(exc).strip().splitlines()[0]
+
+
+def due_campaigns(
+    campaigns: list[Campaign], as_of: date, lead_days: int, campaign_id: str | None = None
+) -> list[Campaign]:
+    """The campaigns a run for ``as_of`` builds: those sending on as_of+1 … as_of+lead_days,
+    or only ``campaign_id``, which must send after ``as_of`` (an audience only uses data from
+    before its send date).
+
+    Raises
+    ------
+    ConfigError
+        When ``campaign_id`` is unknown or sends on or before ``as_of``.
+    """
+    if campaign_id is not None:
+        chosen = [cmp for cmp in campaigns if cmp.id == campaign_id]
+        if not chosen:
+            known = ", ".join(cmp.id for cmp in campaigns) or "none"
+            raise ConfigError(f"--campaign {campaign_id}: no such campaign (known: {known})")
+        if chosen[0].send_date <= as_of:
+            raise ConfigError(
+                f"{chosen[0].source_file}: send_date: {chosen[0].send_date} is not after the "
+                f"run date {as_of}; build it with --date "
+                f"{chosen[0].send_date - timedelta(days=1)} or earlier"
+            )
+        return chosen
+    last = as_of + timedelta(days=lead_days)
+    return [cmp for cmp in campaigns if as_of < cmp.send_date <= last]

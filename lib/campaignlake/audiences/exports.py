@@ -67,4 +67,5 @@ def write_audit(path: str, summary: dict[str, Any], fs: HadoopFs) -> None:
 
 
 def read_audit(path: str, fs: HadoopFs) -> dict[str, Any]:
+    """The audit summary written by :func:`write_audit`."""
     return json.loads(fs.read_text(path))

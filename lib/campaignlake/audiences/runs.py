@@ -1,4 +1,4 @@
-"""The audience job's work: for a date D, build every campaign that sends on D+1 …
+"""The audiences' table I/O: for a date D, build every campaign that sends on D+1 …
 D+``audiences.lead_days`` (or the one asked for) from the features, segments, scores and
 recommendations of D, write its slice of ``gold/campaign_audiences``, its export CSV and
 its audit summary."""
@@ -13,37 +13,41 @@ from pyspark import StorageLevel
 from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import functions as F
 
+from campaignlake import catalog
 from campaignlake import columns as c
 from campaignlake.audiences import build
 from campaignlake.audiences.campaigns import (
     Campaign,
     check_eligibility,
     check_models,
+    due_campaigns,
     load_campaigns,
 )
 from campaignlake.audiences.exports import audit_path, csv_path, write_audit, write_single_csv
 from campaignlake.config import Conf
-from campaignlake.errors import ConfigError, MissingInputError
-from campaignlake.features.build import features_of
+from campaignlake.errors import MissingInputError
 from campaignlake.hadoop_fs import HadoopFs
 from campaignlake.models.registry import ModelStore
 from campaignlake.pii import hmac_key_frame, resolve_hmac_key
 from campaignlake.tables import Tables, WriteResult, describe_writes
 
-INPUTS = {
-    "customer_features": "build_features",
-    "customer_segments": "build_features",
-    "propensity_scores": "score_customers",
-    "recommendations": "recommend",
-    "customers": "ingest_crm",
-    "deletion_requests": "ingest_crm",
-    "campaign_contacts": "ingest_campaigns",
-    "products": "ingest_products",
-}
+#: The tables an audience is built from (their versions go into each audit summary).
+INPUTS = (
+    catalog.CUSTOMER_FEATURES,
+    catalog.CUSTOMER_SEGMENTS,
+    catalog.PROPENSITY_SCORES,
+    catalog.RECOMMENDATIONS,
+    catalog.CUSTOMERS,
+    catalog.DELETION_REQUESTS,
+    catalog.CAMPAIGN_CONTACTS,
+    catalog.PRODUCTS,
+)
 
 
 @dataclass
 class CampaignResult:
+    """One campaign's audience: its funnel (the audit summary), export path and table write."""
+
     campaign: Campaign
     funnel: dict[str, Any]
     export_path: str
@@ -52,12 +56,15 @@ class CampaignResult:
 
 @dataclass
 class AudienceReport:
+    """What one ``build_audiences`` run built."""
+
     as_of: date
     #: The first and last send dates the run builds.
     window: tuple[date, date]
     results: list[CampaignResult] = field(default_factory=list)
 
     def describe(self) -> str:
+        """One line per campaign: the funnel, the write and the export."""
         if not self.results:
             start, end = self.window
             return f"build_audiences {self.as_of}: no campaign sends between {start} and {end}"
@@ -71,49 +78,29 @@ class AudienceReport:
                 f"{funnel['selected']} → suppressed {funnel['suppressed_total']}"
                 f"{f' ({suppressed})' if suppressed else ''} → control {funnel['control']}, "
                 f"exported {funnel['exported']}; "
-                f"{describe_writes({'campaign_audiences': result.write})}; {result.export_path}"
+                f"{describe_writes({catalog.CAMPAIGN_AUDIENCES: result.write})}; "
+                f"{result.export_path}"
             )
         return "\n".join(lines)
-
-
-def due_campaigns(
-    campaigns: list[Campaign], as_of: date, lead_days: int, campaign_id: str | None = None
-) -> list[Campaign]:
-    """The campaigns a run for ``as_of`` builds: those sending on as_of+1 … as_of+lead_days,
-    or only ``campaign_id``, which must send after ``as_of`` (an audience only uses data from
-    before its send date).
-
-    Raises
-    ------
-    ConfigError
-        When ``campaign_id`` is unknown or sends on or before ``as_of``.
-    """
-    if campaign_id is not None:
-        chosen = [cmp for cmp in campaigns if cmp.id == campaign_id]
-        if not chosen:
-            known = ", ".join(cmp.id for cmp in campaigns) or "none"
-            raise ConfigError(f"--campaign {campaign_id}: no such campaign (known: {known})")
-        if chosen[0].send_date <= as_of:
-            raise ConfigError(
-                f"{chosen[0].source_file}: send_date: {chosen[0].send_date} is not after the "
-                f"run date {as_of}; build it with --date "
-                f"{chosen[0].send_date - timedelta(days=1)} or earlier"
-            )
-        return chosen
-    last = as_of + timedelta(days=lead_days)
-    return [cmp for cmp in campaigns if as_of < cmp.send_date <= last]
 
 
 def build_audiences(
     spark: SparkSession,
     conf: Conf,
-    tables: Tables | None = None,
+    tables: Tables,
     *,
     as_of: date,
     campaign_id: str | None = None,
 ) -> AudienceReport:
-    """Build, write and export the audiences of the campaigns due after ``as_of``."""
-    tables = tables or Tables(spark, conf)
+    """Build, write and export the audiences of the campaigns due after ``as_of``.
+
+    Raises
+    ------
+    ConfigError
+        When a due campaign's eligibility or model is invalid, or ``campaign_id`` is unknown.
+    MissingInputError
+        When an input table, or the features of ``as_of``, do not exist yet.
+    """
     campaigns = load_campaigns(conf)
     due = due_campaigns(campaigns, as_of, conf.audiences.lead_days, campaign_id)
     report = AudienceReport(
@@ -123,7 +110,7 @@ def build_audiences(
     if not due:
         return report
     schema = build.eligibility_schema(
-        tables.spec("customer_features").schema, tables.spec("customer_segments").schema
+        tables.spec(catalog.CUSTOMER_FEATURES).schema, tables.spec(catalog.CUSTOMER_SEGMENTS).schema
     )
     for campaign in due:
         check_eligibility(spark, campaign, schema)
@@ -132,14 +119,14 @@ def build_audiences(
 
     day = F.col(c.AS_OF_DATE) == F.lit(as_of)
     inputs = _Inputs(
-        features=features_of(tables, as_of),
-        segments=tables.read("customer_segments").where(day),
-        scores=tables.read("propensity_scores").where(day),
-        recommendations=tables.read("recommendations").where(day),
-        customers=tables.read("customers"),
-        deletion_requests=tables.read("deletion_requests"),
-        contacts=tables.read("campaign_contacts"),
-        products=tables.read("products"),
+        features=tables.read_day(catalog.CUSTOMER_FEATURES, c.AS_OF_DATE, as_of),
+        segments=tables.read(catalog.CUSTOMER_SEGMENTS).where(day),
+        scores=tables.read(catalog.PROPENSITY_SCORES).where(day),
+        recommendations=tables.read(catalog.RECOMMENDATIONS).where(day),
+        customers=tables.read(catalog.CUSTOMERS),
+        deletion_requests=tables.read(catalog.DELETION_REQUESTS),
+        contacts=tables.read(catalog.CAMPAIGN_CONTACTS),
+        products=tables.read(catalog.PRODUCTS),
         versions={key: tables.version(key) for key in INPUTS},
     )
     fs = HadoopFs(spark)
@@ -170,7 +157,7 @@ def _earlier_audiences(
 ) -> DataFrame | None:
     """Audiences built for campaigns that come before ``campaign``: any campaign sending on
     an earlier date, and the campaigns ordered before it on its own send date."""
-    if not tables.exists("campaign_audiences"):
+    if not tables.exists(catalog.CAMPAIGN_AUDIENCES):
         return None
     same_day = [cmp.id for cmp in earlier if cmp.send_date == campaign.send_date]
     start = campaign.send_date - timedelta(days=build.lookback_days(campaign))
@@ -180,7 +167,7 @@ def _earlier_audiences(
         before = before | (
             (send == F.lit(campaign.send_date)) & F.col(c.CAMPAIGN_ID).isin(same_day)
         )
-    return tables.read("campaign_audiences").where(before)
+    return tables.read(catalog.CAMPAIGN_AUDIENCES).where(before)
 
 
 def _build_one(
@@ -205,7 +192,7 @@ def _build_one(
         raise MissingInputError(
             f"{campaign.source_file}: gold/propensity_scores has no scores of model "
             f"{campaign.model!r} for ({campaign.channel}, {campaign.category}) on {as_of}: run "
-            f"jobs/score_customers.py --date {as_of} first"
+            f"score_customers --date {as_of} first"
         )
     eligible = build.eligible_customers(
         inputs.features, inputs.segments, campaign.eligibility
@@ -249,7 +236,7 @@ def _build_one(
                 f"{c.CAMPAIGN_ID} = '{campaign.id}' AND "
                 f"{c.SEND_DATE} = DATE'{campaign.send_date.isoformat()}'"
             )
-            write = tables.replace_slice("campaign_audiences", audience, slice_predicate)
+            write = tables.replace_slice(catalog.CAMPAIGN_AUDIENCES, audience, slice_predicate)
             export_path = csv_path(conf.paths.exports, campaign)
             rows = build.export_rows(
                 audience.where(F.col(c.GROUP) == F.lit(build.TREATMENT)),

@@ -1,0 +1,1 @@
+"""Erasure of customers whose deletion request is due, everywhere their data is."""

@@ -15,7 +15,7 @@ from pyspark.sql import DataFrame
 from pyspark.sql import functions as F
 
 from campaignlake import columns as c
-from campaignlake.features.customer import cutoff_of
+from campaignlake.feature_set import cutoff_of
 from campaignlake.pii import hmac_sha256_hex, with_hmac_key
 
 #: Characters that may continue an id, an email or a phone number: a match must not be

@@ -19,6 +19,7 @@ from pyspark import StorageLevel
 from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import functions as F
 
+from campaignlake import catalog
 from campaignlake import columns as c
 from campaignlake.audiences.exports import write_single_csv
 from campaignlake.config import Conf
@@ -35,8 +36,6 @@ from campaignlake.tables import Tables, WriteResult, describe_writes
 
 log = logging.getLogger(__name__)
 
-ERASURES_TABLE = "erasures"
-REQUESTS_TABLE = "deletion_requests"
 #: Ids per delete statement.
 _CHUNK = 1000
 _ORDER = "__order"
@@ -54,6 +53,7 @@ class ErasureReport:
     writes: dict[str, WriteResult] = field(default_factory=dict)
 
     def describe(self) -> str:
+        """Counts per table and the files rewritten; never a customer id."""
         if not self.due:
             return f"erase_customers {self.run_date}: no deletion request is due"
         rows = ", ".join(f"{k}={v}" for k, v in sorted(self.rows_by_table.items()) if v) or "none"
@@ -67,22 +67,21 @@ class ErasureReport:
 def erase_customers(
     spark: SparkSession,
     conf: Conf,
-    tables: Tables | None = None,
+    tables: Tables,
     *,
     as_of: date,
     now: datetime | None = None,
 ) -> ErasureReport:
     """Erase every customer whose deletion request is due on ``as_of``."""
-    tables = tables or Tables(spark, conf)
     report = ErasureReport(run_date=as_of)
-    tables.ensure(ERASURES_TABLE)
-    if not tables.exists(REQUESTS_TABLE):
+    tables.ensure(catalog.ERASURES)
+    if not tables.exists(catalog.DELETION_REQUESTS):
         return report
     key = hmac_key_frame(spark, resolve_hmac_key(conf.pii))
     due = (
         due_requests(
-            tables.read(REQUESTS_TABLE),
-            tables.read(ERASURES_TABLE),
+            tables.read(catalog.DELETION_REQUESTS),
+            tables.read(catalog.ERASURES),
             key,
             run_date=as_of,
             grace_days=conf.erasure.grace_days,
@@ -102,7 +101,9 @@ def erase_customers(
         values = sorted(
             r["value"]
             for r in identities(
-                _read_or_empty(tables, "customers"), _read_or_empty(tables, "customer_history"), due
+                tables.read_or_empty(catalog.CUSTOMERS),
+                tables.read_or_empty(catalog.CUSTOMER_HISTORY),
+                due,
             ).collect()
         )
         per_customer = _erase_tables(tables, ids, values, report)
@@ -121,25 +122,19 @@ def erase_customers(
                 )
                 for r in people
             ],
-            tables.spec(ERASURES_TABLE).schema,
+            tables.spec(catalog.ERASURES).schema,
         )
-        report.writes[ERASURES_TABLE] = tables.upsert(
-            ERASURES_TABLE, audit, [c.CUSTOMER_KEY_HASH], update_condition="false"
+        report.writes[catalog.ERASURES] = tables.upsert(
+            catalog.ERASURES, audit, [c.CUSTOMER_KEY_HASH], update_condition="false"
         )
         # Last: until here a crashed run leaves the requests for the next run to finish.
         for chunk in _chunks(ids):
-            report.writes[REQUESTS_TABLE] = tables.delete(
-                REQUESTS_TABLE, rows_of(c.CUSTOMER_ID, chunk)
+            report.writes[catalog.DELETION_REQUESTS] = tables.delete(
+                catalog.DELETION_REQUESTS, rows_of(c.CUSTOMER_ID, chunk)
             )
     finally:
         due.unpersist()
     return report
-
-
-def _read_or_empty(tables: Tables, key: str) -> DataFrame:
-    if tables.exists(key):
-        return tables.read(key)
-    return tables.spark.createDataFrame([], tables.spec(key).schema)
 
 
 def _chunks(values: list[str]) -> list[list[str]]:
@@ -152,9 +147,9 @@ def _erasable(tables: Tables) -> dict[str, str]:
     that the CRM tables still hold until they are erased too (a run that dies in between is
     resumed with what is left)."""
     found = {}
-    for key in tables.conf.tables.__dataclass_fields__:
+    for key in catalog.TABLE_KEYS:
         spec = tables.spec(key)
-        if spec.erase_by and key != REQUESTS_TABLE and tables.exists(key):
+        if spec.erase_by and key != catalog.DELETION_REQUESTS and tables.exists(key):
             found[key] = spec.erase_by
     return dict(sorted(found.items(), key=lambda item: item[1] != c.RAW_RECORD))
 

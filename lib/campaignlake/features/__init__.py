@@ -1,0 +1,1 @@
+"""Point-in-time customer features and segments."""

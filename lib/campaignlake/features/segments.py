@@ -22,7 +22,7 @@ from pyspark.sql import functions as F
 
 from campaignlake import columns as c
 from campaignlake.config import SegmentsConf
-from campaignlake.features.customer import (
+from campaignlake.feature_set import (
     DAYS_SINCE_LAST_PURCHASE,
     DAYS_SINCE_LAST_VISIT,
     FeatureSet,

@@ -1,4 +1,6 @@
-"""Which landing files an ingestion run takes, recorded ahead of the writes.
+"""Which landing files an ingestion run takes, recorded ahead of the writes (the batch's
+files and their classification here; the manifest's reads and writes in
+:mod:`campaignlake.ingest.runs`).
 
 ``meta/ingest_batches`` is a write-ahead manifest. A run first records the files it is about to
 ingest as a *planned* batch, then writes its tables with idempotent transactions
@@ -22,19 +24,16 @@ from __future__ import annotations
 import re
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import date, datetime, timezone
+from datetime import date, datetime
 
 from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import functions as F
 
 from campaignlake import columns as c
 from campaignlake.hadoop_fs import HadoopFs
-from campaignlake.schemas import INGEST_BATCHES
-from campaignlake.tables import Tables, Txn
 
 PLANNED = "planned"
 COMMITTED = "committed"
-BATCHES_TABLE = "ingest_batches"
 #: Reasons a whole landing file is not read (file-level quarantine rows).
 UNRECOGNISED_FILE_NAME = "unrecognised_file_name"
 FILE_MISSING = "file_missing"
@@ -72,6 +71,7 @@ class Batch:
 
     @property
     def batch_id(self) -> str:
+        """The batch's id in ``batch_id`` columns: ``<job>-<seq>``, the sequence in six digits."""
         return f"{self.job}-{self.seq:06d}"
 
     @property
@@ -85,14 +85,12 @@ class Batch:
         return tuple((self.full_path(e.path), e.reason) for e in self.entries if e.reason)
 
     def full_path(self, relative: str) -> str:
+        """The full path of a file recorded relative to the landing root."""
         return f"{self.root}/{relative}"
 
     def relative(self, full_path: str) -> str:
+        """A full path as recorded in the manifest: relative to the landing root."""
         return relative_to(self.root, full_path)
-
-    def txn(self, table_key: str) -> Txn:
-        """The idempotency token for this batch's write to ``table_key``."""
-        return Txn(app_id=f"campaignlake.{self.job}.{table_key}", version=self.seq)
 
 
 def relative_to(root: str, full_path: str) -> str:
@@ -164,92 +162,3 @@ def classify(
                 LandingFile(entry.path, entry.size, entry.modified_at, UNRECOGNISED_FILE_NAME)
             )
     return kept
-
-
-def open_batch(
-    tables: Tables,
-    job: str,
-    root: str,
-    candidates: Sequence[LandingFile],
-    as_of: date | None = None,
-    now: datetime | None = None,
-) -> Batch | None:
-    """The batch this run must ingest: an unfinished one, else the ``candidates`` (paths
-    relative to ``root``) that are new or whose size changed since they were recorded;
-    ``None`` when there is nothing to do (and nothing is written). With ``as_of``, files whose
-    path carries a later date wait."""
-    tables.ensure(BATCHES_TABLE)
-    log = tables.read(BATCHES_TABLE).where(F.col(c.JOB) == job)
-    committed = log.where(F.col(c.STATUS) == COMMITTED).select(c.BATCH_SEQ).distinct()
-    unfinished = (
-        log.where(F.col(c.STATUS) == PLANNED)
-        .join(committed, on=c.BATCH_SEQ, how="left_anti")
-        .orderBy(c.BATCH_SEQ, c.SOURCE_FILE)
-        .select(c.BATCH_SEQ, c.SOURCE_FILE, c.FILE_SIZE, c.FILE_REASON, c.RECORDED_AT)
-        .collect()  # file names of one batch: metadata, not data
-    )
-    recorded = {
-        r[c.SOURCE_FILE]: r[c.FILE_SIZE]
-        for r in (
-            log.where(F.col(c.STATUS) == COMMITTED)
-            .groupBy(c.SOURCE_FILE)
-            .agg(F.max_by(c.FILE_SIZE, F.struct(c.BATCH_SEQ, c.RECORDED_AT)).alias(c.FILE_SIZE))
-            .collect()  # one row per landing file: metadata
-        )
-    }
-    if unfinished:
-        seq = unfinished[0][c.BATCH_SEQ]
-        entries = tuple(
-            LandingFile(r[c.SOURCE_FILE], r[c.FILE_SIZE], reason=r[c.FILE_REASON])
-            for r in unfinished
-            if r[c.BATCH_SEQ] == seq
-        )
-        started = unfinished[0][c.RECORDED_AT].astimezone(timezone.utc)
-        retaken = tuple(e.path for e in entries if e.reason is None and e.path in recorded)
-        return Batch(job, seq, root, entries, started, retaken)
-    due = [
-        entry
-        for entry in sorted(candidates, key=lambda e: e.path)
-        if recorded.get(entry.path) != entry.size
-        and (as_of is None or entry.reason or (file_date(entry.path) or as_of) <= as_of)
-    ]
-    if not due:
-        return None
-    last = log.agg(F.max(c.BATCH_SEQ)).first()[0]
-    seq = (last or 0) + 1
-    ingested_at = (now or datetime.now(timezone.utc)).replace(microsecond=0)
-    retaken = tuple(e.path for e in due if e.reason is None and e.path in recorded)
-    batch = Batch(job, seq, root, tuple(due), ingested_at, retaken)
-    planned = tables.spark.createDataFrame(
-        [(job, seq, e.path, e.size, e.modified_at, e.reason, PLANNED, ingested_at) for e in due],
-        INGEST_BATCHES,
-    )
-    tables.append(BATCHES_TABLE, planned, txn=Txn(f"campaignlake.{job}.plan", seq))
-    return batch
-
-
-def close_batch(tables: Tables, batch: Batch, missing: Sequence[str] = ()) -> None:
-    """Record ``batch`` as committed: its files count as ingested from now on, except the
-    ``missing`` ones (full paths), recorded with no size so that they are taken again if they
-    reappear."""
-    gone = [batch.relative(path) for path in missing]
-    done = (
-        tables.read(BATCHES_TABLE)
-        .where((F.col(c.JOB) == batch.job) & (F.col(c.BATCH_SEQ) == batch.seq))
-        .where(F.col(c.STATUS) == PLANNED)
-        .withColumn(c.STATUS, F.lit(COMMITTED))
-        .withColumn(
-            c.FILE_SIZE,
-            F.when(F.col(c.SOURCE_FILE).isin(gone), F.lit(MISSING_SIZE)).otherwise(
-                F.col(c.FILE_SIZE)
-            ),
-        )
-        .withColumn(
-            c.FILE_REASON,
-            F.when(F.col(c.SOURCE_FILE).isin(gone), F.lit(FILE_MISSING)).otherwise(
-                F.col(c.FILE_REASON)
-            ),
-        )
-        .withColumn(c.RECORDED_AT, F.lit(datetime.now(timezone.utc)).cast("timestamp"))
-    )
-    tables.append(BATCHES_TABLE, done, txn=Txn(f"campaignlake.{batch.job}.commit", batch.seq))

@@ -62,6 +62,7 @@ class CsvRules:
 
     @property
     def latest_valid_ts(self) -> datetime:
+        """The newest timestamp accepted: now plus the allowed clock skew."""
         return self.ingested_at + timedelta(hours=self.max_future_skew_hours)
 
 
@@ -139,10 +140,12 @@ def text(name: str) -> Column:
 
 
 def parse_ts(name: str) -> Column:
+    """Column ``name`` parsed as a timestamp; null when it does not parse."""
     return F.expr(f"try_to_timestamp(trim(`{name}`))")
 
 
 def parse_bool(name: str) -> Column:
+    """Column ``name`` as a boolean by the true/false words; null for any other value."""
     word = F.lower(text(name))
     return F.when(word.isin(*TRUE_WORDS), True).when(word.isin(*FALSE_WORDS), False)
 

@@ -9,15 +9,16 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
-from datetime import date, datetime
+from datetime import date, datetime, timezone
 
 from pyspark import StorageLevel
 from pyspark.sql import Column, DataFrame, SparkSession
 from pyspark.sql import functions as F
 
+from campaignlake import catalog
 from campaignlake import columns as c
 from campaignlake.config import Conf
 from campaignlake.errors import RejectRateExceededError
@@ -25,15 +26,17 @@ from campaignlake.ingest import clickstream as cs
 from campaignlake.ingest import csv_sources as csv
 from campaignlake.ingest.batch import (
     BAD_HEADER,
+    COMMITTED,
     FILE_MISSING,
+    MISSING_SIZE,
+    PLANNED,
     UNRECOGNISED_FILE_NAME,
     Batch,
     LandingFile,
     classify,
-    close_batch,
+    file_date,
     landing_root,
     list_landing_files,
-    open_batch,
     relative_to,
 )
 from campaignlake.ingest.quarantine import (
@@ -46,7 +49,8 @@ from campaignlake.ingest.quarantine import (
     file_quarantine,
 )
 from campaignlake.pii import hmac_key_frame, resolve_hmac_key
-from campaignlake.tables import Tables, WriteResult, describe_writes
+from campaignlake.schemas import INGEST_BATCHES
+from campaignlake.tables import Tables, Txn, WriteResult, describe_writes
 
 log = logging.getLogger(__name__)
 
@@ -56,6 +60,102 @@ def _step(job: str, name: str) -> Iterator[None]:
     started = time.perf_counter()
     yield
     log.info("%s: %s took %.1fs", job, name, time.perf_counter() - started)
+
+
+def open_batch(
+    tables: Tables,
+    job: str,
+    root: str,
+    candidates: Sequence[LandingFile],
+    as_of: date | None = None,
+    now: datetime | None = None,
+) -> Batch | None:
+    """The batch this run must ingest: an unfinished one, else the ``candidates`` (paths
+    relative to ``root``) that are new or whose size changed since they were recorded;
+    ``None`` when there is nothing to do (and nothing is written). With ``as_of``, files whose
+    path carries a later date wait."""
+    tables.ensure(catalog.INGEST_BATCHES)
+    log = tables.read(catalog.INGEST_BATCHES).where(F.col(c.JOB) == job)
+    committed = log.where(F.col(c.STATUS) == COMMITTED).select(c.BATCH_SEQ).distinct()
+    unfinished = (
+        log.where(F.col(c.STATUS) == PLANNED)
+        .join(committed, on=c.BATCH_SEQ, how="left_anti")
+        .orderBy(c.BATCH_SEQ, c.SOURCE_FILE)
+        .select(c.BATCH_SEQ, c.SOURCE_FILE, c.FILE_SIZE, c.FILE_REASON, c.RECORDED_AT)
+        .collect()  # file names of one batch: metadata, not data
+    )
+    recorded = {
+        r[c.SOURCE_FILE]: r[c.FILE_SIZE]
+        for r in (
+            log.where(F.col(c.STATUS) == COMMITTED)
+            .groupBy(c.SOURCE_FILE)
+            .agg(F.max_by(c.FILE_SIZE, F.struct(c.BATCH_SEQ, c.RECORDED_AT)).alias(c.FILE_SIZE))
+            .collect()  # one row per landing file: metadata
+        )
+    }
+    if unfinished:
+        seq = unfinished[0][c.BATCH_SEQ]
+        entries = tuple(
+            LandingFile(r[c.SOURCE_FILE], r[c.FILE_SIZE], reason=r[c.FILE_REASON])
+            for r in unfinished
+            if r[c.BATCH_SEQ] == seq
+        )
+        started = unfinished[0][c.RECORDED_AT].astimezone(timezone.utc)
+        retaken = tuple(e.path for e in entries if e.reason is None and e.path in recorded)
+        return Batch(job, seq, root, entries, started, retaken)
+    due = [
+        entry
+        for entry in sorted(candidates, key=lambda e: e.path)
+        if recorded.get(entry.path) != entry.size
+        and (as_of is None or entry.reason or (file_date(entry.path) or as_of) <= as_of)
+    ]
+    if not due:
+        return None
+    last = log.agg(F.max(c.BATCH_SEQ)).first()[0]
+    seq = (last or 0) + 1
+    ingested_at = (now or datetime.now(timezone.utc)).replace(microsecond=0)
+    retaken = tuple(e.path for e in due if e.reason is None and e.path in recorded)
+    batch = Batch(job, seq, root, tuple(due), ingested_at, retaken)
+    planned = tables.spark.createDataFrame(
+        [(job, seq, e.path, e.size, e.modified_at, e.reason, PLANNED, ingested_at) for e in due],
+        INGEST_BATCHES,
+    )
+    tables.append(catalog.INGEST_BATCHES, planned, txn=Txn(f"campaignlake.{job}.plan", seq))
+    return batch
+
+
+def batch_txn(batch: Batch, table_key: str) -> Txn:
+    """The idempotency token for ``batch``'s write to ``table_key``."""
+    return Txn(app_id=f"campaignlake.{batch.job}.{table_key}", version=batch.seq)
+
+
+def close_batch(tables: Tables, batch: Batch, missing: Sequence[str] = ()) -> None:
+    """Record ``batch`` as committed: its files count as ingested from now on, except the
+    ``missing`` ones (full paths), recorded with no size so that they are taken again if they
+    reappear."""
+    gone = [batch.relative(path) for path in missing]
+    done = (
+        tables.read(catalog.INGEST_BATCHES)
+        .where((F.col(c.JOB) == batch.job) & (F.col(c.BATCH_SEQ) == batch.seq))
+        .where(F.col(c.STATUS) == PLANNED)
+        .withColumn(c.STATUS, F.lit(COMMITTED))
+        .withColumn(
+            c.FILE_SIZE,
+            F.when(F.col(c.SOURCE_FILE).isin(gone), F.lit(MISSING_SIZE)).otherwise(
+                F.col(c.FILE_SIZE)
+            ),
+        )
+        .withColumn(
+            c.FILE_REASON,
+            F.when(F.col(c.SOURCE_FILE).isin(gone), F.lit(FILE_MISSING)).otherwise(
+                F.col(c.FILE_REASON)
+            ),
+        )
+        .withColumn(c.RECORDED_AT, F.lit(datetime.now(timezone.utc)).cast("timestamp"))
+    )
+    tables.append(
+        catalog.INGEST_BATCHES, done, txn=Txn(f"campaignlake.{batch.job}.commit", batch.seq)
+    )
 
 
 @dataclass
@@ -80,13 +180,16 @@ class IngestReport:
 
     @property
     def rejected(self) -> int:
+        """Records not accepted."""
         return self.by_disposition.get(REJECTED, 0)
 
     @property
     def reject_rate(self) -> float:
+        """The share of the batch's records that were not accepted."""
         return self.rejected / self.records if self.records else 0.0
 
     def describe(self) -> str:
+        """Counts, reasons, file issues and writes, for the job's output."""
         notes = "".join(f"; {note}" for note in self.notes)
         if self.batch_id is None:
             return f"{self.job}: no new landing files, nothing written{notes}"
@@ -215,7 +318,9 @@ def _ingest(
         with _step(plan.job, "write quarantine"):
             files = file_quarantine(spark, report.file_issues, batch.batch_id, batch.ingested_at)
             report.writes[plan.quarantine] = tables.append(
-                plan.quarantine, quarantine.unionByName(files), txn=batch.txn(plan.quarantine)
+                plan.quarantine,
+                quarantine.unionByName(files),
+                txn=batch_txn(batch, plan.quarantine),
             )
         limit = conf.ingest.max_reject_rate
         if report.reject_rate > limit:
@@ -230,7 +335,7 @@ def _ingest(
                     plan.to_history(refined, batch),
                     list(plan.history_keys),
                     update_condition="false",
-                    txn=batch.txn(plan.history),
+                    txn=batch_txn(batch, plan.history),
                 )
         with _step(plan.job, "close batch"):
             close_batch(tables, batch, missing)
@@ -242,7 +347,7 @@ def _ingest(
 
 def _has_erasures(tables: Tables) -> bool:
     """Whether any customer was erased (so that incoming records must be checked)."""
-    return tables.exists("erasures") and not tables.read("erasures").isEmpty()
+    return tables.exists(catalog.ERASURES) and not tables.read(catalog.ERASURES).isEmpty()
 
 
 def _count(report: IngestReport, parsed: DataFrame, quarantine: DataFrame) -> None:
@@ -278,14 +383,13 @@ def _reject_message(report: IngestReport, quarantine: DataFrame, limit: float) -
 def ingest_clickstream(
     spark: SparkSession,
     conf: Conf,
-    tables: Tables | None = None,
+    tables: Tables,
     *,
     as_of: date | None = None,
     now: datetime | None = None,
 ) -> IngestReport:
     """Clickstream JSON lines (``landing/clickstream/**.jsonl``) → ``bronze/clickstream_events``,
     deduplicated by event_id within the batch and against the table."""
-    tables = tables or Tables(spark, conf)
     min_ts = datetime.fromisoformat(conf.ingest.min_event_ts.replace("Z", "+00:00"))
 
     def parse(batch: Batch, files: list[str]) -> tuple[DataFrame, list[str]]:
@@ -299,7 +403,7 @@ def ingest_clickstream(
         # What this batch wrote itself before a crash is not "already ingested": a resumed
         # batch reports what the batch did.
         existing = (
-            tables.read("clickstream_events")
+            tables.read(catalog.CLICKSTREAM_EVENTS)
             .where(F.col(c.BATCH_ID) != F.lit(batch.batch_id))
             .select(c.EVENT_ID)
         )
@@ -311,7 +415,7 @@ def ingest_clickstream(
         if not _has_erasures(tables):
             return marked
         key = hmac_key_frame(spark, resolve_hmac_key(conf.pii))
-        erased = materialise(erased_customer_ids(parsed, tables.read("erasures"), key))
+        erased = materialise(erased_customer_ids(parsed, tables.read(catalog.ERASURES), key))
         return drop_erased(marked, erased)
 
     return _ingest(
@@ -322,14 +426,14 @@ def ingest_clickstream(
             job="ingest_clickstream",
             subdir="clickstream",
             patterns=LANDING_FOLDERS["clickstream"],
-            target="clickstream_events",
-            quarantine="clickstream_quarantine",
+            target=catalog.CLICKSTREAM_EVENTS,
+            quarantine=catalog.CLICKSTREAM_QUARANTINE,
             parse=parse,
             refine=refine,
             to_target=lambda p, b: cs.to_bronze(p, b.batch_id, b.ingested_at),
             to_quarantine=lambda p, b: cs.to_clickstream_quarantine(p, b.batch_id, b.ingested_at),
             write=lambda t, df, b: t.append(
-                "clickstream_events", df, txn=b.txn("clickstream_events")
+                catalog.CLICKSTREAM_EVENTS, df, txn=batch_txn(b, catalog.CLICKSTREAM_EVENTS)
             ),
         ),
         as_of,
@@ -365,6 +469,7 @@ class CsvSource:
     against_table: Callable[[DataFrame, DataFrame], DataFrame] | None = None
 
     def winner_first(self) -> list[Column]:
+        """The order in which a source's versions of one key win (first wins)."""
         return [
             F.col(n).desc_nulls_last() if self.latest_wins else F.col(n).asc_nulls_last()
             for n in self.winner_order
@@ -380,8 +485,8 @@ PRODUCTS_SOURCE = CsvSource(
     job="ingest_products",
     subdir="products",
     pattern=_dated_csv("products"),
-    target="products",
-    quarantine="products_quarantine",
+    target=catalog.PRODUCTS,
+    quarantine=catalog.PRODUCTS_QUARANTINE,
     fields=csv.PRODUCT_FIELDS,
     parse=csv.parse_products,
     keys=(c.PRODUCT_ID,),
@@ -393,8 +498,8 @@ CAMPAIGN_HISTORY_SOURCE = CsvSource(
     job="ingest_campaigns",
     subdir="campaigns",
     pattern=_dated_csv("campaign_history"),
-    target="campaign_contacts",
-    quarantine="campaign_contacts_quarantine",
+    target=catalog.CAMPAIGN_CONTACTS,
+    quarantine=catalog.CAMPAIGN_CONTACTS_QUARANTINE,
     fields=csv.CAMPAIGN_FIELDS,
     parse=csv.parse_campaign_contacts,
     keys=(c.CAMPAIGN_ID, c.CUSTOMER_ID),
@@ -406,8 +511,8 @@ DELETION_REQUESTS_SOURCE = CsvSource(
     job="ingest_deletion_requests",
     subdir="crm",
     pattern=_dated_csv("deletion_requests"),
-    target="deletion_requests",
-    quarantine="customers_quarantine",
+    target=catalog.DELETION_REQUESTS,
+    quarantine=catalog.CUSTOMERS_QUARANTINE,
     fields=csv.DELETION_FIELDS,
     parse=csv.parse_deletion_requests,
     keys=(c.CUSTOMER_ID,),
@@ -427,11 +532,11 @@ def customers_source(
         job="ingest_crm",
         subdir="crm",
         pattern=_dated_csv("customers"),
-        target="customers",
-        quarantine="customers_quarantine",
+        target=catalog.CUSTOMERS,
+        quarantine=catalog.CUSTOMERS_QUARANTINE,
         fields=csv.CUSTOMER_FIELDS + tuple(name for name, _ in attributes),
         parse=lambda raw, rules: csv.parse_customers(raw, rules, hmac_key, attributes),
-        history="customer_history",
+        history=catalog.CUSTOMER_HISTORY,
         history_keys=(c.CUSTOMER_ID, c.UPDATED_AT, c.SOURCE_FILE),
         keys=(c.CUSTOMER_ID,),
         # A later export wins a tie of updated_at (file names carry the export date).
@@ -481,7 +586,9 @@ def ingest_csv(
         parsed = source.parse(raw, _csv_rules(conf, batch))
         if c.CUSTOMER_ID in source.keys and _has_erasures(tables):
             key = hmac_key_frame(spark, resolve_hmac_key(conf.pii))
-            parsed = drop_erased(parsed, erased_customer_ids(parsed, tables.read("erasures"), key))
+            parsed = drop_erased(
+                parsed, erased_customer_ids(parsed, tables.read(catalog.ERASURES), key)
+            )
         return parsed, bad_headers
 
     def refine(parsed: DataFrame, _: Callable[[DataFrame], DataFrame], __: Batch) -> DataFrame:
@@ -496,7 +603,7 @@ def ingest_csv(
             rows,
             keys,
             update_condition=source.update_condition,
-            txn=batch.txn(source.target),
+            txn=batch_txn(batch, source.target),
         )
 
     plan = _Plan(
@@ -522,7 +629,7 @@ def ingest_csv(
 def ingest_crm(
     spark: SparkSession,
     conf: Conf,
-    tables: Tables | None = None,
+    tables: Tables,
     *,
     as_of: date | None = None,
     now: datetime | None = None,
@@ -532,7 +639,6 @@ def ingest_crm(
     (``landing/crm/deletion_requests_*.csv``) → ``silver/deletion_requests`` (the earliest
     request per customer is kept, for the erasure job). Every valid customer version, older
     ones included, is appended to ``silver/customer_history`` for point-in-time features."""
-    tables = tables or Tables(spark, conf)
     attributes = tuple((a.name, a.kind) for a in conf.ingest.crm_attributes)
     customers = customers_source(hmac_key_frame(spark, resolve_hmac_key(conf.pii)), attributes)
     return [
@@ -544,26 +650,24 @@ def ingest_crm(
 def ingest_products(
     spark: SparkSession,
     conf: Conf,
-    tables: Tables | None = None,
+    tables: Tables,
     *,
     as_of: date | None = None,
     now: datetime | None = None,
 ) -> IngestReport:
     """Products catalog exports (``landing/products/products_*.csv``) → ``silver/products``;
     a later export date wins."""
-    tables = tables or Tables(spark, conf)
     return ingest_csv(spark, conf, tables, PRODUCTS_SOURCE, as_of=as_of, now=now)
 
 
 def ingest_campaigns(
     spark: SparkSession,
     conf: Conf,
-    tables: Tables | None = None,
+    tables: Tables,
     *,
     as_of: date | None = None,
     now: datetime | None = None,
 ) -> IngestReport:
     """Campaign history exports (``landing/campaigns/campaign_history_*.csv``) →
     ``silver/campaign_contacts``, one row per (campaign, customer); a later export wins."""
-    tables = tables or Tables(spark, conf)
     return ingest_csv(spark, conf, tables, CAMPAIGN_HISTORY_SOURCE, as_of=as_of, now=now)

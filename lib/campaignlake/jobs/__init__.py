@@ -1,2 +1,2 @@
-"""Job entry points: each module's ``main(argv)`` is a console script and, through the thin file
-of the same name in ``jobs/``, a spark-submit target."""
+"""The job layer: every job declared once (:mod:`.registry`), its command line (:mod:`.cli`)
+and ``run_pipeline`` (:mod:`.pipeline`)."""

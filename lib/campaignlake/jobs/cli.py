@@ -1,77 +1,98 @@
-"""Console entry points. Each one exits with its job's status code, so a failed job fails
-the process whichever way it is started: a console script, spark-submit, or a Databricks
-python_wheel_task (which calls the entry point and only sees exceptions)."""
+"""The command line of every job: ``campaignlake <job> --env ENV [--date D] [flags]``.
+
+The same parser serves the console script (a Databricks ``python_wheel_task`` calls it with the
+job's name as the first parameter) and ``spark-submit jobs/run.py <job> ...``. A job's exit
+status is its result whichever way it is started: a campaignlake error prints its message and
+exits with 1, so a failed job fails the process.
+"""
 
 from __future__ import annotations
 
-from collections.abc import Callable
+import argparse
+import logging
+import sys
+from collections.abc import Sequence
+from datetime import date, timedelta
 
-from campaignlake.jobs import (
-    build_audiences as _build_audiences,
-)
-from campaignlake.jobs import (
-    build_features as _build_features,
-)
-from campaignlake.jobs import (
-    build_report as _build_report,
-)
-from campaignlake.jobs import (
-    erase_customers as _erase_customers,
-)
-from campaignlake.jobs import (
-    generate_sample as _generate_sample,
-)
-from campaignlake.jobs import (
-    ingest_campaigns as _ingest_campaigns,
-)
-from campaignlake.jobs import (
-    ingest_clickstream as _ingest_clickstream,
-)
-from campaignlake.jobs import (
-    ingest_crm as _ingest_crm,
-)
-from campaignlake.jobs import (
-    ingest_products as _ingest_products,
-)
-from campaignlake.jobs import (
-    recommend as _recommend,
-)
-from campaignlake.jobs import (
-    run_pipeline as _run_pipeline,
-)
-from campaignlake.jobs import (
-    score_customers as _score_customers,
-)
-from campaignlake.jobs import (
-    train_recommender as _train_recommender,
-)
-from campaignlake.jobs import (
-    train_response_model as _train_response_model,
-)
-from campaignlake.jobs import (
-    vacuum_tables as _vacuum_tables,
-)
+from campaignlake.config import load_conf
+from campaignlake.errors import CampaignlakeError, ConfigError
+from campaignlake.jobs.job import Job, RunDate
+from campaignlake.jobs.registry import JOBS
+from campaignlake.session import get_spark
+from campaignlake.tables import Tables
 
 
-def _exiting(main: Callable[[], int]) -> Callable[[], None]:
-    def run() -> None:
-        raise SystemExit(main())
+def parser() -> argparse.ArgumentParser:
+    """One sub-command per declared job, each with the shared flags and its own."""
+    top = argparse.ArgumentParser(prog="campaignlake", description=__doc__)
+    commands = top.add_subparsers(dest="job", required=True, metavar="JOB")
+    for job in JOBS:
+        sub = commands.add_parser(job.name, help=job.summary, description=job.summary)
+        sub.add_argument(
+            "--env", default="local", help="configuration: conf/<env>.yaml (default: local)"
+        )
+        sub.add_argument("--conf-dir", default=None, help="directory holding <env>.yaml")
+        if job.date is not RunDate.NONE:
+            sub.add_argument(
+                "--date", type=date.fromisoformat, default=None, help="run date, YYYY-MM-DD"
+            )
+            sub.add_argument(
+                "--days-back",
+                type=int,
+                default=0,
+                help="use the day this many days before --date "
+                "(schedulers pass their start date and 1)",
+            )
+        for flag in job.flags:
+            sub.add_argument(flag.name, dest=flag.dest, help=flag.help, **flag.options)
+    return top
 
-    return run
+
+def run(job: Job, args: argparse.Namespace) -> None:
+    """Load the conf, start the session and run ``job``, printing its report.
+
+    Raises
+    ------
+    ConfigError
+        When a job whose result depends on the date gets none.
+    """
+    kwargs = {flag.dest: getattr(args, flag.dest) for flag in job.flags}
+    if job.date is not RunDate.NONE:
+        if job.date is RunDate.REQUIRED and args.date is None:
+            raise ConfigError("--date YYYY-MM-DD is required: the as-of date is a parameter")
+        kwargs["as_of"] = args.date
+    conf = load_conf(args.env, args.conf_dir)
+    if job.session:
+        spark = get_spark(conf)
+        result = job.run(spark, conf, Tables(spark, conf), **kwargs)
+    else:
+        result = job.run(conf, **kwargs)
+    for part in result if isinstance(result, list) else [result]:
+        print(part.describe(), flush=True)
 
 
-build_audiences = _exiting(_build_audiences.main)
-build_features = _exiting(_build_features.main)
-build_report = _exiting(_build_report.main)
-erase_customers = _exiting(_erase_customers.main)
-generate_sample = _exiting(_generate_sample.main)
-ingest_campaigns = _exiting(_ingest_campaigns.main)
-ingest_clickstream = _exiting(_ingest_clickstream.main)
-ingest_crm = _exiting(_ingest_crm.main)
-ingest_products = _exiting(_ingest_products.main)
-recommend = _exiting(_recommend.main)
-run_pipeline = _exiting(_run_pipeline.main)
-score_customers = _exiting(_score_customers.main)
-train_recommender = _exiting(_train_recommender.main)
-train_response_model = _exiting(_train_response_model.main)
-vacuum_tables = _exiting(_vacuum_tables.main)
+def main(argv: Sequence[str] | None = None) -> int:
+    """Parse ``argv`` (default: the process's arguments) and run the job; its exit status."""
+    top = parser()
+    args = top.parse_args(argv)
+    days_back = getattr(args, "days_back", 0)
+    if days_back < 0:
+        top.error("--days-back must be 0 or more")
+    if days_back and args.date is not None:
+        args.date = args.date - timedelta(days=days_back)
+    job = next(job for job in JOBS if job.name == args.job)
+    logging.basicConfig(
+        level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
+    )
+    logging.getLogger("py4j").setLevel(logging.WARNING)
+    try:
+        run(job, args)
+    except CampaignlakeError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 1
+    return 0
+
+
+def entry_point() -> None:
+    """The ``campaignlake`` console script: exits with the job's status."""
+    raise SystemExit(main())

@@ -7,6 +7,7 @@ from dataclasses import dataclass, field
 
 from pyspark.sql import SparkSession
 
+from campaignlake import catalog
 from campaignlake.config import Conf
 from campaignlake.tables import Tables
 
@@ -19,6 +20,7 @@ class VacuumReport:
     removed: dict[str, int] = field(default_factory=dict)
 
     def describe(self) -> str:
+        """The retention and the files removed per table."""
         removed = ", ".join(f"{k}={v}" for k, v in sorted(self.removed.items()) if v) or "none"
         return (
             f"vacuum_tables: {len(self.removed)} tables vacuumed past "
@@ -29,17 +31,16 @@ class VacuumReport:
 def vacuum_tables(
     spark: SparkSession,
     conf: Conf,
-    tables: Tables | None = None,
+    tables: Tables,
     *,
     retention_hours: int | None = None,
 ) -> VacuumReport:
     """Vacuum every existing table past ``storage.vacuum_retention_hours`` (or the given
     retention): files that no version within the retention needs are deleted, and so are
     files no version ever referenced (left by writes that crashed before their commit)."""
-    tables = tables or Tables(spark, conf)
     hours = conf.storage.vacuum_retention_hours if retention_hours is None else retention_hours
     report = VacuumReport(retention_hours=hours)
-    for key in conf.tables.__dataclass_fields__:
+    for key in catalog.TABLE_KEYS:
         if tables.exists(key):
             report.removed[key] = len(tables.vacuum(key, hours, full=True))
     return report

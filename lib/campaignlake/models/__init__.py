@@ -1,0 +1,1 @@
+"""The campaign-response model: examples, GBT search, evaluation, scoring, the model store."""

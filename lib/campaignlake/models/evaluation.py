@@ -13,18 +13,24 @@ has a lift of exactly 1 in every decile, not 0 in nine of them.
 
 from __future__ import annotations
 
-from collections.abc import Iterable
-from datetime import datetime
-
 from pyspark.ml.evaluation import BinaryClassificationEvaluator
-from pyspark.sql import Column, DataFrame, SparkSession, Window
+from pyspark.sql import Column, DataFrame, Window
 from pyspark.sql import functions as F
 
 from campaignlake import columns as c
-from campaignlake.schemas import MODEL_METRICS
 
 DECILE_CUTS = [i / 10 for i in range(1, 10)]
 _CUTS = "__cuts"
+
+#: Names in ``gold/model_metrics``: the baselines the response model is compared with (as
+#: ``<model>.<baseline>``) and the splits (``validation``, ``train``; ``model`` for params and
+#: importances).
+LOGISTIC_BASELINE = "logistic_baseline"
+RECENCY_RULE = "recency_rule"
+XGBOOST = "xgboost"
+VALIDATION = "validation"
+TRAIN = "train"
+MODEL = "model"
 
 
 def with_deciles(scored: DataFrame, *, score: str = c.SCORE, by: tuple[str, ...] = ()) -> DataFrame:
@@ -148,18 +154,3 @@ def decile_totals(scored: DataFrame, *, parts: int = 8) -> DataFrame:
             )
         )
     return ranked.agg(F.array(*per_decile).alias("__d")).select(F.inline("__d"))
-
-
-def metrics_rows(
-    spark: SparkSession,
-    model_version: str,
-    created_at: datetime,
-    rows: Iterable[tuple[str, str, str, float]],
-) -> DataFrame:
-    """``(model_name, split, metric, value)`` tuples of one model version as rows of
-    ``gold/model_metrics``."""
-    return spark.createDataFrame(
-        [(name, model_version, split, metric, float(value), created_at)
-         for name, split, metric, value in rows],
-        MODEL_METRICS,
-    )  # fmt: skip

@@ -62,6 +62,7 @@ class ModelStore:
         return f"v{max(self._version_dirs(name), default=0) + 1}"
 
     def path(self, name: str, version: str) -> str:
+        """The directory of a model version."""
         return f"{self.root}/{name}/{version}"
 
     def save(
@@ -86,8 +87,9 @@ class ModelStore:
         if version is None:
             if not versions:
                 raise ModelNotFoundError(
-                    f"no trained model '{name}' under {self.root}/{name}: run "
-                    "jobs/train_response_model.py (or make run) first"
+                    f"no trained model '{name}' under {self.root}/{name}: run its training "
+                    "job (campaignlake train_response_model or train_recommender, or make run) "
+                    "first"
                 )
             version = f"v{versions[-1]}"
         elif int(version.lstrip("v")) not in versions:

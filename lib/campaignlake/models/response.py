@@ -28,7 +28,7 @@ from pyspark.sql import functions as F
 
 from campaignlake import columns as c
 from campaignlake.config import ResponseModelConf
-from campaignlake.features.customer import DAYS_SINCE_LAST_PURCHASE, FeatureSet
+from campaignlake.feature_set import DAYS_SINCE_LAST_PURCHASE, FeatureSet
 
 FEATURES = "features"
 SCALED = "scaled_features"
@@ -58,6 +58,7 @@ class ModelInputs:
         )
 
     def without(self, dropped: set[str]) -> ModelInputs:
+        """These inputs without the ``dropped`` features."""
         return ModelInputs(
             numeric=tuple(n for n in self.numeric if n not in dropped),
             categorical=tuple(n for n in self.categorical if n not in dropped),

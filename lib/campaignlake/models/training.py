@@ -16,7 +16,7 @@ from pyspark.sql import functions as F
 
 from campaignlake import columns as c
 from campaignlake.errors import TrainingDataError
-from campaignlake.features.customer import CATEGORY_INTERACTIONS
+from campaignlake.feature_set import CATEGORY_INTERACTIONS
 
 RANDOM_HOLDOUT = "stratified_random_holdout"
 CHRONOLOGICAL = "chronological_by_campaign"

@@ -1,0 +1,1 @@
+"""Recommendations: interactions, ALS, evaluation on a holdout, complete lists per customer."""

@@ -27,6 +27,8 @@ _POSITION = "__position"
 
 @dataclass(frozen=True)
 class AlsParams:
+    """One point of the ALS grid (with the fixed iterations, block size and seed)."""
+
     rank: int
     reg_param: float
     alpha: float
@@ -35,6 +37,7 @@ class AlsParams:
     seed: int
 
     def label(self) -> str:
+        """``rank=…,reg_param=…,alpha=…``: the point's name in metrics and reports."""
         return f"rank={self.rank},reg_param={self.reg_param},alpha={self.alpha}"
 
 

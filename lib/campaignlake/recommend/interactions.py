@@ -9,13 +9,14 @@ change once given, so a model's factors keep pointing at the same customers and 
 
 from __future__ import annotations
 
-from datetime import date, datetime
+from datetime import date, datetime, timedelta
 
 from pyspark.sql import DataFrame
 from pyspark.sql import functions as F
 from pyspark.sql.types import IntegerType
 
 from campaignlake import columns as c
+from campaignlake.config import RecommendationsConf
 from campaignlake.frames import with_row_numbers
 
 
@@ -84,3 +85,25 @@ def extend_index(
         )
         .withColumn(c.FIRST_SEEN, F.lit(seen).cast("date"))
     )
+
+
+def recent_interactions(
+    events: DataFrame, recs: RecommendationsConf, cutoff: datetime
+) -> DataFrame:
+    """Interactions of the ``history_days`` before ``cutoff``, with the configured weights."""
+    return interactions(
+        events,
+        cutoff=cutoff,
+        start=cutoff - timedelta(days=recs.history_days),
+        event_weights=recs.event_weights,
+        half_life_days=recs.half_life_days,
+        exclude_event_types=recs.exclude_event_types,
+    )
+
+
+def indexed(rows: DataFrame, customers: DataFrame, products: DataFrame) -> DataFrame:
+    """``rows`` with the customers' and products' ALS indices (rows without either are
+    dropped)."""
+    return rows.join(
+        customers.select(c.CUSTOMER_ID, c.CUSTOMER_INDEX), c.CUSTOMER_ID, "inner"
+    ).join(products.select(c.PRODUCT_ID, c.PRODUCT_INDEX), c.PRODUCT_ID, "inner")

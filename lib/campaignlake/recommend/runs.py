@@ -1,4 +1,4 @@
-"""The recommender jobs' work: ``train_recommender`` (interactions, index tables, a grid over
+"""The recommender's table I/O: ``train_recommender`` (interactions, index tables, a grid over
 ALS on a chronological holdout against the popularity baseline, a new model version) and
 ``recommend`` (complete lists for every customer and similar products)."""
 
@@ -16,41 +16,27 @@ from pyspark.ml.recommendation import ALSModel
 from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import functions as F
 
+from campaignlake import catalog
 from campaignlake import columns as c
-from campaignlake.config import Conf, RecommendationsConf
+from campaignlake.config import Conf
 from campaignlake.errors import TrainingDataError
-from campaignlake.features.customer import cutoff_of
-from campaignlake.models.evaluation import metrics_rows
+from campaignlake.feature_set import cutoff_of
+from campaignlake.frames import metrics_rows
 from campaignlake.models.registry import ModelStore
 from campaignlake.models.tracking import log_training_run
 from campaignlake.recommend import als
-from campaignlake.recommend.interactions import extend_index, interactions
-from campaignlake.recommend.metrics import (
-    RECOMMENDED,
-    RELEVANT,
-    ids_in_rank_order,
-    ranking_metrics,
+from campaignlake.recommend.evaluation import (
+    HOLDOUT,
+    POPULARITY_BASELINE,
+    candidate_depth,
+    evaluate_lists,
+    held_out_items,
 )
+from campaignlake.recommend.interactions import extend_index, indexed, recent_interactions
 from campaignlake.tables import Tables, Txn, WriteResult, describe_writes
 
-POPULARITY_BASELINE = "popularity_baseline"
-HOLDOUT = "holdout"
-INPUTS = {"clickstream_events": "ingest_clickstream", "products": "ingest_products",
-          "customers": "ingest_crm"}  # fmt: skip
-
-
-def recent_interactions(
-    events: DataFrame, recs: RecommendationsConf, cutoff: datetime
-) -> DataFrame:
-    """Interactions of the ``history_days`` before ``cutoff``, with the configured weights."""
-    return interactions(
-        events,
-        cutoff=cutoff,
-        start=cutoff - timedelta(days=recs.history_days),
-        event_weights=recs.event_weights,
-        half_life_days=recs.half_life_days,
-        exclude_event_types=recs.exclude_event_types,
-    )
+#: The tables both recommender jobs read.
+INPUTS = (catalog.CLICKSTREAM_EVENTS, catalog.PRODUCTS, catalog.CUSTOMERS)
 
 
 def update_indices(tables: Tables, rows: DataFrame, as_of: date) -> tuple[DataFrame, DataFrame]:
@@ -58,8 +44,8 @@ def update_indices(tables: Tables, rows: DataFrame, as_of: date) -> tuple[DataFr
     return both index tables."""
     result = []
     for key, id_column, index_column in (
-        ("customer_index", c.CUSTOMER_ID, c.CUSTOMER_INDEX),
-        ("product_index", c.PRODUCT_ID, c.PRODUCT_INDEX),
+        (catalog.CUSTOMER_INDEX, c.CUSTOMER_ID, c.CUSTOMER_INDEX),
+        (catalog.PRODUCT_INDEX, c.PRODUCT_ID, c.PRODUCT_INDEX),
     ):
         tables.ensure(key)
         new = extend_index(
@@ -74,61 +60,27 @@ def update_indices(tables: Tables, rows: DataFrame, as_of: date) -> tuple[DataFr
     return result[0], result[1]
 
 
-def indexed(rows: DataFrame, customers: DataFrame, products: DataFrame) -> DataFrame:
-    return rows.join(
-        customers.select(c.CUSTOMER_ID, c.CUSTOMER_INDEX), c.CUSTOMER_ID, "inner"
-    ).join(products.select(c.PRODUCT_ID, c.PRODUCT_INDEX), c.PRODUCT_ID, "inner")
-
-
-def held_out_items(
-    events: DataFrame,
-    train: DataFrame,
-    excluded_before: DataFrame,
-    recs: RecommendationsConf,
-    split_at: datetime,
-    cutoff: datetime,
-) -> DataFrame:
-    """``customer_id`` → ``relevant``: the products a customer known to the training data
-    interacted with (a weighted event) in ``[split_at, cutoff)`` and had not excluded before."""
-    in_test = (
-        events.where(
-            (F.col(c.EVENT_TS) >= F.lit(split_at))
-            & (F.col(c.EVENT_TS) < F.lit(cutoff))
-            & F.col(c.EVENT_TYPE).isin(*recs.event_weights)
-            & F.col(c.CUSTOMER_ID).isNotNull()
-            & F.col(c.PRODUCT_ID).isNotNull()
-        )
-        .select(c.CUSTOMER_ID, c.PRODUCT_ID)
-        .distinct()
-        .join(excluded_before, [c.CUSTOMER_ID, c.PRODUCT_ID], "left_anti")
-        .join(train.select(c.CUSTOMER_ID).distinct(), c.CUSTOMER_ID, "left_semi")
-    )
-    return in_test.groupBy(c.CUSTOMER_ID).agg(F.collect_set(c.PRODUCT_ID).alias(RELEVANT))
-
-
 def serviceable_customers(tables: Tables) -> DataFrame:
     """The customer ids of ``silver/customers`` that have no deletion request: an erased
     customer gets no recommendations, whenever the request was made."""
-    customers = tables.read("customers").select(c.CUSTOMER_ID).distinct()
-    if not tables.exists("deletion_requests"):
+    customers = tables.read(catalog.CUSTOMERS).select(c.CUSTOMER_ID).distinct()
+    if not tables.exists(catalog.DELETION_REQUESTS):
         return customers
-    erased = tables.read("deletion_requests").select(c.CUSTOMER_ID)
+    erased = tables.read(catalog.DELETION_REQUESTS).select(c.CUSTOMER_ID)
     return customers.join(erased, on=c.CUSTOMER_ID, how="left_anti")
-
-
-def candidate_depth(excluded: DataFrame, k: int) -> int:
-    most = excluded.groupBy(c.CUSTOMER_ID).count().agg(F.max("count")).first()[0]  # type: ignore[index]
-    return k + int(most or 0)
 
 
 @dataclass
 class RecommenderReport:
+    """What one ``train_recommender`` run measured and saved."""
+
     model_version: str
     params: str
     holdout: dict[str, dict[str, float]] = field(default_factory=dict)
     grid: dict[str, float] = field(default_factory=dict)
 
     def describe(self) -> str:
+        """The version and the holdout metrics against the popularity baseline."""
         lines = [f"train_recommender: als_recommender {self.model_version} ({self.params})"]
         for model, m in self.holdout.items():
             shown = "  ".join(
@@ -139,20 +91,10 @@ class RecommenderReport:
         return "\n".join(lines)
 
 
-def evaluate_lists(lists: DataFrame, relevant: DataFrame, k: int, catalog_size: int) -> dict:
-    """Ranking metrics and catalog coverage of recommendation lists."""
-    recommended = lists.groupBy(c.CUSTOMER_ID).agg(ids_in_rank_order().alias(RECOMMENDED))
-    metrics = ranking_metrics(recommended, relevant, k)
-    distinct = lists.join(relevant.select(c.CUSTOMER_ID), c.CUSTOMER_ID, "left_semi")
-    covered = distinct.select(c.PRODUCT_ID).distinct().count()
-    metrics["coverage"] = covered / catalog_size if catalog_size else 0.0
-    return metrics
-
-
 def train_recommender(
     spark: SparkSession,
     conf: Conf,
-    tables: Tables | None = None,
+    tables: Tables,
     *,
     as_of: date,
     now: datetime | None = None,
@@ -160,14 +102,13 @@ def train_recommender(
     """Choose ALS parameters on the last ``holdout_days`` before ``as_of`` (against the
     popularity baseline on the same split), refit on everything up to ``as_of`` and save a new
     model version."""
-    tables = tables or Tables(spark, conf)
     tables.require(INPUTS, "recommendations")
     recs = conf.recommendations
     created = now or datetime.now(timezone.utc)
     cutoff = cutoff_of(as_of)
     split_at = cutoff - timedelta(days=recs.holdout_days)
-    events = tables.read("clickstream_events")
-    catalog = tables.read("products")
+    events = tables.read(catalog.CLICKSTREAM_EVENTS)
+    products = tables.read(catalog.PRODUCTS)
     all_rows = recent_interactions(events, recs, cutoff).persist(StorageLevel.MEMORY_AND_DISK)
     train_rows = recent_interactions(events, recs, split_at).persist(StorageLevel.MEMORY_AND_DISK)
     cached = [all_rows, train_rows]
@@ -185,11 +126,11 @@ def train_recommender(
         )
         cached.append(relevant)
         evaluated = relevant.select(c.CUSTOMER_ID)
-        popular = als.popularity(train_rows, catalog).persist()
+        popular = als.popularity(train_rows, products).persist()
         cached.append(popular)
         catalog_size = popular.count()
         depth = candidate_depth(excluded_before, recs.k)
-        favourites = als.favourite_categories(train_rows, catalog)
+        favourites = als.favourite_categories(train_rows, products)
         common = {"popular": popular, "favourites": favourites, "excluded": excluded_before,
                   "k": recs.k, "depth": depth}  # fmt: skip
         # The baseline is plain popularity: the most interacted products of the training
@@ -232,7 +173,7 @@ def train_recommender(
             "half_life_days": recs.half_life_days,
             "metrics": results,
             "grid_ndcg": grid,
-            "input_table_versions": {k: tables.version(k) for k in INPUTS},
+            "input_table_versions": tables.versions(INPUTS),
             "spark_version": pyspark.__version__,
         }
         path = store.save(recs.model_name, version, PipelineModel(stages=[final]), metadata)
@@ -245,7 +186,7 @@ def train_recommender(
             (recs.model_name, "grid", f"ndcg_at_{recs.k}[{label}]", v) for label, v in grid.items()
         ]
         tables.append(
-            "model_metrics",
+            catalog.MODEL_METRICS,
             metrics_rows(spark, version, created, rows),
             txn=Txn(f"train:{recs.model_name}", int(version[1:])),
         )
@@ -266,6 +207,8 @@ def train_recommender(
 
 @dataclass
 class RecommendReport:
+    """What one ``recommend`` run wrote."""
+
     as_of: date
     model_version: str
     customers: int = 0
@@ -273,6 +216,7 @@ class RecommendReport:
     writes: dict[str, WriteResult] = field(default_factory=dict)
 
     def describe(self) -> str:
+        """Customers, items by source and the writes, in one line."""
         tables = describe_writes(self.writes)
         sources = ", ".join(f"{k}={v}" for k, v in sorted(self.by_source.items()))
         return (
@@ -284,7 +228,7 @@ class RecommendReport:
 def recommend(
     spark: SparkSession,
     conf: Conf,
-    tables: Tables | None = None,
+    tables: Tables,
     *,
     as_of: date,
     model_version: str | None = None,
@@ -292,14 +236,13 @@ def recommend(
     """Exactly k recommendations for every customer in ``silver/customers`` without a
     deletion request, and similar products, for ``as_of``; both replaced per date only when
     they change."""
-    tables = tables or Tables(spark, conf)
     tables.require(INPUTS, "recommendations")
     recs = conf.recommendations
     stored = ModelStore(spark, conf.paths.models).load(recs.model_name, model_version)
     model: ALSModel = stored.pipeline.stages[0]  # type: ignore[assignment]
     cutoff = cutoff_of(as_of)
-    catalog = tables.read("products")
-    rows = recent_interactions(tables.read("clickstream_events"), recs, cutoff).persist()
+    products = tables.read(catalog.PRODUCTS)
+    rows = recent_interactions(tables.read(catalog.CLICKSTREAM_EVENTS), recs, cutoff).persist()
     cached = [rows]
     try:
         customers_idx, products_idx = update_indices(tables, rows, as_of)
@@ -309,13 +252,15 @@ def recommend(
             c.AS_OF_DATE, with_date
         )
         report = RecommendReport(as_of=as_of, model_version=stored.version)
-        report.writes["interactions"] = tables.replace_slice(
-            "interactions", interactions_out.select(*tables.spec("interactions").schema.names), day
+        report.writes[catalog.INTERACTIONS] = tables.replace_slice(
+            catalog.INTERACTIONS,
+            interactions_out.select(*tables.spec(catalog.INTERACTIONS).schema.names),
+            day,
         )
         customers = serviceable_customers(tables)
         excluded = rows.where(F.col(c.EXCLUDED)).select(c.CUSTOMER_ID, c.PRODUCT_ID)
         depth = candidate_depth(excluded, recs.k)
-        popular = als.popularity(rows, catalog).persist()
+        popular = als.popularity(rows, products).persist()
         cached.append(popular)
         if popular.count() < recs.k:
             raise TrainingDataError(
@@ -329,7 +274,7 @@ def recommend(
                 customers,
                 als=candidates,
                 popular=popular,
-                favourites=als.favourite_categories(rows, catalog),
+                favourites=als.favourite_categories(rows, products),
                 excluded=excluded,
                 k=recs.k,
                 depth=depth,
@@ -342,14 +287,18 @@ def recommend(
         counts = lists.groupBy(c.SOURCE).count().collect()  # three sources at most
         report.by_source = {r[c.SOURCE]: r["count"] for r in counts}
         report.customers = customers.count()
-        report.writes["recommendations"] = tables.replace_slice("recommendations", lists, day)
-        active = catalog.where(F.col(c.ACTIVE)).select(c.PRODUCT_ID)
+        report.writes[catalog.RECOMMENDATIONS] = tables.replace_slice(
+            catalog.RECOMMENDATIONS, lists, day
+        )
+        active = products.where(F.col(c.ACTIVE)).select(c.PRODUCT_ID)
         similar = (
             als.similar_products(model, products_idx, active, recs.similar_products)
             .withColumn(c.MODEL_VERSION, F.lit(stored.version))
             .withColumn(c.AS_OF_DATE, with_date)
         )
-        report.writes["similar_products"] = tables.replace_slice("similar_products", similar, day)
+        report.writes[catalog.SIMILAR_PRODUCTS] = tables.replace_slice(
+            catalog.SIMILAR_PRODUCTS, similar, day
+        )
         return report
     finally:
         for df in cached:

@@ -1,4 +1,4 @@
-"""The report job's work: gather small aggregates of a run (table volumes, quarantine reasons,
+"""The report's table I/O: gather small aggregates of a run (table volumes, quarantine reasons,
 model metrics, segment sizes, audience funnels) and write ``paths.reports/<date>/report.html``.
 Only aggregates reach the driver."""
 
@@ -10,44 +10,47 @@ from datetime import date
 from pyspark.sql import SparkSession
 from pyspark.sql import functions as F
 
+from campaignlake import catalog
 from campaignlake import columns as c
-from campaignlake.audiences.campaigns import load_campaigns
+from campaignlake.audiences.campaigns import due_campaigns, load_campaigns
 from campaignlake.audiences.exports import audit_path, read_audit
-from campaignlake.audiences.runs import due_campaigns
 from campaignlake.config import Conf
 from campaignlake.hadoop_fs import HadoopFs
-from campaignlake.models.train import LOGISTIC_BASELINE, RECENCY_RULE
-from campaignlake.recommend.runs import POPULARITY_BASELINE
+from campaignlake.models.evaluation import LOGISTIC_BASELINE, MODEL, RECENCY_RULE, VALIDATION
+from campaignlake.recommend.evaluation import HOLDOUT, POPULARITY_BASELINE
 from campaignlake.report.html import ReportData, render
 from campaignlake.tables import Tables
 
 REPORT_FILE = "report.html"
 VOLUME_TABLES = (
-    "clickstream_events",
-    "customers",
-    "products",
-    "campaign_contacts",
-    "deletion_requests",
-    "customer_features",
-    "recommendations",
-    "campaign_audiences",
+    catalog.CLICKSTREAM_EVENTS,
+    catalog.CUSTOMERS,
+    catalog.PRODUCTS,
+    catalog.CAMPAIGN_CONTACTS,
+    catalog.DELETION_REQUESTS,
+    catalog.CUSTOMER_FEATURES,
+    catalog.RECOMMENDATIONS,
+    catalog.CAMPAIGN_AUDIENCES,
 )
 QUARANTINE_TABLES = (
-    "clickstream_quarantine",
-    "customers_quarantine",
-    "products_quarantine",
-    "campaign_contacts_quarantine",
+    catalog.CLICKSTREAM_QUARANTINE,
+    catalog.CUSTOMERS_QUARANTINE,
+    catalog.PRODUCTS_QUARANTINE,
+    catalog.CAMPAIGN_CONTACTS_QUARANTINE,
 )
 _IMPORTANCE = "importance."
 
 
 @dataclass
 class ReportResult:
+    """The report written and the numbers it shows."""
+
     as_of: date
     path: str
     data: ReportData
 
     def describe(self) -> str:
+        """Where the report is and what it covers."""
         return (
             f"build_report {self.as_of}: {self.path} ({len(self.data.funnels)} campaign "
             f"funnels, {len(self.data.volumes)} tables)"
@@ -67,10 +70,10 @@ def gather(spark: SparkSession, conf: Conf, tables: Tables, as_of: date) -> Repo
         if tables.exists(key):
             for reason, rows in tables.read(key).groupBy(c.REASON).count().collect():
                 data.quarantine[(key, reason)] = rows
-    if tables.exists("model_metrics"):
+    if tables.exists(catalog.MODEL_METRICS):
         _model_metrics(tables, conf, data)
-    if tables.exists("customer_segments"):
-        segments = tables.read("customer_segments").where(F.col(c.AS_OF_DATE) == F.lit(as_of))
+    if tables.exists(catalog.CUSTOMER_SEGMENTS):
+        segments = tables.read(catalog.CUSTOMER_SEGMENTS).where(F.col(c.AS_OF_DATE) == F.lit(as_of))
         data.rfm_segments = dict(segments.groupBy(c.RFM_SEGMENT).count().collect())
         data.behaviour_segments = {
             f"cluster {k}": v for k, v in segments.groupBy(c.BEHAVIOUR_SEGMENT).count().collect()
@@ -92,7 +95,7 @@ def _model_metrics(tables: Tables, conf: Conf, data: ReportData) -> None:
         f"{response}.{RECENCY_RULE}": response, recommender: recommender,
         f"{recommender}.{POPULARITY_BASELINE}": recommender,
     }  # fmt: skip
-    metrics = tables.read("model_metrics").where(F.col(c.MODEL_NAME).isin(list(variants)))
+    metrics = tables.read(catalog.MODEL_METRICS).where(F.col(c.MODEL_NAME).isin(list(variants)))
     latest = dict(
         metrics.groupBy(c.MODEL_NAME)
         .agg(F.max_by(c.MODEL_VERSION, F.expr(f"int(substr({c.MODEL_VERSION}, 2))")))
@@ -108,23 +111,20 @@ def _model_metrics(tables: Tables, conf: Conf, data: ReportData) -> None:
                 (F.col(c.MODEL_NAME) == F.lit(name))
                 & (F.col(c.MODEL_VERSION) == F.lit(data.model_versions[owner]))
             )
-    rows = metrics.where(wanted & F.col(c.SPLIT).isin("validation", "holdout", "model")).collect()
+    rows = metrics.where(wanted & F.col(c.SPLIT).isin(VALIDATION, HOLDOUT, MODEL)).collect()
     for row in rows:
         owner = variants[row[c.MODEL_NAME]]
         name, split, metric, value = row[c.MODEL_NAME], row[c.SPLIT], row[c.METRIC], row[c.VALUE]
-        if owner == response and split == "validation":
+        if owner == response and split == VALIDATION:
             data.response_metrics.setdefault(name, {})[metric] = value
-        elif owner == response and split == "model" and metric.startswith(_IMPORTANCE):
+        elif owner == response and split == MODEL and metric.startswith(_IMPORTANCE):
             data.importances[metric[len(_IMPORTANCE) :]] = value
-        elif owner == recommender and split == "holdout":
+        elif owner == recommender and split == HOLDOUT:
             data.ranking_metrics.setdefault(name, {})[metric] = value
 
 
-def build_report(
-    spark: SparkSession, conf: Conf, tables: Tables | None = None, *, as_of: date
-) -> ReportResult:
+def build_report(spark: SparkSession, conf: Conf, tables: Tables, *, as_of: date) -> ReportResult:
     """Write the HTML report of the run for ``as_of``."""
-    tables = tables or Tables(spark, conf)
     data = gather(spark, conf, tables, as_of)
     path = f"{conf.paths.reports.rstrip('/')}/{as_of.isoformat()}/{REPORT_FILE}"
     HadoopFs(spark).write_text(path, render(data))

@@ -26,6 +26,9 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from campaignlake.config import Conf
+from campaignlake.errors import InputError
+
 CATEGORIES = [
     "electronics",
     "fashion",
@@ -95,6 +98,8 @@ class SampleSpec:
 
 @dataclass(frozen=True)
 class SampleSummary:
+    """What :func:`generate` wrote."""
+
     events: int
     customers: int
     products: int
@@ -699,11 +704,70 @@ def spec_from_conf(sample: object, **overrides: object) -> SampleSpec:
     return SampleSpec(**values)  # type: ignore[arg-type]
 
 
+@dataclass(frozen=True)
+class SampleRun:
+    """What the ``generate_sample`` job did: the summary, or ``None`` when it left existing
+    data alone."""
+
+    landing: Path
+    summary: SampleSummary | None
+
+    def describe(self) -> str:
+        """One line for the job's output."""
+        if self.summary is None:
+            return f"sample: {self.landing} already holds data, not generating"
+        s = self.summary
+        return (
+            f"sample: {s.events} events in {s.clickstream_files} files "
+            f"({s.bad_clickstream_lines} broken on purpose), {s.customers} customers, "
+            f"{s.products} products, {s.campaign_contacts} campaign contacts -> {self.landing}"
+        )
+
+
+def generate_sample(
+    conf: Conf,
+    *,
+    as_of: date | None = None,
+    landing: str | None = None,
+    if_missing: bool = False,
+    **overrides: object,
+) -> SampleRun:
+    """Generate the sample raw exports into ``paths.landing`` (or ``landing``).
+
+    Parameters
+    ----------
+    conf
+        Its ``sample`` section gives the defaults.
+    as_of
+        The sample's last day (default: ``sample.end_date``).
+    landing
+        Write here instead of ``paths.landing``.
+    if_missing
+        Do nothing when the landing directory already holds data.
+    **overrides
+        :class:`SampleSpec` fields to override (``None`` keeps the conf's value).
+
+    Raises
+    ------
+    InputError
+        When the landing directory is not a local path.
+    """
+    target = Path(landing or conf.paths.landing)
+    if "://" in str(target) or str(target).startswith("dbfs:"):
+        raise InputError(f"the sample generator writes local files only, not {target}")
+    if if_missing and target.exists() and any(target.iterdir()):
+        return SampleRun(target, None)
+    spec = spec_from_conf(conf.sample, end_date=as_of, **overrides)
+    return SampleRun(target, generate(spec, target))
+
+
 __all__ = [
     "BAD_CLICKSTREAM_KINDS",
     "BAD_CRM_KINDS",
+    "SampleRun",
     "SampleSpec",
     "SampleSummary",
     "generate",
+    "generate_sample",
     "spec_from_conf",
 ]

@@ -1,25 +1,28 @@
 """The one Delta table layer. Jobs read and write tables only through :class:`Tables`.
 
-Tables are addressed by their conf key (``tables.<key>`` in ``conf/<env>.yaml``); their schema,
-partitioning and PII columns come from :mod:`campaignlake.schemas`. The engine is chosen by
+Tables are addressed by their catalogue key (:mod:`campaignlake.catalog`; ``tables.<key>`` in
+``conf/<env>.yaml`` is the location); their schema, partitioning, PII columns and the job that
+writes them come from the catalogue. The engine is chosen by
 ``storage.engine``: ``spark`` (native delta-spark), ``delta-rs`` (Spark writes the files,
 deltalake commits), or ``auto`` (spark when Delta's JVM classes are on the classpath).
 """
 
 from __future__ import annotations
 
-from datetime import datetime
+from collections.abc import Iterable
+from datetime import date, datetime
 from typing import Any, Protocol
 
 from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import functions as F
 from pyspark.sql.types import MapType, StructType
 
+from campaignlake.catalog import TableSpec, table_specs, writer_of
 from campaignlake.config import Conf
 from campaignlake.errors import MissingInputError
 from campaignlake.tables.delta_rs import DeltaRsEngine
 from campaignlake.tables.spark_delta import SparkDeltaEngine, delta_classes_available
-from campaignlake.tables.spec import TableSpec, Txn, WriteResult, describe_writes
+from campaignlake.tables.spec import Txn, WriteResult, describe_writes
 
 __all__ = [
     "Engine", "TableSpec", "Tables", "Txn", "WriteResult", "describe_writes", "make_engine",
@@ -31,12 +34,24 @@ class Engine(Protocol):
 
     name: str
 
-    def exists(self, path: str) -> bool: ...
-    def create(self, path: str, spec: TableSpec) -> WriteResult: ...
-    def version(self, path: str) -> int: ...
-    def schema(self, path: str) -> StructType: ...
-    def history(self, path: str, limit: int | None = None) -> list[dict[str, Any]]: ...
-    def vacuum(self, path: str, retention_hours: int, *, full: bool = False) -> list[str]: ...
+    def exists(self, path: str) -> bool:
+        """Whether a Delta table exists at ``path``."""
+
+    def create(self, path: str, spec: TableSpec) -> WriteResult:
+        """Create the table if it does not exist; check its schema if it does."""
+
+    def version(self, path: str) -> int:
+        """The table's current version."""
+
+    def schema(self, path: str) -> StructType:
+        """The table's schema."""
+
+    def history(self, path: str, limit: int | None = None) -> list[dict[str, Any]]:
+        """The table's commits, newest first (at most ``limit``)."""
+
+    def vacuum(self, path: str, retention_hours: int, *, full: bool = False) -> list[str]:
+        """Delete files no version within ``retention_hours`` needs; the paths removed."""
+
     def read(
         self,
         path: str,
@@ -44,19 +59,29 @@ class Engine(Protocol):
         version: int | None = None,
         timestamp: datetime | str | None = None,
         with_file_name: bool = False,
-    ) -> DataFrame: ...
+    ) -> DataFrame:
+        """The table (at a version or timestamp), optionally with each row's file name."""
+
     def append(
         self, path: str, spec: TableSpec, df: DataFrame, txn: Txn | None = None
-    ) -> WriteResult: ...
+    ) -> WriteResult:
+        """Append ``df`` in one commit."""
+
     def overwrite(
         self, path: str, spec: TableSpec, df: DataFrame, txn: Txn | None = None
-    ) -> WriteResult: ...
+    ) -> WriteResult:
+        """Replace the table's rows with ``df`` in one commit."""
+
     def overwrite_where(
         self, path: str, spec: TableSpec, df: DataFrame, predicate: str, txn: Txn | None = None
-    ) -> WriteResult: ...
+    ) -> WriteResult:
+        """Replace the rows matching ``predicate`` with ``df``, which must all match it."""
+
     def delete(
         self, path: str, spec: TableSpec, predicate: str, txn: Txn | None = None
-    ) -> WriteResult: ...
+    ) -> WriteResult:
+        """Delete the rows matching ``predicate``."""
+
     def upsert(
         self,
         path: str,
@@ -66,7 +91,8 @@ class Engine(Protocol):
         *,
         update_condition: str | None = None,
         txn: Txn | None = None,
-    ) -> WriteResult: ...
+    ) -> WriteResult:
+        """Insert ``source``'s new keys; update matched keys where ``update_condition`` holds."""
 
 
 def make_engine(spark: SparkSession, conf: Conf) -> Engine:
@@ -112,31 +138,60 @@ class Tables:
         self._specs: dict[str, TableSpec] | None = None
 
     def path(self, key: str) -> str:
+        """The table's location: ``tables.<key>`` under ``paths.warehouse``."""
         return self.conf.table_path(key)
 
     def spec(self, key: str) -> TableSpec:
+        """The table's contract, from the catalogue."""
         if self._specs is None:
-            from campaignlake.schemas import table_specs
-
             self._specs = table_specs(self.conf)
         return self._specs[key]
 
     def exists(self, key: str) -> bool:
+        """Whether the table has been created."""
         return self.engine.exists(self.path(key))
 
-    def require(self, writers: dict[str, str], purpose: str) -> None:
-        """Fail unless every table in ``writers`` (table key → the job that writes it) exists;
-        the message names each missing table and the job to run.
+    def require(self, keys: Iterable[str], purpose: str) -> None:
+        """Fail unless every table of ``keys`` exists; the message names each missing table
+        and the job that writes it (from the catalogue).
 
         Raises
         ------
         MissingInputError
             When one or more tables do not exist yet.
         """
-        missing = [key for key in writers if not self.exists(key)]
+        missing = [key for key in keys if not self.exists(key)]
         if missing:
-            jobs = ", ".join(f"{key} (run {writers[key]})" for key in missing)
+            jobs = ", ".join(f"{key} (run {writer_of(key)})" for key in missing)
             raise MissingInputError(f"{purpose} need tables that do not exist yet: {jobs}")
+
+    def read_or_empty(self, key: str) -> DataFrame:
+        """The table, or an empty frame of its schema when it does not exist yet (for the
+        optional inputs of a job)."""
+        if self.exists(key):
+            return self.read(key)
+        return self.spark.createDataFrame([], self.spec(key).schema)
+
+    def read_day(self, key: str, day_column: str, day: date) -> DataFrame:
+        """The table's rows of one day (``day_column == day``).
+
+        Raises
+        ------
+        MissingInputError
+            When the table does not exist or has no rows for that day; the message names the
+            job to run for it.
+        """
+        if self.exists(key):
+            rows = self.read(key).where(F.col(day_column) == F.lit(day))
+            if not rows.isEmpty():
+                return rows
+        raise MissingInputError(
+            f"{key} has no rows for {day}: run {writer_of(key)} --date {day} first"
+        )
+
+    def versions(self, keys: Iterable[str]) -> dict[str, int | None]:
+        """The current version of each table (``None`` for one that does not exist)."""
+        return {key: self.version(key) if self.exists(key) else None for key in keys}
 
     def ensure(self, key: str) -> WriteResult:
         """Create the table if it does not exist (checking the schema if it does)."""
@@ -145,25 +200,31 @@ class Tables:
     def read(
         self, key: str, *, version: int | None = None, timestamp: datetime | str | None = None
     ) -> DataFrame:
+        """The table, or one of its versions (``version`` or ``timestamp``)."""
         return self.engine.read(self.path(key), version=version, timestamp=timestamp)
 
     def version(self, key: str) -> int:
+        """The table's current version."""
         return self.engine.version(self.path(key))
 
     def history(self, key: str, limit: int | None = None) -> list[dict[str, Any]]:
+        """The table's commits, newest first (at most ``limit``)."""
         return self.engine.history(self.path(key), limit)
 
     def append(self, key: str, df: DataFrame, txn: Txn | None = None) -> WriteResult:
+        """Append ``df`` (creating the table if needed); ``txn`` makes it commit at most once."""
         self.ensure(key)
         return self.engine.append(self.path(key), self.spec(key), df, txn)
 
     def overwrite(self, key: str, df: DataFrame, txn: Txn | None = None) -> WriteResult:
+        """Replace every row with ``df`` (creating the table if needed)."""
         self.ensure(key)
         return self.engine.overwrite(self.path(key), self.spec(key), df, txn)
 
     def overwrite_where(
         self, key: str, df: DataFrame, predicate: str, txn: Txn | None = None
     ) -> WriteResult:
+        """Replace the rows matching ``predicate`` with ``df``, which must all match it."""
         self.ensure(key)
         return self.engine.overwrite_where(self.path(key), self.spec(key), df, predicate, txn)
 
@@ -209,13 +270,16 @@ class Tables:
         update_condition: str | None = None,
         txn: Txn | None = None,
     ) -> WriteResult:
+        """Insert ``df``'s new ``keys``; update matched ones where ``update_condition`` holds."""
         self.ensure(key)
         return self.engine.upsert(
             self.path(key), self.spec(key), df, keys, update_condition=update_condition, txn=txn
         )
 
     def delete(self, key: str, predicate: str, txn: Txn | None = None) -> WriteResult:
+        """Delete the rows matching ``predicate``."""
         return self.engine.delete(self.path(key), self.spec(key), predicate, txn)
 
     def vacuum(self, key: str, retention_hours: int = 168, *, full: bool = False) -> list[str]:
+        """Delete files no version within ``retention_hours`` needs; the paths removed."""
         return self.engine.vacuum(self.path(key), retention_hours, full=full)

@@ -37,9 +37,9 @@ from pyspark.sql import Column, DataFrame, SparkSession
 from pyspark.sql import functions as F
 from pyspark.sql.types import StructType
 
+from campaignlake.catalog import TableSpec
 from campaignlake.errors import (
     CommitConflictError,
-    DuplicateKeyError,
     ReplaceWhereViolationError,
     TableError,
     TableNotFoundError,
@@ -47,11 +47,11 @@ from campaignlake.errors import (
 )
 from campaignlake.hadoop_fs import escape_glob
 from campaignlake.tables import files
-from campaignlake.tables.spec import TableSpec, Txn, WriteResult, check_schema
+from campaignlake.tables.merge import FILE_NAME_COLUMN, check_unique_keys, effective_changes
+from campaignlake.tables.spec import Txn, WriteResult, check_schema
 
 log = logging.getLogger(__name__)
 
-FILE_NAME_COLUMN = "__campaignlake_file"
 ENGINE_INFO = "campaignlake-delta-rs"
 _S3_SCHEMES = ("s3://", "s3a://", "s3n://")
 
@@ -105,6 +105,7 @@ class DeltaRsEngine:
     # ------------------------------------------------------------------ table-level
 
     def exists(self, path: str) -> bool:
+        """Whether a Delta table exists at ``path``."""
         self._check_uri(path)
         return DeltaTable.is_deltatable(path, storage_options=self.storage_options)
 
@@ -129,12 +130,15 @@ class DeltaRsEngine:
         return WriteResult(committed=True, version=self.version(path))
 
     def version(self, path: str) -> int:
+        """The table's current version."""
         return self._table(path).version()
 
     def schema(self, path: str) -> StructType:
+        """The table's schema, as Spark types."""
         return StructType.fromJson(json.loads(self._table(path).schema().to_json()))
 
     def history(self, path: str, limit: int | None = None) -> list[dict[str, Any]]:
+        """The table's commits, newest first (at most ``limit``)."""
         return self._table(path).history(limit)
 
     def vacuum(self, path: str, retention_hours: int, *, full: bool = False) -> list[str]:
@@ -510,47 +514,6 @@ def _live_files(table: DeltaTable) -> list[dict[str, Any]]:
             }
         )
     return result
-
-
-def check_unique_keys(source: DataFrame, keys: list[str], table: str) -> None:
-    """Raise :class:`DuplicateKeyError` when the upsert source repeats a key."""
-    duplicate = source.groupBy(*keys).count().where(F.col("count") > 1).limit(1).collect()
-    if duplicate:
-        key = ", ".join(f"{k}={duplicate[0][k]!r}" for k in keys)
-        raise DuplicateKeyError(
-            f"{table}: the upsert source has {duplicate[0]['count']} rows for {key}; "
-            "deduplicate the source by its key first"
-        )
-
-
-def effective_changes(
-    source: DataFrame, target: DataFrame, keys: list[str], update_condition: str | None
-) -> DataFrame:
-    """Source rows that an upsert would actually write: new keys, and matched keys where
-    ``update_condition`` holds (every matched key when there is none). Each row carries the
-    matched target row's file name when the target has one (null for inserts).
-
-    Shared by both engines so that "nothing to change" means the same on each.
-    """
-    present = "__campaignlake_present"
-    marked = target.withColumn(present, F.lit(True))
-    if FILE_NAME_COLUMN not in marked.columns:
-        marked = marked.withColumn(FILE_NAME_COLUMN, F.lit(None).cast("string"))
-    joined = source.alias("s").join(
-        marked.alias("t"),
-        on=[F.col(f"s.`{k}`").eqNullSafe(F.col(f"t.`{k}`")) for k in keys],
-        how="left",
-    )
-    is_new = F.col(f"t.`{present}`").isNull()
-    keep = (
-        F.lit(True)
-        if update_condition is None
-        else is_new | F.coalesce(F.expr(update_condition), F.lit(False))
-    )
-    return joined.where(keep).select(
-        *[F.col(f"s.`{c}`").alias(c) for c in source.columns],
-        F.col(f"t.`{FILE_NAME_COLUMN}`").alias(FILE_NAME_COLUMN),
-    )
 
 
 def version_at(table: DeltaTable, path: str, timestamp: datetime | str) -> int:

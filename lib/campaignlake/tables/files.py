@@ -108,6 +108,7 @@ def to_arrow_type(data_type: DataType) -> pa.DataType:
 
 
 def to_arrow_field(spark_field: StructField) -> pa.Field:
+    """The Arrow field of a Spark field (for the Delta schema deltalake writes)."""
     return pa.field(spark_field.name, to_arrow_type(spark_field.dataType), nullable=True)
 
 
@@ -135,6 +136,7 @@ def hive_escape(value: str) -> str:
 
 
 def partition_dir(partition_by: list[str], values: dict[str, str | None]) -> str:
+    """The Hive-style directory of a partition, ``col=value/...``."""
     parts = []
     for column in partition_by:
         value = values[column]
@@ -375,4 +377,5 @@ def _split_by_partition(
 
 
 def now_millis() -> int:
+    """The current time in milliseconds since the epoch (Delta's timestamps)."""
     return int(time.time() * 1000)

@@ -12,9 +12,10 @@ from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import functions as F
 from pyspark.sql.types import StructType
 
+from campaignlake.catalog import TableSpec
 from campaignlake.errors import TableNotFoundError
-from campaignlake.tables.delta_rs import check_unique_keys, effective_changes
-from campaignlake.tables.spec import TableSpec, Txn, WriteResult, check_schema
+from campaignlake.tables.merge import check_unique_keys, effective_changes
+from campaignlake.tables.spec import Txn, WriteResult, check_schema
 
 TXN_APP_ID_CONF = "spark.databricks.delta.write.txnAppId"
 TXN_VERSION_CONF = "spark.databricks.delta.write.txnVersion"
@@ -47,11 +48,13 @@ class SparkDeltaEngine:
         return DeltaTable.forPath(self.spark, path)
 
     def exists(self, path: str) -> bool:
+        """Whether a Delta table exists at ``path``."""
         from delta.tables import DeltaTable
 
         return bool(DeltaTable.isDeltaTable(self.spark, path))
 
     def create(self, path: str, spec: TableSpec) -> WriteResult:
+        """Create the table if it does not exist; check its schema if it does."""
         from delta.tables import DeltaTable
 
         if self.exists(path):
@@ -66,16 +69,20 @@ class SparkDeltaEngine:
         return WriteResult(committed=True, version=self.version(path))
 
     def version(self, path: str) -> int:
+        """The table's current version."""
         return int(self._delta(path).history(1).select("version").first()[0])
 
     def schema(self, path: str) -> StructType:
+        """The table's schema."""
         return self._delta(path).toDF().schema
 
     def history(self, path: str, limit: int | None = None) -> list[dict[str, Any]]:
+        """The table's commits, newest first (at most ``limit``)."""
         history = self._delta(path).history(limit) if limit else self._delta(path).history()
         return [row.asDict(recursive=True) for row in history.collect()]  # log entries, not data
 
     def vacuum(self, path: str, retention_hours: int, *, full: bool = False) -> list[str]:
+        """Delta's VACUUM (FULL when ``full``); the paths removed."""
         # delta-spark's VACUUM always removes unreferenced files past the retention ("full").
         self._delta(path).vacuum(retention_hours)
         return []
@@ -88,6 +95,7 @@ class SparkDeltaEngine:
         timestamp: datetime | str | None = None,
         with_file_name: bool = False,
     ) -> DataFrame:
+        """The table (at a version or timestamp), optionally with each row's file name."""
         if not self.exists(path):
             raise TableNotFoundError(f"no Delta table at {path}")
         reader = self.spark.read.format("delta")
@@ -114,16 +122,19 @@ class SparkDeltaEngine:
     def append(
         self, path: str, spec: TableSpec, df: DataFrame, txn: Txn | None = None
     ) -> WriteResult:
+        """Append ``df`` in one commit."""
         return self._write(path, spec, df, "append", txn)
 
     def overwrite(
         self, path: str, spec: TableSpec, df: DataFrame, txn: Txn | None = None
     ) -> WriteResult:
+        """Replace the table's rows with ``df`` in one commit."""
         return self._write(path, spec, df, "overwrite", txn)
 
     def overwrite_where(
         self, path: str, spec: TableSpec, df: DataFrame, predicate: str, txn: Txn | None = None
     ) -> WriteResult:
+        """Replace the rows matching ``predicate`` with ``df`` (``replaceWhere``)."""
         return self._write(path, spec, df, "overwrite", txn, replaceWhere=predicate)
 
     @contextmanager
@@ -142,6 +153,7 @@ class SparkDeltaEngine:
     def delete(
         self, path: str, spec: TableSpec, predicate: str, txn: Txn | None = None
     ) -> WriteResult:
+        """Delete the rows matching ``predicate``."""
         table = self._delta(path)
         if table.toDF().where(F.coalesce(F.expr(predicate), F.lit(False))).limit(1).count() == 0:
             return WriteResult(
@@ -163,6 +175,7 @@ class SparkDeltaEngine:
         update_condition: str | None = None,
         txn: Txn | None = None,
     ) -> WriteResult:
+        """Delta MERGE: insert new keys, update matched ones where ``update_condition`` holds."""
         check_schema(source.schema, spec.schema, path)
         check_unique_keys(source, keys, path)
         table = self._delta(path)

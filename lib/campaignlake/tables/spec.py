@@ -1,51 +1,13 @@
-"""What a table is (schema, partitioning, PII) and what a write reports back."""
+"""What a write carries in (an idempotency token) and reports back, and the schema check both
+engines run before writing. What a table is lives in :mod:`campaignlake.catalog`."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 from pyspark.sql.types import StructType
 
 from campaignlake.errors import SchemaMismatchError
-
-
-@dataclass(frozen=True)
-class TableSpec:
-    """The contract of one Delta table.
-
-    Parameters
-    ----------
-    schema
-        Column names and types, in table order. Nullability is not enforced.
-    partition_by
-        Partition columns (a subset of the schema's columns).
-    pii_columns
-        Columns holding personal data; they never get min/max file statistics, so emails or
-        names do not leak into the Delta log.
-    properties
-        Delta table properties set at creation (``delta.*`` keys).
-    erase_by
-        How the erasure job finds a customer's rows: the column holding the customer id, or
-        ``raw_record`` for quarantine tables (whose raw records are searched for the id, the
-        email and the phone). ``None``: the table holds no customer's data.
-    """
-
-    schema: StructType
-    partition_by: tuple[str, ...] = ()
-    pii_columns: frozenset[str] = frozenset()
-    properties: dict[str, str] = field(default_factory=dict)
-    erase_by: str | None = None
-
-    def __post_init__(self) -> None:
-        names = self.schema.fieldNames()
-        missing = [c for c in self.partition_by if c not in names]
-        if missing:
-            raise SchemaMismatchError(f"partition columns {missing} are not in the schema {names}")
-
-    @property
-    def data_columns(self) -> list[str]:
-        """Columns stored inside the data files (all but the partition columns)."""
-        return [c for c in self.schema.fieldNames() if c not in self.partition_by]
 
 
 @dataclass(frozen=True)

@@ -1,6 +1,10 @@
-"""The training job's work: examples from the campaign history → GBT search → evaluation
-against the baselines on the validation split → a new model version, its metrics in
-``gold/model_metrics`` and an MLflow run."""
+"""The models' table I/O: the response model's training and the customers' scoring.
+
+Training: examples from the campaign history → GBT search → evaluation against the baselines on
+the validation split → a new model version, its metrics in ``gold/model_metrics`` and an
+MLflow run. Scoring: the latest (or a pinned) model version scores every customer's features
+as of a date, once per configured offer, into ``gold/propensity_scores``; a rerun replaces
+the (model, date) slice only when its content differs."""
 
 from __future__ import annotations
 
@@ -14,21 +18,25 @@ import pyspark
 from pyspark import StorageLevel
 from pyspark.sql import DataFrame, SparkSession
 
+from campaignlake import catalog
 from campaignlake import columns as c
 from campaignlake.config import Conf
 from campaignlake.errors import ConfigError
-from campaignlake.features.build import (
-    FEATURE_INPUTS,
-    REQUIRED_FEATURE_INPUTS,
-    features_for,
-    input_versions,
-    read_inputs,
-)
-from campaignlake.features.customer import FeatureSet, cutoff_of
-from campaignlake.frames import fit_layout
+from campaignlake.feature_set import FeatureSet, cutoff_of
+from campaignlake.features.inputs import FEATURE_INPUTS, REQUIRED_FEATURE_INPUTS, features_for
+from campaignlake.frames import fit_layout, metrics_rows
 from campaignlake.models import response
-from campaignlake.models.evaluation import binary_metrics, metrics_rows
+from campaignlake.models.evaluation import (
+    LOGISTIC_BASELINE,
+    MODEL,
+    RECENCY_RULE,
+    TRAIN,
+    VALIDATION,
+    XGBOOST,
+    binary_metrics,
+)
 from campaignlake.models.registry import ModelStore
+from campaignlake.models.scoring import propensity_scores
 from campaignlake.models.tracking import log_training_run
 from campaignlake.models.training import (
     class_counts,
@@ -37,27 +45,19 @@ from campaignlake.models.training import (
     with_campaign_context,
     with_class_weights,
 )
-from campaignlake.tables import Tables, Txn
+from campaignlake.tables import Tables, Txn, WriteResult, describe_writes
 
 log = logging.getLogger(__name__)
 
-LOGISTIC_BASELINE = "logistic_baseline"
-RECENCY_RULE = "recency_rule"
-XGBOOST = "xgboost"
-VALIDATION = "validation"
-TRAIN = "train"
-MODEL = "model"
-
 
 #: Training needs the CRM and the campaign history (its labels); other inputs may be absent.
-TRAINING_INPUTS = {
-    **REQUIRED_FEATURE_INPUTS,
-    "campaign_contacts": FEATURE_INPUTS["campaign_contacts"],
-}
+TRAINING_INPUTS = (*REQUIRED_FEATURE_INPUTS, catalog.CAMPAIGN_CONTACTS)
 
 
 @dataclass
 class TrainingReport:
+    """What one ``train_response_model`` run trained, measured and saved."""
+
     model_name: str
     model_version: str
     path: str
@@ -72,6 +72,7 @@ class TrainingReport:
     mlflow_run_id: str | None = None
 
     def describe(self) -> str:
+        """The version, the split and the validation metrics against the baselines."""
         lines = [
             f"train_response_model: {self.model_name} {self.model_version} saved to {self.path}",
             f"   split {self.split_method}: {self.train_rows} training, "
@@ -87,15 +88,34 @@ class TrainingReport:
         return "\n".join(lines)
 
 
+@dataclass
+class ScoringReport:
+    """What one ``score_customers`` run scored and wrote."""
+
+    model_name: str
+    model_version: str
+    as_of: date
+    rows: int = 0
+    writes: dict[str, WriteResult] = field(default_factory=dict)
+
+    def describe(self) -> str:
+        """The model version, the rows and the write, in one line."""
+        return (
+            f"score_customers {self.as_of}: {self.model_name} {self.model_version} → "
+            f"{self.rows} scores; {describe_writes(self.writes)}"
+        )
+
+
 def training_examples(
     spark: SparkSession, conf: Conf, tables: Tables, as_of: date
 ) -> tuple[DataFrame, FeatureSet]:
     """One row per labelled contact: features as of its send time, context and label."""
     model_conf = conf.response_model
     feature_set = FeatureSet.from_conf(conf)
-    inputs = read_inputs(tables, TRAINING_INPUTS)
+    tables.require(TRAINING_INPUTS, "training the response model")
+    inputs = {key: tables.read_or_empty(key) for key in FEATURE_INPUTS}
     contacts = labelled_contacts(
-        inputs["campaign_contacts"],
+        inputs[catalog.CAMPAIGN_CONTACTS],
         cutoff=cutoff_of(as_of),
         attribution_days=model_conf.attribution_days,
         label=model_conf.label,
@@ -107,18 +127,25 @@ def training_examples(
 def train_response_model(
     spark: SparkSession,
     conf: Conf,
-    tables: Tables | None = None,
+    tables: Tables,
     *,
     as_of: date,
     now: datetime | None = None,
 ) -> TrainingReport:
     """Train, evaluate and save a new version of the response model on the contacts whose
-    attribution window closed by ``as_of``."""
-    tables = tables or Tables(spark, conf)
+    attribution window closed by ``as_of``.
+
+    Raises
+    ------
+    MissingInputError
+        When the CRM tables or the campaign history do not exist yet.
+    TrainingDataError
+        When the history has too few labelled contacts of either class.
+    """
     model_conf = conf.response_model
     created = now or datetime.now(timezone.utc)
     tables.require(TRAINING_INPUTS, "training the response model")
-    versions = input_versions(tables)
+    versions = tables.versions(FEATURE_INPUTS)
     examples, feature_set = training_examples(spark, conf, tables, as_of)
     examples = examples.persist(StorageLevel.MEMORY_AND_DISK)
     cached = [examples]
@@ -222,6 +249,41 @@ def train_response_model(
             df.unpersist()
 
 
+def score_customers(
+    spark: SparkSession,
+    conf: Conf,
+    tables: Tables,
+    *,
+    as_of: date,
+    model_version: str | None = None,
+) -> ScoringReport:
+    """Score the features of ``as_of`` with the latest (or ``model_version``) response model.
+
+    Raises
+    ------
+    ModelNotFoundError
+        When no such model version is saved.
+    MissingInputError
+        When the features of ``as_of`` have not been built.
+    """
+    name = conf.response_model.name
+    stored = ModelStore(spark, conf.paths.models).load(name, model_version)
+    features = tables.read_day(catalog.CUSTOMER_FEATURES, c.AS_OF_DATE, as_of)
+    day = f"{c.AS_OF_DATE} = DATE'{as_of.isoformat()}'"
+    scores = propensity_scores(
+        features, stored.pipeline, name, stored.version, conf.scoring.offers
+    ).persist(StorageLevel.MEMORY_AND_DISK)
+    try:
+        report = ScoringReport(model_name=name, model_version=stored.version, as_of=as_of)
+        report.rows = scores.count()
+        report.writes[catalog.PROPENSITY_SCORES] = tables.replace_slice(
+            catalog.PROPENSITY_SCORES, scores, f"{day} AND {c.MODEL_NAME} = '{name}'"
+        )
+        return report
+    finally:
+        scores.unpersist()
+
+
 def _write_metrics(
     spark: SparkSession,
     tables: Tables,
@@ -243,7 +305,7 @@ def _write_metrics(
     rows += [(model_name, MODEL, f"param.{k}", v) for k, v in params.items()]
     # One commit per model version, whatever retries happen.
     tables.append(
-        "model_metrics",
+        catalog.MODEL_METRICS,
         metrics_rows(spark, version, created, rows),
         txn=Txn(f"train:{model_name}", int(version[1:])),
     )

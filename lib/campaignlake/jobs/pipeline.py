@@ -1,0 +1,102 @@
+"""``run_pipeline``: the declared jobs that have a stage, run in order for one date."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from datetime import date
+from pathlib import Path
+from typing import Any
+
+from pyspark.sql import SparkSession
+
+from campaignlake.audiences.runs import AudienceReport
+from campaignlake.config import Conf
+from campaignlake.errors import ConfigError
+from campaignlake.jobs.job import Job, RunDate
+from campaignlake.models.registry import ModelStore
+from campaignlake.report.runs import ReportResult
+from campaignlake.sample.generator import generate_sample
+from campaignlake.tables import Tables
+
+
+@dataclass
+class PipelineReport:
+    """Where a pipeline run left its results (each stage printed its own report as it ran)."""
+
+    warehouse: str
+    models: str
+    exports: list[str] = field(default_factory=list)
+    report: str | None = None
+
+    def describe(self) -> str:
+        """Where to look: tables, models, exports and the run report."""
+        lines = [f"tables are under {self.warehouse}; models under {self.models}"]
+        lines += [f"export: {path}" for path in self.exports]
+        if self.report:
+            lines.append(f"report: {self.report}")
+        return "\n".join(lines)
+
+
+def run_stages(
+    jobs: Sequence[Job],
+    spark: SparkSession,
+    conf: Conf,
+    tables: Tables,
+    *,
+    as_of: date | None,
+    from_stage: str,
+    retrain: bool,
+    stages: Sequence[str],
+) -> PipelineReport:
+    """Run ``jobs`` in order from ``from_stage`` on; each prints its report and duration.
+
+    Jobs whose date is optional (ingestion) get ``as_of`` as given; the others get the run
+    date, which on a local run defaults to the sample's last day. A training job runs only
+    when its model has no version yet, or with ``retrain``.
+
+    Raises
+    ------
+    ConfigError
+        When no date is given outside local runs.
+    """
+    run_date = _run_date(as_of, conf)
+    if conf.env == "local" and not Path(conf.paths.landing).exists():
+        _stage("generate_sample", lambda: generate_sample(conf, if_missing=True))
+    print(f"   storage engine: {tables.engine.name}; warehouse: {conf.paths.warehouse}")
+    store = ModelStore(spark, conf.paths.models)
+    report = PipelineReport(warehouse=conf.paths.warehouse, models=conf.paths.models)
+    first = stages.index(from_stage)
+    for job in jobs:
+        if job.stage is None or stages.index(job.stage) < first:
+            continue
+        if job.trains is not None and not retrain and store.versions(job.trains(conf)):
+            continue
+        given = as_of if job.date is RunDate.OPTIONAL else run_date
+        result = _stage(job.name, lambda job=job, given=given: job.run(
+            spark, conf, tables, as_of=given))  # fmt: skip
+        if isinstance(result, AudienceReport):
+            report.exports += [r.export_path for r in result.results]
+        elif isinstance(result, ReportResult):
+            report.report = result.path
+    return report
+
+
+def _stage(name: str, work: Any) -> Any:
+    started = time.perf_counter()
+    print(f"== {name}", flush=True)
+    result = work()
+    for part in result if isinstance(result, list) else [result]:
+        print("  ", part.describe(), flush=True)
+    print(f"   {name} done in {time.perf_counter() - started:.1f}s", flush=True)
+    return result
+
+
+def _run_date(given: date | None, conf: Conf) -> date:
+    """The run date; local runs on the sample default to the sample's last day."""
+    if given is not None:
+        return given
+    if conf.env == "local":
+        return date.fromisoformat(conf.sample.end_date)
+    raise ConfigError("--date YYYY-MM-DD is required outside local runs")

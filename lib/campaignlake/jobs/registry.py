@@ -1,0 +1,223 @@
+"""Every job, declared once: its name, the function it runs, its run date and its own flags.
+
+The command line (``campaignlake <job>`` and ``spark-submit jobs/run.py <job>``), the stages
+of ``run_pipeline`` and the deployment checks (every Databricks task names a job declared
+here) are all derived from :data:`JOBS`. Adding a job is one :class:`Job` here, its function
+in its package's ``runs`` module, and its documentation.
+"""
+
+from __future__ import annotations
+
+from datetime import date
+
+from pyspark.sql import SparkSession
+
+from campaignlake.audiences.runs import build_audiences
+from campaignlake.config import Conf
+from campaignlake.erasure.runs import erase_customers
+from campaignlake.features.runs import build_features
+from campaignlake.ingest.runs import (
+    ingest_campaigns,
+    ingest_clickstream,
+    ingest_crm,
+    ingest_products,
+)
+from campaignlake.jobs.job import Flag, Job, RunDate
+from campaignlake.jobs.pipeline import PipelineReport, run_stages
+from campaignlake.maintenance.runs import vacuum_tables
+from campaignlake.models.runs import score_customers, train_response_model
+from campaignlake.recommend.runs import recommend, train_recommender
+from campaignlake.report.runs import build_report
+from campaignlake.sample.generator import generate_sample
+from campaignlake.tables import Tables
+
+MODEL_VERSION = Flag(
+    "--model-version", "model_version", "use this saved version (vN) instead of the latest"
+)
+_SAMPLE_FLAGS = (
+    Flag("--seed", "seed", "random seed (default: conf)", {"type": int}),
+    Flag("--customers", "customers", "number of customers", {"type": int}),
+    Flag("--products", "products", "number of products", {"type": int}),
+    Flag("--days", "days", "days of clickstream", {"type": int}),
+    Flag(
+        "--sessions-per-week",
+        "sessions_per_customer_per_week",
+        "activity per customer",
+        {"type": float},
+    ),
+    Flag("--bad-record-rate", "bad_record_rate", "share of broken records", {"type": float}),
+    Flag("--landing", "landing", "write here instead of paths.landing"),
+    Flag("--if-missing", "if_missing", "do nothing if landing has data", {"action": "store_true"}),
+)
+
+#: The jobs, in the order ``run_pipeline`` runs those with a stage.
+_JOBS: tuple[Job, ...] = (
+    Job(
+        "generate_sample",
+        generate_sample,
+        "Generate the sample raw exports (clickstream, CRM, products, campaign history) into "
+        "the landing directory; deterministic for a seed.",
+        date=RunDate.OPTIONAL,
+        flags=_SAMPLE_FLAGS,
+        session=False,
+    ),
+    Job(
+        "ingest_products",
+        ingest_products,
+        "Ingest new product catalogue exports into silver/products.",
+        date=RunDate.OPTIONAL,
+        stage="ingest",
+    ),
+    Job(
+        "ingest_crm",
+        ingest_crm,
+        "Ingest new CRM exports into silver/customers and deletion requests into "
+        "silver/deletion_requests.",
+        date=RunDate.OPTIONAL,
+        stage="ingest",
+    ),
+    Job(
+        "ingest_campaigns",
+        ingest_campaigns,
+        "Ingest new campaign history exports into silver/campaign_contacts.",
+        date=RunDate.OPTIONAL,
+        stage="ingest",
+    ),
+    Job(
+        "ingest_clickstream",
+        ingest_clickstream,
+        "Ingest new clickstream JSON-lines files into bronze/clickstream_events.",
+        date=RunDate.OPTIONAL,
+        stage="ingest",
+    ),
+    Job(
+        "erase_customers",
+        erase_customers,
+        "Carry out the deletion requests past their grace period: delete the customers' rows "
+        "from every table, quarantine and export, vacuum the older versions that hold them, "
+        "and record each erasure (by key hash) in meta/erasures.",
+        # Before anything is computed from the data: an erased customer gets no features,
+        # scores, recommendations or audience rows in the same run.
+        stage="erase",
+    ),
+    Job(
+        "build_features",
+        build_features,
+        "Compute gold/customer_features and gold/customer_segments for a date.",
+        stage="features",
+    ),
+    Job(
+        "train_response_model",
+        train_response_model,
+        "Train, evaluate and save a new version of the campaign-response model.",
+        stage="train",
+        trains=lambda conf: conf.response_model.name,
+    ),
+    Job(
+        "score_customers",
+        score_customers,
+        "Score every customer's features of a date with the response model into "
+        "gold/propensity_scores.",
+        flags=(MODEL_VERSION,),
+        stage="score",
+    ),
+    Job(
+        "train_recommender",
+        train_recommender,
+        "Choose ALS parameters on a chronological holdout and save a new recommender version.",
+        stage="train",
+        trains=lambda conf: conf.recommendations.model_name,
+    ),
+    Job(
+        "recommend",
+        recommend,
+        "Write exactly k recommendations for every customer, and similar products, for a date.",
+        flags=(MODEL_VERSION,),
+        stage="recommend",
+    ),
+    Job(
+        "build_audiences",
+        build_audiences,
+        "Build the audiences of the campaigns sending after a date (conf/campaigns/*.yaml) "
+        "into gold/campaign_audiences, with one export CSV and one audit summary per campaign.",
+        flags=(
+            Flag(
+                "--campaign", "campaign_id", "build only this campaign (it must send after --date)"
+            ),
+        ),
+        stage="audiences",
+    ),
+    Job(
+        "build_report",
+        build_report,
+        "Write the static HTML report of the run for a date.",
+        stage="report",
+    ),
+    Job(
+        "vacuum_tables",
+        vacuum_tables,
+        "Vacuum every table past storage.vacuum_retention_hours: removes the files of older "
+        "versions and of writes that crashed before their commit.",
+        date=RunDate.NONE,
+    ),
+)
+
+#: The pipeline's stages, in order (``run_pipeline --from-stage``).
+STAGES: tuple[str, ...] = tuple(dict.fromkeys(job.stage for job in _JOBS if job.stage))
+
+
+def _run_pipeline(
+    spark: SparkSession,
+    conf: Conf,
+    tables: Tables,
+    *,
+    as_of: date | None,
+    from_stage: str,
+    retrain: bool,
+) -> PipelineReport:
+    return run_stages(
+        [job for job in _JOBS if job.stage], spark, conf, tables,
+        as_of=as_of, from_stage=from_stage, retrain=retrain, stages=STAGES,
+    )  # fmt: skip
+
+
+#: Every job: the ones above and ``run_pipeline``.
+JOBS: tuple[Job, ...] = (
+    *_JOBS,
+    Job(
+        "run_pipeline",
+        _run_pipeline,
+        "Run the pipeline end to end for a date: sample data if there is none (local runs), "
+        "then every stage in order, printing what each job did and how long it took. Training "
+        "jobs run only when their model has no version yet, or with --retrain.",
+        date=RunDate.OPTIONAL,
+        flags=(
+            Flag(
+                "--from-stage",
+                "from_stage",
+                "start at this stage; the earlier stages' tables must exist (default: ingest)",
+                {"choices": STAGES, "default": STAGES[0]},
+            ),
+            Flag(
+                "--retrain",
+                "retrain",
+                "train new versions of the response model and the recommender",
+                {"action": "store_true"},
+            ),
+        ),
+    ),
+)
+
+
+def job_named(name: str) -> Job:
+    """The declared job called ``name``.
+
+    Raises
+    ------
+    KeyError
+        When no job has that name.
+    """
+    for job in JOBS:
+        if job.name == name:
+            return job
+    raise KeyError(name)

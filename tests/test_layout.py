@@ -1,0 +1,76 @@
+"""The package's shape: one module per package does table I/O, and the import contracts that
+keep it so hold and would catch a pure module reaching for the table layer."""
+
+from __future__ import annotations
+
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+if sys.version_info >= (3, 11):
+    import tomllib
+else:  # the dev extra installs tomli on Python 3.10
+    import tomli as tomllib
+
+REPO_ROOT = Path(__file__).resolve().parents[1]
+PACKAGE = REPO_ROOT / "lib" / "campaignlake"
+#: The packages between the job layer and the table layer.
+DOMAIN_PACKAGES = (
+    "audiences", "erasure", "features", "ingest", "maintenance", "models", "recommend",
+    "report", "sample",
+)  # fmt: skip
+LINT_IMPORTS = Path(sys.executable).with_name("lint-imports")
+
+
+def contracts() -> dict[str, dict]:
+    config = tomllib.loads((REPO_ROOT / "pyproject.toml").read_text())
+    return {c["type"]: c for c in config["tool"]["importlinter"]["contracts"]}
+
+
+def domain_modules() -> list[str]:
+    return sorted(
+        f"campaignlake.{package}.{path.stem}"
+        for package in DOMAIN_PACKAGES
+        for path in (PACKAGE / package).glob("*.py")
+        if path.stem != "__init__"
+    )
+
+
+def test_only_runs_modules_import_the_table_layer_and_the_contract_names_every_other() -> None:
+    pure = [m for m in domain_modules() if not m.endswith(".runs")]
+    runs = [m for m in domain_modules() if m.endswith(".runs")]
+    assert contracts()["forbidden"]["source_modules"] == pure
+    assert contracts()["forbidden"]["forbidden_modules"] == ["campaignlake.tables"]
+    assert sorted(contracts()["independence"]["modules"]) == runs
+    layered = " | ".join(contracts()["layers"]["layers"])
+    for package in DOMAIN_PACKAGES:
+        assert f"campaignlake.{package}" in layered
+
+
+def lint_imports(tree: Path) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [str(LINT_IMPORTS), "--config", str(REPO_ROOT / "pyproject.toml"), "--no-cache"],
+        cwd=tree,
+        env={"PYTHONPATH": str(tree / "lib"), "PATH": "/usr/bin:/bin"},
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+
+
+def test_the_contracts_hold_and_break_when_a_pure_module_imports_the_table_layer(
+    tmp_path: Path,
+) -> None:
+    copy = tmp_path / "lib" / "campaignlake"
+    shutil.copytree(PACKAGE, copy, ignore=shutil.ignore_patterns("__pycache__"))
+    assert lint_imports(tmp_path).returncode == 0
+
+    segments = copy / "features" / "segments.py"
+    segments.write_text(
+        segments.read_text() + "\nfrom campaignlake.tables import Tables  # noqa: E402\n"
+    )
+    broken = lint_imports(tmp_path)
+    assert broken.returncode == 1
+    assert "Pure modules never import the table layer BROKEN" in broken.stdout
+    assert "campaignlake.features.segments -> campaignlake.tables" in broken.stdout
