@@ -11,7 +11,7 @@ from datetime import date, datetime, timezone
 from pathlib import Path
 
 import pytest
-from pyspark.sql import SparkSession
+from pyspark.sql import DataFrame, SparkSession
 
 from campaignlake.audiences.runs import AudienceReport, build_audiences
 from campaignlake.config import AlsGridConf, Conf, GbtGridConf, PathsConf, load_conf
@@ -32,6 +32,7 @@ from campaignlake.recommend.runs import recommend, train_recommender
 from campaignlake.sample.generator import SampleSpec, generate
 from campaignlake.tables import Tables
 from campaignlake.tables.delta_rs import DeltaRsEngine
+from tests.literals import feature_inputs as literal_feature_inputs
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 
@@ -158,3 +159,9 @@ def sample_models(spark: SparkSession, sample_warehouse: tuple[Conf, Tables]) ->
 def sample_audiences(spark: SparkSession, sample_models: SampleModels) -> AudienceReport:
     """The shipped campaigns' audiences built once on the sample models (local mode)."""
     return build_audiences(spark, sample_models.conf, sample_models.tables, as_of=SAMPLE_AS_OF)
+
+
+@pytest.fixture
+def feature_inputs(spark: SparkSession) -> dict[str, DataFrame]:
+    """The literal feature inputs of :func:`tests.literals.feature_inputs`."""
+    return literal_feature_inputs(spark)

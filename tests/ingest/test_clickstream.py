@@ -8,16 +8,20 @@ from decimal import Decimal
 from pathlib import Path
 
 import pytest
-from chispa import assert_df_equality
 from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import functions as F
 
 from campaignlake import columns as c
 from campaignlake.ingest import clickstream as cs
 from campaignlake.schemas import CLICKSTREAM_EVENTS
+from tests.literals import assert_frames_equal
 
 INGESTED_AT = datetime(2026, 10, 31, 12, 0, tzinfo=timezone.utc)
+
+
 RULES = cs.ClickstreamRules(INGESTED_AT, 24, datetime(2015, 1, 1, tzinfo=timezone.utc))
+
+
 FILE = "file:/landing/clickstream/date=2026-10-30/hour=10/events-0000.jsonl"
 
 
@@ -86,7 +90,7 @@ def test_valid_event_is_typed_in_utc(spark: SparkSession) -> None:
         ],
         CLICKSTREAM_EVENTS,
     )
-    assert_df_equality(bronze, expected, ignore_nullable=True)
+    assert_frames_equal(bronze, expected, ordered=True)
 
 
 def test_unknown_fields_are_rescued_not_dropped(spark: SparkSession) -> None:

@@ -1,26 +1,19 @@
-"""Campaign audiences: campaign files and their validation, ranking and selection, suppression
-with its reasons, the control split, the export rows, and the job on the generated sample
-(consent invariant, funnel, idempotent reruns)."""
+"""Audience transforms on literal frames: ranking and selection, the products of each customer,
+suppression with its reasons, the rest period, the control split and the export rows."""
 
 from __future__ import annotations
 
 import dataclasses
 import hashlib
 import hmac
-import json
 from datetime import date, datetime, timezone
-from pathlib import Path
-from typing import TYPE_CHECKING
 
-import pytest
-from chispa import assert_df_equality
-from pyspark.sql import DataFrame, SparkSession
+from pyspark.sql import SparkSession
 from pyspark.sql import functions as F
 from pyspark.sql.types import (
     ArrayType,
     DoubleType,
     IntegerType,
-    LongType,
     StringType,
     StructField,
     StructType,
@@ -29,281 +22,12 @@ from pyspark.sql.types import (
 from campaignlake import columns as c
 from campaignlake.audiences import build
 from campaignlake.audiences.campaigns import (
-    Campaign,
     FrequencyCapConf,
     SelectionConf,
-    check_eligibility,
-    check_models,
-    due_campaigns,
-    load_campaign_file,
-    load_campaigns,
 )
-from campaignlake.audiences.runs import AudienceReport, build_audiences
-from campaignlake.config import Conf
-from campaignlake.errors import ConfigError
-from campaignlake.models.registry import ModelStore
 from campaignlake.pii import DEVELOPMENT_KEY, hmac_key_frame
 from campaignlake.schemas import CAMPAIGN_CONTACTS, CUSTOMERS, DELETION_REQUESTS
-from campaignlake.tables import Tables
-
-if TYPE_CHECKING:
-    from conftest import SampleModels
-
-SEND = date(2026, 11, 2)
-
-VALID_CAMPAIGN = """\
-id: CMP-TEST-email-fashion
-name: Test fashion
-channel: email
-category: fashion
-send_date: 2026-11-02
-eligibility: "affinity_fashion > 0.1"
-model: campaign_response
-selection: {top_n: 100}
-products: 3
-frequency_cap: {min_days_since_last_contact: 3, max_contacts_30d: 2}
-control_fraction: 0.1
-"""
-
-
-def campaign(**overrides) -> Campaign:
-    values = dict(
-        id="CMP-T",
-        name="T",
-        channel="email",
-        category="fashion",
-        send_date=SEND,
-        model="campaign_response",
-        selection=SelectionConf(top_n=10),
-        products=2,
-        control_fraction=0.1,
-    )
-    return Campaign(**{**values, **overrides})
-
-
-def frame(spark: SparkSession, schema: StructType, rows: list[dict]) -> DataFrame:
-    return spark.createDataFrame(
-        [tuple(r.get(n) for n in schema.fieldNames()) for r in rows], schema
-    )
-
-
-# --- campaign files ---------------------------------------------------------------------------
-
-
-def test_a_valid_campaign_file_loads_with_typed_values(conf: Conf, tmp_path: Path) -> None:
-    path = tmp_path / "fashion.yaml"
-    path.write_text(VALID_CAMPAIGN)
-    loaded = load_campaign_file(path, conf)
-    assert loaded.send_date == date(2026, 11, 2)
-    assert loaded.selection == SelectionConf(top_n=100, min_score=None)
-    assert loaded.frequency_cap == FrequencyCapConf(3, 2, "all")
-    assert loaded.priority == 100 and loaded.source_file == str(path)
-
-
-@pytest.mark.parametrize(
-    ("edit", "error"),
-    [
-        (
-            ("products: 3", "products: 3\naudience_size: 4"),
-            r"bad\.yaml: audience_size: unknown key",
-        ),
-        (("products: 3", "products: three"), r"bad\.yaml: products: expected an integer"),
-        (("model: campaign_response\n", ""), r"bad\.yaml: model: missing value"),
-        (("channel: email", "channel: fax"), r"bad\.yaml: channel: expected one of email, sms"),
-        (
-            ("send_date: 2026-11-02", "send_date: 2026-13-02"),
-            r"bad\.yaml: send_date: expected a date",
-        ),
-        (
-            ("category: fashion", "category: toys"),
-            r"bad\.yaml: category: the offer \(email, toys\) is not scored",
-        ),
-        (
-            ("products: 3", "products: 11"),
-            r"bad\.yaml: products: must be between 0 and recommendations\.k \(10\)",
-        ),
-        (
-            ("selection: {top_n: 100}", "selection: {}"),
-            r"bad\.yaml: selection: give top_n, min_score or both",
-        ),
-        (
-            ("control_fraction: 0.1", "control_fraction: 1.5"),
-            r"bad\.yaml: control_fraction: must be",
-        ),
-        (
-            ("max_contacts_30d: 2", "max_contacts_30d: 0"),
-            r"bad\.yaml: frequency_cap\.max_contacts_30d",
-        ),
-        (("id: CMP-TEST-email-fashion", "id: ../etc"), r"bad\.yaml: id: use letters"),
-    ],
-)
-def test_campaign_file_errors_name_the_file_and_the_key(
-    conf: Conf, tmp_path: Path, edit: tuple[str, str], error: str
-) -> None:
-    path = tmp_path / "bad.yaml"
-    assert edit[0] in VALID_CAMPAIGN
-    path.write_text(VALID_CAMPAIGN.replace(edit[0], edit[1]))
-    with pytest.raises(ConfigError, match=error):
-        load_campaign_file(path, conf)
-
-
-def test_duplicate_campaign_ids_and_build_order(conf: Conf, tmp_path: Path) -> None:
-    (tmp_path / "a.yaml").write_text(
-        VALID_CAMPAIGN.replace("send_date: 2026-11-02", "send_date: 2026-11-03")
-    )
-    (tmp_path / "b.yaml").write_text(
-        VALID_CAMPAIGN.replace("CMP-TEST-email-fashion", "CMP-B") + "priority: 5\n"
-    )
-    (tmp_path / "c.yaml").write_text(VALID_CAMPAIGN.replace("CMP-TEST-email-fashion", "CMP-C"))
-    assert [x.id for x in load_campaigns(conf, tmp_path)] == [
-        "CMP-B",
-        "CMP-C",
-        "CMP-TEST-email-fashion",
-    ]
-    (tmp_path / "d.yaml").write_text(VALID_CAMPAIGN)
-    with pytest.raises(
-        ConfigError,
-        match=r"d\.yaml: id: campaign 'CMP-TEST-email-fashion' is also defined in .*a\.yaml",
-    ):
-        load_campaigns(conf, tmp_path)
-
-
-def test_the_shipped_campaigns_are_valid(conf: Conf) -> None:
-    shipped = load_campaigns(conf)
-    assert len(shipped) >= 2
-    assert {x.channel for x in shipped} >= {"email", "sms"}
-
-
-def test_due_campaigns_are_those_sending_within_the_lead_window() -> None:
-    first, second, later = (
-        campaign(id="A", send_date=date(2026, 11, 1)),
-        campaign(id="B"),
-        campaign(id="C", send_date=date(2026, 11, 9)),
-    )
-    everything = [first, second, later]
-    assert due_campaigns(everything, date(2026, 10, 31), 2) == [first, second]
-    assert due_campaigns(everything, date(2026, 10, 31), 1) == [first]
-    assert due_campaigns(everything, date(2026, 10, 31), 1, "C") == [later]
-    with pytest.raises(
-        ConfigError,
-        match=r"send_date: 2026-11-01 is not after the run date 2026-11-01; build it with "
-        r"--date 2026-10-31",
-    ):
-        due_campaigns(everything, date(2026, 11, 1), 3, "A")
-    with pytest.raises(ConfigError, match=r"--campaign Z: no such campaign \(known: A, B, C\)"):
-        due_campaigns(everything, date(2026, 10, 31), 3, "Z")
-
-
-FEATURE_SCHEMA = StructType(
-    [
-        StructField(c.CUSTOMER_ID, StringType()),
-        StructField("affinity_fashion", DoubleType()),
-        StructField("orders_30d", LongType()),
-    ]
-)
-SEGMENT_SCHEMA = StructType(
-    [
-        StructField(c.CUSTOMER_ID, StringType()),
-        StructField(c.RFM_SEGMENT, StringType()),
-        StructField(c.BEHAVIOUR_SEGMENT, IntegerType()),
-    ]
-)
-
-
-def test_eligibility_is_checked_against_the_schema_before_reading(spark: SparkSession) -> None:
-    schema = build.eligibility_schema(FEATURE_SCHEMA, SEGMENT_SCHEMA)
-    good = campaign(
-        eligibility="affinity_fashion > 0.2 AND rfm_segment = 'loyal'", source_file="x.yaml"
-    )
-    check_eligibility(spark, good, schema)
-    typo = dataclasses.replace(good, eligibility="affinty_fashion > 0.2")
-    with pytest.raises(
-        ConfigError,
-        match=r"x\.yaml: eligibility: unknown column `affinty_fashion` "
-        r"\(did you mean .*`affinity_fashion`",
-    ):
-        check_eligibility(spark, typo, schema)
-    with pytest.raises(
-        ConfigError, match=r"x\.yaml: eligibility: must be a boolean expression, got bigint"
-    ):
-        check_eligibility(spark, dataclasses.replace(good, eligibility="orders_30d + 1"), schema)
-    with pytest.raises(ConfigError, match=r"x\.yaml: eligibility: not a Spark SQL expression"):
-        check_eligibility(spark, dataclasses.replace(good, eligibility="orders_30d >"), schema)
-
-
-UNSAFE_ELIGIBILITY = {
-    # The expression of the security report: a native library load and a file read.
-    "(reflect('java.lang.System','load','/tmp/libx.so') is null OR tenure_days >= 0) AND "
-    "exists(select 1 from text.`/etc/passwd` where value like 'root:%')": "'reflect'",
-    "java_method('java.lang.System', 'getenv', 'HOME') = 'x'": "'java_method'",
-    "tenure_days > (select max(tenure_days) from parquet.`/tmp/x`)": "a subquery",
-    "exists(select 1 from text.`/etc/passwd`)": r"a subquery \(EXISTS\)",
-    "tenure_days IN (select 1)": r"a subquery \(IN \(SELECT",
-    "my_catalog.my_udf(tenure_days) > 1": "'my_catalog.my_udf'",
-    "exists(array(1), x -> x > 0)": "'exists'",
-    "rand() > 0.5": "'rand'",
-    "count(tenure_days) > 1": "'count'",
-}
-
-
-@pytest.mark.parametrize("expression, offender", list(UNSAFE_ELIGIBILITY.items()))
-def test_eligibility_outside_the_safe_language_is_refused_naming_file_key_and_function(
-    spark: SparkSession, expression: str, offender: str
-) -> None:
-    schema = build.eligibility_schema(FEATURE_SCHEMA, SEGMENT_SCHEMA)
-    unsafe = campaign(eligibility=expression, source_file="conf/campaigns/x.yaml")
-    with pytest.raises(
-        ConfigError, match=rf"conf/campaigns/x\.yaml: eligibility: .*{offender}.* not allowed"
-    ):
-        check_eligibility(spark, unsafe, schema)
-
-
-def test_safe_eligibility_with_functions_operators_and_case_is_accepted(
-    spark: SparkSession,
-) -> None:
-    schema = build.eligibility_schema(FEATURE_SCHEMA, SEGMENT_SCHEMA)
-    safe = campaign(
-        eligibility=(
-            "coalesce(affinity_fashion, 0) * 2 >= 0.3 AND lower(rfm_segment) IN ('loyal', 'x') "
-            "AND NOT (orders_30d BETWEEN 5 AND 9) AND CASE WHEN orders_30d > 1 THEN true "
-            "ELSE abs(orders_30d - 1) < 2 END AND rfm_segment LIKE 'l%' "
-            "AND CAST(orders_30d AS DOUBLE) IS NOT NULL"
-        ),
-        source_file="x.yaml",
-    )
-    check_eligibility(spark, safe, schema)
-
-
-def test_build_audiences_refuses_an_unsafe_campaign_before_running_it(
-    spark: SparkSession, conf: Conf, tmp_path: Path
-) -> None:
-    folder = tmp_path / "campaigns"
-    folder.mkdir()
-    marker = "campaignlake.test.reflect_ran"
-    unsafe = VALID_CAMPAIGN.replace(
-        'eligibility: "affinity_fashion > 0.1"',
-        f"eligibility: \"reflect('java.lang.System', 'setProperty', '{marker}', 'yes') "
-        f'IS NOT NULL"',
-    )
-    (folder / "unsafe.yaml").write_text(unsafe)
-    conf = dataclasses.replace(
-        conf, audiences=dataclasses.replace(conf.audiences, campaigns_dir=str(folder))
-    )
-    with pytest.raises(ConfigError, match=r"unsafe\.yaml: eligibility: function 'reflect'"):
-        build_audiences(spark, conf, Tables(spark, conf), as_of=SEND.replace(day=1))
-    system = spark.sparkContext._jvm.java.lang.System  # type: ignore[union-attr]
-    assert system.getProperty(marker) is None
-
-
-def test_a_campaign_naming_an_untrained_model_fails_with_file_and_key(
-    spark: SparkSession, tmp_path: Path
-) -> None:
-    store = ModelStore(spark, str(tmp_path / "models"))
-    with pytest.raises(ConfigError, match=r"y\.yaml: model: no trained model 'next_best_offer'"):
-        check_models([campaign(model="next_best_offer", source_file="y.yaml")], store)
-
-
-# --- transforms -------------------------------------------------------------------------------
+from tests.literals import FEATURE_SCHEMA, SEGMENT_SCHEMA, assert_frames_equal, campaign, frame
 
 
 def test_eligible_customers_are_ranked_by_score_and_cut_by_selection(spark: SparkSession) -> None:
@@ -351,7 +75,7 @@ def test_eligible_customers_are_ranked_by_score_and_cut_by_selection(spark: Spar
     expected = spark.createDataFrame(
         [("b", None, None, 0.9, 1, 1), ("a", "loyal", 1, 0.4, 3, 2)], expected_schema
     )
-    assert_df_equality(both, expected, ignore_row_order=True, ignore_nullable=True)
+    assert_frames_equal(both, expected)
     threshold_only = build.selected_customers(eligible, scores, SelectionConf(min_score=0.2))
     assert sorted((r[c.CUSTOMER_ID], r[c.RANK]) for r in threshold_only.collect()) == [
         ("a", 2),
@@ -504,7 +228,7 @@ def test_each_suppressed_customer_gets_the_first_reason_that_applies(spark: Spar
         ],
         "customer_id string, suppression_reason string",
     )
-    assert_df_equality(result, expected, ignore_row_order=True, ignore_nullable=True)
+    assert_frames_equal(result, expected)
     # With the cap on the campaign's own channel only, the sms and push contacts do not count.
     own_channel = dataclasses.replace(
         cmp, frequency_cap=dataclasses.replace(cmp.frequency_cap, scope="channel")
@@ -677,60 +401,3 @@ def test_export_rows_carry_only_what_the_channel_needs(spark: SparkSession) -> N
         treatment, customers, products, channel="push", product_count=0, key=key_frame
     )
     assert push.columns == [c.RECIPIENT_ID, c.FIRST_NAME, c.RANK]
-
-
-# --- the job on the generated sample -----------------------------------------------------------
-
-
-@pytest.mark.slow
-def test_audiences_on_the_sample_respect_consent_and_reruns_change_nothing(
-    spark: SparkSession, sample_models: SampleModels, sample_audiences: AudienceReport
-) -> None:
-    conf, tables = sample_models.conf, sample_models.tables
-    as_of = date(2026, 10, 31)
-    report = sample_audiences
-    built = {r.campaign.id: r for r in report.results}
-    assert set(built) == {
-        x.id for x in load_campaigns(conf) if as_of < x.send_date <= date(2026, 11, 3)
-    }
-
-    audiences = tables.read("campaign_audiences")
-    customers = tables.read("customers")
-    consent = F.expr(
-        "CASE channel WHEN 'email' THEN email_opt_in WHEN 'sms' THEN sms_opt_in "
-        "WHEN 'push' THEN push_opt_in END"
-    )
-    joined = audiences.join(customers, on=c.CUSTOMER_ID, how="left")
-    assert joined.where(~F.coalesce(consent, F.lit(False))).isEmpty()
-    erased = tables.read("deletion_requests").select(c.CUSTOMER_ID)
-    assert audiences.join(erased, on=c.CUSTOMER_ID, how="left_semi").isEmpty()
-    assert audiences.groupBy(c.CAMPAIGN_ID, c.CUSTOMER_ID).count().where("count > 1").isEmpty()
-
-    for result in report.results:
-        funnel = result.funnel
-        assert funnel["selected"] == funnel["suppressed_total"] + funnel["audience"]
-        assert funnel["audience"] == funnel["control"] + funnel["treatment"]
-        assert funnel["exported"] == funnel["treatment"]
-        rows = audiences.where(F.col(c.CAMPAIGN_ID) == result.campaign.id)
-        assert rows.count() == funnel["audience"]
-        assert abs(funnel["control_share"] - result.campaign.control_fraction) <= 0.01
-        export = spark.read.option("header", True).csv(result.export_path)
-        treatment_emails = rows.where(F.col(c.GROUP) == build.TREATMENT).join(
-            customers, on=c.CUSTOMER_ID, how="inner"
-        )
-        assert export.count() == funnel["treatment"]
-        address = build.CHANNEL_ADDRESS[result.campaign.channel]
-        if address:
-            assert export.select(address).exceptAll(treatment_emails.select(address)).isEmpty()
-        saved = json.loads(Path(result.export_path).with_name("audit.json").read_text())
-        assert saved == json.loads(json.dumps(funnel, default=str))
-    largest = max(report.results, key=lambda r: r.funnel["audience"])
-    assert largest.funnel["audience"] >= 100 and largest.funnel["suppressed_total"] > 0
-
-    exports = {r.export_path: Path(r.export_path).read_bytes() for r in report.results}
-    version = tables.version("campaign_audiences")
-    again = build_audiences(spark, conf, tables, as_of=as_of)
-    assert tables.version("campaign_audiences") == version
-    assert not any(r.write.committed for r in again.results)
-    assert {r.export_path: Path(r.export_path).read_bytes() for r in again.results} == exports
-    assert not list(Path(conf.paths.exports).rglob("*.crc"))

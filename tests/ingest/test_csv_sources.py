@@ -2,20 +2,20 @@
 
 from __future__ import annotations
 
-import hashlib
-import hmac
 from datetime import datetime, timezone
 
-from chispa import assert_df_equality
 from pyspark.sql import SparkSession
 
 from campaignlake import columns as c
 from campaignlake.ingest import csv_sources as csv
-from campaignlake.ingest.quarantine import ERASED_CUSTOMER, drop_erased, erased_customer_ids
-from campaignlake.pii import DEVELOPMENT_KEY, hmac_key_frame
+from tests.literals import assert_frames_equal
 
 T1 = datetime(2026, 10, 1, tzinfo=timezone.utc)
+
+
 T0 = datetime(2026, 9, 1, tzinfo=timezone.utc)
+
+
 VERSIONS = (
     f"{c.CUSTOMER_ID} string, {c.UPDATED_AT} timestamp, {c.EMAIL_OPT_IN} boolean, "
     f"{c.SMS_OPT_IN} boolean, {c.PUSH_OPT_IN} boolean, {c.REASON} string"
@@ -43,7 +43,7 @@ def test_a_no_in_any_tied_version_of_a_batch_applies_to_the_winner(spark: SparkS
         ],
         VERSIONS,
     )
-    assert_df_equality(csv.withdrawn_consent_in_ties(refined), expected, ignore_row_order=True)
+    assert_frames_equal(csv.withdrawn_consent_in_ties(refined), expected)
 
 
 ROWS = (
@@ -85,25 +85,4 @@ def test_ties_with_the_table_go_to_the_later_export_and_keep_every_no(
         ],
         ROWS,
     )
-    assert_df_equality(
-        csv.resolve_ties_with_table(source, table),
-        expected,
-        ignore_row_order=True,
-        ignore_nullable=True,
-    )
-
-
-def test_rows_of_erased_customers_lose_their_id_and_raw_record(spark: SparkSession) -> None:
-    parsed = spark.createDataFrame(
-        [("C1", '{"customer_id":"C1"}', None), ("C2", '{"customer_id":"C2"}', None)],
-        f"{c.CUSTOMER_ID} string, {c.RAW_RECORD} string, {c.REASON} string",
-    )
-    erased_c1 = hmac.new(DEVELOPMENT_KEY.encode(), b"C1", hashlib.sha256).hexdigest()
-    erased = spark.createDataFrame([(erased_c1,), ("0" * 64,)], f"{c.CUSTOMER_KEY_HASH} string")
-    expected = spark.createDataFrame(
-        [(None, None, ERASED_CUSTOMER), ("C2", '{"customer_id":"C2"}', None)],
-        f"{c.CUSTOMER_ID} string, {c.RAW_RECORD} string, {c.REASON} string",
-    )
-    key = hmac_key_frame(spark, DEVELOPMENT_KEY.encode())
-    erased_ids = erased_customer_ids(parsed, erased, key)
-    assert_df_equality(drop_erased(parsed, erased_ids), expected, ignore_row_order=True)
+    assert_frames_equal(csv.resolve_ties_with_table(source, table), expected)

@@ -11,7 +11,6 @@ from pathlib import Path
 import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
-from chispa import assert_df_equality
 from deltalake import DeltaTable
 from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql.types import (
@@ -36,6 +35,7 @@ from campaignlake.errors import (
 )
 from campaignlake.tables.delta_rs import DeltaRsEngine
 from campaignlake.tables.spec import Txn
+from tests.literals import assert_frames_equal
 
 SCHEMA = StructType(
     [
@@ -46,7 +46,11 @@ SCHEMA = StructType(
         StructField("day", DateType()),
     ]
 )
+
+
 SPEC = TableSpec(schema=SCHEMA, partition_by=("day",), pii_columns=frozenset({"email"}))
+
+
 D1, D2 = date(2026, 10, 1), date(2026, 10, 2)
 
 
@@ -56,10 +60,6 @@ def ts(hour: int, micro: int = 0) -> datetime:
 
 def rows_df(spark: SparkSession, rows: list[tuple]) -> DataFrame:
     return spark.createDataFrame(rows, SCHEMA)
-
-
-def sorted_df(df: DataFrame) -> DataFrame:
-    return df.orderBy("id")
 
 
 @pytest.fixture
@@ -97,7 +97,7 @@ def test_append_reads_back_with_partition_columns_in_spark_and_deltalake(
             (3, "c@x.io", Decimal("30.00"), ts(3), D2),
         ],
     )
-    assert_df_equality(sorted_df(engine.read(seeded)), sorted_df(expected), ignore_nullable=True)
+    assert_frames_equal(engine.read(seeded), expected)
     # The same table read independently of Spark, through delta-rs and pyarrow.
     table = DeltaTable(seeded).to_pyarrow_table().sort_by("id")
     assert table.column("id").to_pylist() == [1, 2, 3]
@@ -225,7 +225,7 @@ def test_upsert_newest_wins_and_replay_commits_nothing(
             (6, "f@x.io", Decimal("60.00"), ts(6), D2),
         ],
     )
-    assert_df_equality(sorted_df(engine.read(seeded)), sorted_df(expected), ignore_nullable=True)
+    assert_frames_equal(engine.read(seeded), expected)
     replay = engine.upsert(seeded, SPEC, source, ["id"], update_condition="s.ts > t.ts")
     assert not replay.committed and engine.version(seeded) == 2
 
@@ -388,9 +388,7 @@ def test_paths_and_partition_values_with_special_characters_read_back_everywhere
     engine.append(where, spec, spark.createDataFrame(rows, schema))
     engine.delete(where, spec, "label = 'c d'")
     kept = [r for r in rows if r[1] != "c d"]
-    assert_df_equality(
-        engine.read(where), spark.createDataFrame(kept, schema), ignore_row_order=True
-    )
+    assert_frames_equal(engine.read(where), spark.createDataFrame(kept, schema))
     # deltalake (as any Delta reader) finds the files from the log's paths.
     table = DeltaTable(where).to_pyarrow_table().sort_by("id")
     assert list(zip(table["id"].to_pylist(), table["label"].to_pylist(), strict=True)) == kept

@@ -11,8 +11,6 @@ from pathlib import Path
 
 import pytest
 from pyspark.sql import SparkSession
-from test_audiences import campaign
-from test_ingest_jobs import CRM_HEADER, NOW, crm_row, event_line, write
 
 from campaignlake import columns as c
 from campaignlake.audiences import build
@@ -28,8 +26,8 @@ from campaignlake.ingest.runs import (
 )
 from campaignlake.tables import Tables
 from campaignlake.tables.delta_rs import DeltaRsEngine
+from tests.literals import CRM_HEADER, NOW, campaign, crm_row, event_line, write
 
-#: Job-level runs over literal landing files: minutes in all, so outside `make test-fast`.
 pytestmark = pytest.mark.slow
 
 CONTACT_HISTORY = "campaign_id string, customer_id string, channel string, contact_date date"
@@ -340,6 +338,7 @@ def test_a_tie_of_updated_at_goes_to_the_later_export_and_an_opt_out_is_never_lo
 def test_a_company_with_only_crm_gets_empty_tables_and_features(
     spark: SparkSession, conf: Conf, tables: Tables
 ) -> None:
+
     with pytest.raises(MissingInputError) as missing:
         build_features(spark, conf, tables, as_of=date(2026, 10, 1))
     # Every missing required table, each with the job that writes it.

@@ -5,9 +5,6 @@ from __future__ import annotations
 import dataclasses
 import hashlib
 import hmac
-import json
-from datetime import datetime, timezone
-from pathlib import Path
 
 import pytest
 from deltalake import DeltaTable
@@ -24,34 +21,7 @@ from campaignlake.ingest.runs import (
 )
 from campaignlake.pii import DEVELOPMENT_KEY
 from campaignlake.tables import Tables
-
-NOW = datetime(2026, 10, 31, 12, 0, tzinfo=timezone.utc)
-CRM_HEADER = (
-    "customer_id,email,first_name,last_name,country,city,signup_date,birth_year,loyalty_tier,"
-    "email_opt_in,sms_opt_in,push_opt_in,phone,updated_at"
-)
-
-
-def write(landing: str, relative: str, text: str | bytes) -> None:
-    path = Path(landing) / relative
-    path.parent.mkdir(parents=True, exist_ok=True)
-    if isinstance(text, str):
-        text = text.encode("utf-8")
-    path.write_bytes(text)
-
-
-def event_line(event_id: str, **overrides: object) -> str:
-    record = {
-        "event_id": event_id,
-        "event_type": "product_view",
-        "event_ts": "2026-10-30T10:00:00Z",
-        "customer_id": "C1",
-        "session_id": "s1",
-        "product_id": "P1",
-        "price": 10.0,
-    }
-    record.update(overrides)
-    return json.dumps(record)
+from tests.literals import CRM_HEADER, NOW, crm_row, event_line, write
 
 
 def versions(tables: Tables, *keys: str) -> dict[str, int]:
@@ -166,15 +136,6 @@ def test_crash_before_the_batch_is_closed_is_finished_by_the_next_run(
         "e1",
         "e2",
     ]
-
-
-def crm_row(
-    customer_id: str, email: str, updated_at: str, tier: str = "gold", email_opt_in: str = "true"
-) -> str:
-    return (
-        f"{customer_id},{email},Ana,Lima,de,Berlin,2024-01-05,1990,{tier},"
-        f"{email_opt_in},false,yes,+49 151 1234567,{updated_at}"
-    )
 
 
 def test_crm_newest_wins_invalid_fields_are_nulled_and_replays_change_nothing(

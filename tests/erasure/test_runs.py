@@ -12,7 +12,6 @@ import pytest
 from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import functions as F
 from pyspark.sql.types import DateType, StructType
-from test_ingest_jobs import CRM_HEADER, NOW, crm_row, event_line, write
 
 from campaignlake import columns as c
 from campaignlake.audiences.exports import write_single_csv
@@ -22,11 +21,13 @@ from campaignlake.hadoop_fs import HadoopFs
 from campaignlake.ingest.runs import ingest_campaigns, ingest_clickstream, ingest_crm
 from campaignlake.pii import DEVELOPMENT_KEY
 from campaignlake.tables import Tables
+from tests.literals import CRM_HEADER, NOW, crm_row, event_line, write
 
-#: Job-level runs over literal landing files: minutes in all, so outside `make test-fast`.
 pytestmark = pytest.mark.slow
 
 RUN = date(2026, 10, 31)
+
+
 GOLD = (
     "customer_features",
     "customer_segments",
@@ -36,6 +37,8 @@ GOLD = (
     "recommendations",
     "campaign_audiences",
 )
+
+
 #: Everything that identifies the erased customer (C1, "Ana Lima").
 TRACES = ("C1", "ana.lima@example.com", "Lima", "+49 151 1234567")
 
@@ -217,5 +220,6 @@ def test_an_erased_customer_leaves_no_trace_and_the_audit_records_it(
 def test_a_request_inside_its_grace_period_waits(
     spark: SparkSession, conf: Conf, tables: Tables, everywhere: dict[str, int]
 ) -> None:
+
     assert erase_customers(spark, conf, tables, as_of=date(2026, 10, 30)).due == 0
     assert tables.read("customers").where(F.col(c.CUSTOMER_ID) == "C1").count() == 1

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
-from datetime import date, datetime, timezone
+from datetime import date
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -21,13 +21,13 @@ from campaignlake.models.registry import ModelStore
 from campaignlake.models.runs import TrainingReport, score_customers
 from campaignlake.tables import Tables
 
+pytestmark = pytest.mark.slow
+
 if TYPE_CHECKING:
-    from conftest import SampleModels
+    from tests.conftest import SampleModels
+
 
 AS_OF = date(2026, 10, 31)
-NOW = datetime(2026, 11, 1, 6, tzinfo=timezone.utc)
-
-pytestmark = pytest.mark.slow
 
 
 @pytest.fixture(scope="module")

@@ -18,7 +18,7 @@ from campaignlake.jobs.cli import parser
 from campaignlake.jobs.job import RunDate
 from campaignlake.jobs.registry import JOBS, STAGES, job_named
 
-REPO_ROOT = Path(__file__).resolve().parents[1]
+REPO_ROOT = Path(__file__).resolve().parents[2]
 
 
 @pytest.fixture(scope="module")

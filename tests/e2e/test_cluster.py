@@ -22,7 +22,6 @@ from typing import TYPE_CHECKING
 import pyspark
 import pytest
 import yaml
-from chispa import assert_df_equality
 from pyspark.sql import SparkSession
 from pyspark.sql import functions as F
 
@@ -32,21 +31,31 @@ from campaignlake.config import Conf, PathsConf, SparkConf
 from campaignlake.pii import DEVELOPMENT_KEY
 from campaignlake.tables import Tables
 from campaignlake.tables.delta_rs import DeltaRsEngine
-
-if TYPE_CHECKING:
-    from conftest import SampleModels
+from tests.literals import assert_frames_equal
 
 pytestmark = [pytest.mark.slow, pytest.mark.cluster]
 
-REPO_ROOT = Path(__file__).resolve().parents[1]
+if TYPE_CHECKING:
+    from tests.conftest import SampleModels
+
+
+REPO_ROOT = Path(__file__).resolve().parents[2]
+
+
 SPARK_HOME = Path(pyspark.__file__).parent
+
+
 #: Tables the cluster recomputes from scratch (the pipeline runs from the audiences stage on;
 #: the ingested data, features, scores and recommendations are the local run's).
 RECOMPUTED = ("gold/campaign_audiences",)
+
+
 #: The campaign the cluster builds. It is the only one sending on its date, so its audience
 #: does not depend on the others (same-day campaigns count each other's contacts); one
 #: campaign keeps the test inside the suite's time budget.
 CLUSTER_CAMPAIGN = "autumn_fashion_email.yaml"
+
+
 CLUSTER_CAMPAIGN_ID = "CMP-20261101-email-fashion"
 
 
@@ -162,6 +171,7 @@ def test_the_pipeline_on_a_standalone_cluster_builds_the_local_audiences(
     standalone_cluster: Standalone,
     tmp_path: Path,
 ) -> None:
+
     conf = sample_models.conf
     for name in ("warehouse", "models"):
         shutil.copytree(getattr(conf.paths, name), tmp_path / name)
@@ -204,7 +214,7 @@ def test_the_pipeline_on_a_standalone_cluster_builds_the_local_audiences(
     )
     on_cluster = remote.read("campaign_audiences").orderBy(*ordered)
     assert len(built) == 1 and local.count() == built[0].funnel["audience"] > 0
-    assert_df_equality(on_cluster, local, ignore_nullable=True)
+    assert_frames_equal(on_cluster, local, ordered=True)
     local_csv = Path(built[0].export_path)
     cluster_csv = tmp_path / "exports" / local_csv.relative_to(conf.paths.exports)
     assert cluster_csv.read_bytes() == local_csv.read_bytes()

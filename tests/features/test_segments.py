@@ -1,0 +1,71 @@
+"""RFM scores and named segments, and the behavioural segmentation, on literal features."""
+
+from __future__ import annotations
+
+from decimal import Decimal
+
+from pyspark.sql import SparkSession
+
+from campaignlake import columns as c
+from campaignlake.config import SegmentsConf
+from campaignlake.feature_set import FeatureSet
+from campaignlake.features.segments import (
+    assign_behaviour_segments,
+    fit_behaviour_segments,
+    rfm_segments,
+)
+from tests.literals import FS, assert_frames_equal
+
+
+def test_rfm_scores_and_named_segments(spark: SparkSession) -> None:
+    schema = (
+        f"{c.CUSTOMER_ID} string, days_since_last_purchase int, orders_30d long, "
+        "revenue_30d decimal(16,2)"
+    )
+    features = spark.createDataFrame(
+        [
+            ("B1", 1, 5, Decimal(500)),
+            ("B2", 2, 1, Decimal(100)),
+            ("B3", 3, 3, Decimal(300)),
+            ("B4", 4, 4, Decimal(400)),
+            ("B5", 5, 2, Decimal(200)),
+            ("N1", None, 0, Decimal(0)),
+        ],
+        schema,
+    )
+    actual = rfm_segments(features, FS)
+    expected = spark.createDataFrame(
+        [
+            ("B1", 5, 5, 5, "champions"),
+            ("B2", 4, 1, 1, "new_customers"),
+            ("B3", 3, 3, 3, "loyal"),
+            ("B4", 2, 4, 4, "at_risk"),
+            ("B5", 1, 2, 2, "hibernating"),
+            ("N1", None, None, None, "prospect"),
+        ],
+        actual.schema,
+    )
+    assert_frames_equal(actual, expected)
+
+
+def test_behaviour_segments_separate_active_from_dormant_customers(spark: SparkSession) -> None:
+    counts = ["sessions", "product_views", "searches", "add_to_carts", "orders"]
+    columns = [f"{n}_7d" for n in counts] + ["days_since_last_visit", "affinity_books"]
+    rows = [(f"A{i}", *[20 + i % 3] * 5, 1, 0.9) for i in range(12)]
+    rows += [(f"D{i}", *[0] * 5, 29 - i % 2, 0.1) for i in range(12)]
+    schema = f"{c.CUSTOMER_ID} string, " + ", ".join(
+        f"{n} {'double' if n.startswith('affinity') else 'long'}" for n in columns
+    )
+    fs = FeatureSet(windows=(7,), top_categories=("books",), devices=(), mediums=())
+    features = spark.createDataFrame(rows, schema)
+    segmentation = fit_behaviour_segments(
+        features, fs, SegmentsConf(kmeans_k_min=2, kmeans_k_max=3, kmeans_max_iter=20, seed=1)
+    )
+    assert segmentation.k == 2 and set(segmentation.silhouettes) == {2, 3}
+    assigned = {
+        r[c.CUSTOMER_ID]: r[c.BEHAVIOUR_SEGMENT]
+        for r in assign_behaviour_segments(features, fs, segmentation).collect()
+    }
+    active = {assigned[f"A{i}"] for i in range(12)}
+    dormant = {assigned[f"D{i}"] for i in range(12)}
+    assert len(active) == 1 and len(dormant) == 1 and active != dormant
