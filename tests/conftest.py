@@ -30,8 +30,10 @@ from campaignlake.models.runs import (
 )
 from campaignlake.recommend.runs import recommend, train_recommender
 from campaignlake.sample.generator import SampleSpec, generate
+from campaignlake.session import delta_settings
 from campaignlake.tables import Tables
 from campaignlake.tables.delta_rs import DeltaRsEngine
+from campaignlake.tables.spark_delta import SparkDeltaEngine
 from tests.literals import feature_inputs as literal_feature_inputs
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
@@ -42,7 +44,7 @@ def spark(tmp_path_factory: pytest.TempPathFactory) -> Iterator[SparkSession]:
     os.environ.setdefault("SPARK_LOCAL_IP", "127.0.0.1")
     os.environ["PYSPARK_PYTHON"] = sys.executable
     os.environ["PYSPARK_DRIVER_PYTHON"] = sys.executable
-    session = (
+    builder = (
         SparkSession.builder.master("local[2]")
         .appName("campaignlake-tests")
         .config("spark.ui.enabled", "false")
@@ -54,8 +56,12 @@ def spark(tmp_path_factory: pytest.TempPathFactory) -> Iterator[SparkSession]:
         .config("spark.sql.execution.arrow.pyspark.enabled", "true")
         .config("spark.local.dir", str(tmp_path_factory.mktemp("spark-local")))
         .config("spark.driver.memory", "2g")
-        .getOrCreate()
+        .config("spark.sql.sources.parallelPartitionDiscovery.parallelism", "2")
     )
+    # The native delta-spark engine, as on Databricks and EMR: Delta's jars from Maven Central.
+    for key, value in delta_settings().items():
+        builder = builder.config(key, value)
+    session = builder.getOrCreate()
     session.sparkContext.setLogLevel("ERROR")
     yield session
     session.stop()
@@ -79,12 +85,19 @@ def conf(tmp_path: Path) -> Conf:
 
 
 @pytest.fixture
-def engine(spark: SparkSession) -> DeltaRsEngine:
+def engine(spark: SparkSession) -> SparkDeltaEngine:
+    """The native engine, the default wherever Delta's jars are on the classpath."""
+    return SparkDeltaEngine(spark, commit_retries=2)
+
+
+@pytest.fixture
+def delta_rs(spark: SparkSession) -> DeltaRsEngine:
+    """The pip-only engine: Spark writes the files, deltalake commits."""
     return DeltaRsEngine(spark, commit_retries=2)
 
 
 @pytest.fixture
-def tables(spark: SparkSession, conf: Conf, engine: DeltaRsEngine) -> Tables:
+def tables(spark: SparkSession, conf: Conf, engine: SparkDeltaEngine) -> Tables:
     return Tables(spark, conf, engine=engine)
 
 
@@ -109,7 +122,7 @@ def sample_warehouse(
         ),
         root / "landing",
     )  # fmt: skip
-    tables = Tables(spark, conf, engine=DeltaRsEngine(spark, commit_retries=2))
+    tables = Tables(spark, conf, engine=SparkDeltaEngine(spark, commit_retries=2))
     now = datetime(2026, 11, 1, 6, tzinfo=timezone.utc)
     for ingest in (ingest_products, ingest_crm, ingest_campaigns, ingest_clickstream):
         ingest(spark, conf, tables, now=now)

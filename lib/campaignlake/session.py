@@ -1,6 +1,8 @@
 """The one SparkSession factory.
 
-Local runs (``spark.master`` set in the conf) get campaignlake's local defaults. On a cluster
+Local runs (``spark.master`` set in the conf) get campaignlake's local defaults, Delta's JVM
+package among them (resolved from Maven Central by Spark's own ``spark.jars.packages`` and
+cached in the Ivy cache, so a second run needs no network). On a cluster
 (``spark.master: null``) the session that spark-submit, Databricks or EMR configured is taken as
 it is; only the settings campaignlake's semantics depend on (UTC session time zone, Parquet
 TIMESTAMP_MICROS) are added, and only when the platform did not set them explicitly.
@@ -8,10 +10,14 @@ TIMESTAMP_MICROS) are added, and only when the platform did not set them explici
 
 from __future__ import annotations
 
+import importlib.metadata
 import os
+import re
 import sys
 import tempfile
+from pathlib import Path
 
+import pyspark
 from pyspark.sql import SparkSession
 
 from campaignlake.config import Conf
@@ -22,6 +28,45 @@ SEMANTIC_DEFAULTS: dict[str, str] = {
     "spark.sql.session.timeZone": "UTC",
     "spark.sql.parquet.outputTimestampType": "TIMESTAMP_MICROS",
 }
+
+
+DELTA_EXTENSION = "io.delta.sql.DeltaSparkSessionExtension"
+DELTA_CATALOG = "org.apache.spark.sql.delta.catalog.DeltaCatalog"
+
+
+def scala_binary_version() -> str:
+    """The Scala binary version of the installed Spark (``2.13`` for Spark 4, ``2.12`` for the
+    Spark 3.5 builds on PyPI), read off the ``scala-library`` jar that pyspark ships."""
+    jars = Path(pyspark.__file__).parent / "jars"
+    for jar in jars.glob("scala-library-*.jar"):
+        found = re.match(r"scala-library-(\d+\.\d+)\.", jar.name)
+        if found:
+            return found.group(1)
+    return "2.13" if pyspark.__version__.startswith("4.") else "2.12"
+
+
+def delta_package() -> str | None:
+    """The Maven coordinates of delta-spark matching the installed ``delta-spark`` pip package
+    and Spark's Scala version; ``None`` without the pip package (pip-only, delta-rs)."""
+    try:
+        version = importlib.metadata.version("delta-spark")
+    except importlib.metadata.PackageNotFoundError:
+        return None
+    return f"io.delta:delta-spark_{scala_binary_version()}:{version}"
+
+
+def delta_settings(extra_packages: str = "") -> dict[str, str]:
+    """Delta's JVM package, SQL extension and catalog for a session built here (empty when the
+    delta-spark pip package is not installed)."""
+    package = delta_package()
+    if package is None:
+        return {}
+    packages = ",".join(p for p in (package, extra_packages) if p)
+    return {
+        "spark.jars.packages": packages,
+        "spark.sql.extensions": DELTA_EXTENSION,
+        "spark.sql.catalog.spark_catalog": DELTA_CATALOG,
+    }
 
 
 def local_defaults(conf: Conf) -> dict[str, str]:
@@ -36,6 +81,9 @@ def local_defaults(conf: Conf) -> dict[str, str]:
         # Above this many paths (or subdirectories) Spark lists files with a job of one task
         # per path; on one machine the driver lists a local tree many times faster.
         "spark.sql.sources.parallelPartitionDiscovery.threshold": "100000",
+        # Delta's VACUUM lists a table with this many tasks (default 10,000): minutes for a
+        # small table on a laptop, where a few tasks list it in a second.
+        "spark.sql.sources.parallelPartitionDiscovery.parallelism": "8",
         # Compressing cached columns costs more CPU than it saves on a laptop (a quarter of the
         # clickstream ingest's time, BENCHMARKS.md); caches spill to local disk when memory is
         # short.
@@ -46,7 +94,11 @@ def local_defaults(conf: Conf) -> dict[str, str]:
         settings["spark.sql.shuffle.partitions"] = str(conf.spark.shuffle_partitions)
     if conf.spark.driver_memory:
         settings["spark.driver.memory"] = conf.spark.driver_memory
-    settings.update(conf.spark.extra)
+    extra = dict(conf.spark.extra)
+    if conf.storage.engine != "delta-rs":
+        # The native engine is the one Databricks and EMR run; delta-rs (pip only) needs no jars.
+        settings.update(delta_settings(extra.pop("spark.jars.packages", "")))
+    settings.update(extra)
     return settings
 
 

@@ -13,6 +13,7 @@ from pyspark.sql import SparkSession
 from campaignlake import columns as c
 from campaignlake.config import Conf, PiiConf
 from campaignlake.errors import RejectRateExceededError, SecretMissingError
+from campaignlake.ingest import runs
 from campaignlake.ingest.runs import (
     ingest_campaigns,
     ingest_clickstream,
@@ -104,24 +105,20 @@ class SimulatedCrash(BaseException):
 
 
 def test_crash_before_the_batch_is_closed_is_finished_by_the_next_run(
-    spark: SparkSession, conf: Conf, tables: Tables
+    spark: SparkSession, conf: Conf, tables: Tables, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     write(
         conf.paths.landing, "clickstream/date=2026-10-30/hour=10/a.jsonl", event_line("e1") + "\n"
     )
-    batches_path = tables.path("ingest_batches")
-    commits = {"batches": 0}
 
-    def crash_on_close(path: str) -> None:
-        if path == batches_path:
-            commits["batches"] += 1
-            if commits["batches"] == 2:  # 1: the plan, 2: the close
-                raise SimulatedCrash()
+    def crash(*_: object, **__: object) -> None:
+        raise SimulatedCrash()
 
-    tables.engine.before_commit = crash_on_close
-    with pytest.raises(SimulatedCrash):
-        ingest_clickstream(spark, conf, tables, now=NOW)
-    tables.engine.before_commit = None
+    # The tables are written; the driver dies before the manifest records the batch as done.
+    with monkeypatch.context() as patched:
+        patched.setattr(runs, "close_batch", crash)
+        with pytest.raises(SimulatedCrash):
+            ingest_clickstream(spark, conf, tables, now=NOW)
     events_version = tables.version("clickstream_events")
     # A new file arrived meanwhile: it waits for the next batch.
     write(

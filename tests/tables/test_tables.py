@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import importlib.metadata
 
 import pytest
 from pyspark.sql import SparkSession
@@ -19,10 +20,13 @@ def with_storage(conf: Conf, **changes: object) -> Conf:
     return dataclasses.replace(conf, storage=dataclasses.replace(conf.storage, **changes))
 
 
-def test_auto_uses_delta_rs_without_delta_jars(spark: SparkSession, conf: Conf) -> None:
-    assert not delta_classes_available(spark)  # pip-only: Delta's JVM jars come from Maven
-    assert isinstance(make_engine(spark, conf), DeltaRsEngine)
-    assert isinstance(make_engine(spark, with_storage(conf, engine="spark")), SparkDeltaEngine)
+def test_auto_uses_the_native_engine_when_delta_jars_are_loaded(
+    spark: SparkSession, conf: Conf
+) -> None:
+    assert delta_classes_available(spark)  # the suite's session loads Delta's jars
+    native = make_engine(spark, with_storage(conf, commit_retries=3))
+    assert isinstance(native, SparkDeltaEngine) and native.commit_retries == 3
+    assert isinstance(make_engine(spark, with_storage(conf, engine="delta-rs")), DeltaRsEngine)
 
 
 def test_delta_rs_on_s3_needs_a_safe_commit_mode(spark: SparkSession, conf: Conf) -> None:
@@ -51,6 +55,18 @@ def test_local_session_settings(conf: Conf) -> None:
     assert settings["spark.sql.parquet.outputTimestampType"] == "TIMESTAMP_MICROS"
     assert settings["spark.ui.enabled"] == "false"
     assert settings["spark.sql.shuffle.partitions"] == "8"
+    # Delta's jars match the delta-spark pip package and Spark's Scala; a package the conf
+    # adds is kept beside them.
+    version = importlib.metadata.version("delta-spark")
+    assert settings["spark.jars.packages"] == f"io.delta:delta-spark_2.13:{version}"
+    assert settings["spark.sql.extensions"] == "io.delta.sql.DeltaSparkSessionExtension"
+    extra = dataclasses.replace(conf.spark, extra={"spark.jars.packages": "org.example:x:1"})
+    with_extra = local_defaults(dataclasses.replace(conf, spark=extra))
+    assert (
+        with_extra["spark.jars.packages"] == f"io.delta:delta-spark_2.13:{version},org.example:x:1"
+    )
+    # The pip-only engine needs no jars.
+    assert "spark.jars.packages" not in local_defaults(with_storage(conf, engine="delta-rs"))
 
 
 def test_get_spark_takes_the_active_session(spark: SparkSession, conf: Conf) -> None:

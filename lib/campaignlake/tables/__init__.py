@@ -102,7 +102,9 @@ def make_engine(spark: SparkSession, conf: Conf) -> Engine:
     if engine == "auto":
         engine = "spark" if delta_classes_available(spark) else "delta-rs"
     if engine == "spark":
-        return SparkDeltaEngine(spark)
+        return SparkDeltaEngine(
+            spark, commit_retries=storage.commit_retries, stats_columns=storage.stats_columns
+        )
     options = dict(storage.storage_options)
     s3 = storage.s3_commit
     safe = False

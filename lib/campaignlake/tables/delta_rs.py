@@ -48,7 +48,7 @@ from campaignlake.errors import (
 from campaignlake.hadoop_fs import escape_glob
 from campaignlake.tables import files
 from campaignlake.tables.merge import FILE_NAME_COLUMN, check_unique_keys, effective_changes
-from campaignlake.tables.spec import Txn, WriteResult, check_schema
+from campaignlake.tables.spec import Txn, WriteResult, check_schema, creation_properties
 
 log = logging.getLogger(__name__)
 
@@ -121,7 +121,12 @@ class DeltaRsEngine:
             [],
             mode="error",
             partition_by=list(spec.partition_by) or None,
-            configuration=dict(spec.properties) or None,
+            configuration=creation_properties(
+                spec,
+                files.stats_columns_for(
+                    spec.schema, list(spec.partition_by), spec.pii_columns, self.stats_columns
+                ),
+            ),
             storage_options=self.storage_options,
             commit_properties=CommitProperties(
                 custom_metadata={"campaignlake.engine": ENGINE_INFO}

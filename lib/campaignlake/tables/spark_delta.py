@@ -1,9 +1,18 @@
 """The native delta-spark engine (Databricks, EMR with Delta enabled, any session with Delta's
-JVM classes). Same operations and meanings as :mod:`campaignlake.tables.delta_rs`."""
+JVM classes). Same operations and meanings as :mod:`campaignlake.tables.delta_rs`.
+
+Every write is tagged with a unique ``userMetadata`` in its commit, so whether *this* write
+committed, and at which version, is read from the table's history rather than guessed from
+versions (another writer may commit in between). Delta's own failures are mapped to the named
+errors the jobs handle: a commit that keeps losing to concurrent writers is retried
+``commit_retries`` times and then raises :class:`CommitConflictError`; rows outside a
+``replaceWhere`` raise :class:`ReplaceWhereViolationError`.
+"""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+import uuid
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from datetime import datetime
 from typing import Any
@@ -13,12 +22,42 @@ from pyspark.sql import functions as F
 from pyspark.sql.types import StructType
 
 from campaignlake.catalog import TableSpec
-from campaignlake.errors import TableNotFoundError
-from campaignlake.tables.merge import check_unique_keys, effective_changes
-from campaignlake.tables.spec import Txn, WriteResult, check_schema
+from campaignlake.errors import (
+    CommitConflictError,
+    ReplaceWhereViolationError,
+    TableError,
+    TableNotFoundError,
+)
+from campaignlake.tables import files
+from campaignlake.tables.merge import FILE_NAME_COLUMN, check_unique_keys, effective_changes
+from campaignlake.tables.spec import (
+    STATS_COLUMNS_PROPERTY,
+    Txn,
+    WriteResult,
+    check_schema,
+    creation_properties,
+)
 
 TXN_APP_ID_CONF = "spark.databricks.delta.write.txnAppId"
 TXN_VERSION_CONF = "spark.databricks.delta.write.txnVersion"
+USER_METADATA_CONF = "spark.databricks.delta.commitInfo.userMetadata"
+RETENTION_CHECK_CONF = "spark.databricks.delta.retentionDurationCheck.enabled"
+#: Delta's default retention: asking for less is deliberate here (erasure, maintenance).
+DEFAULT_RETENTION_HOURS = 168
+#: Names of Delta's concurrent-modification exceptions (io.delta.exceptions.*) and error classes.
+_CONFLICTS = (
+    "ConcurrentAppendException",
+    "ConcurrentDeleteReadException",
+    "ConcurrentDeleteDeleteException",
+    "ConcurrentTransactionException",
+    "MetadataChangedException",
+    "ProtocolChangedException",
+    "DELTA_CONCURRENT_",
+)
+_REPLACE_WHERE_VIOLATIONS = (
+    "DELTA_REPLACE_WHERE_MISMATCH",
+    "does not conform to partial table overwrite condition",
+)
 
 
 def delta_classes_available(spark: SparkSession) -> bool:
@@ -33,12 +72,24 @@ def delta_classes_available(spark: SparkSession) -> bool:
 
 
 class SparkDeltaEngine:
-    """Delta operations through delta-spark."""
+    """Delta operations through delta-spark.
+
+    Parameters
+    ----------
+    spark
+        A session with Delta's extension and catalog.
+    commit_retries
+        How many times a write that lost to a concurrent writer is planned again.
+    stats_columns
+        How many leading columns get file statistics (PII columns never do).
+    """
 
     name = "spark"
 
-    def __init__(self, spark: SparkSession) -> None:
+    def __init__(self, spark: SparkSession, *, commit_retries: int = 5, stats_columns: int = 32):
         self.spark = spark
+        self.commit_retries = commit_retries
+        self.stats_columns = stats_columns
 
     def _delta(self, path: str) -> Any:
         from delta.tables import DeltaTable
@@ -54,19 +105,33 @@ class SparkDeltaEngine:
         return bool(DeltaTable.isDeltaTable(self.spark, path))
 
     def create(self, path: str, spec: TableSpec) -> WriteResult:
-        """Create the table if it does not exist; check its schema if it does."""
+        """Create the table if it does not exist; check its schema if it does (and give a table
+        made before PII was kept out of statistics the statistics columns it should have)."""
         from delta.tables import DeltaTable
 
+        properties = creation_properties(spec, self._stats_columns(spec))
         if self.exists(path):
             check_schema(self.schema(path), spec.schema, path)
+            current = self._delta(path).detail().first()["properties"] or {}
+            if STATS_COLUMNS_PROPERTY in properties and STATS_COLUMNS_PROPERTY not in current:
+                self.spark.sql(
+                    f"ALTER TABLE delta.`{path}` SET TBLPROPERTIES "
+                    f"('{STATS_COLUMNS_PROPERTY}' = '{properties[STATS_COLUMNS_PROPERTY]}')"
+                )
+                return WriteResult(committed=True, version=self.version(path))
             return WriteResult(committed=False, version=self.version(path), skipped_reason="exists")
         builder = DeltaTable.createIfNotExists(self.spark).location(path).addColumns(spec.schema)
         if spec.partition_by:
             builder = builder.partitionedBy(*spec.partition_by)
-        for key, value in spec.properties.items():
+        for key, value in properties.items():
             builder = builder.property(key, value)
         builder.execute()
         return WriteResult(committed=True, version=self.version(path))
+
+    def _stats_columns(self, spec: TableSpec) -> list[str]:
+        return files.stats_columns_for(
+            spec.schema, list(spec.partition_by), spec.pii_columns, self.stats_columns
+        )
 
     def version(self, path: str) -> int:
         """The table's current version."""
@@ -77,15 +142,27 @@ class SparkDeltaEngine:
         return self._delta(path).toDF().schema
 
     def history(self, path: str, limit: int | None = None) -> list[dict[str, Any]]:
-        """The table's commits, newest first (at most ``limit``)."""
+        """The table's commits, newest first (at most ``limit``); ``timestamp`` in epoch
+        milliseconds, as delta-rs reports it."""
         history = self._delta(path).history(limit) if limit else self._delta(path).history()
-        return [row.asDict(recursive=True) for row in history.collect()]  # log entries, not data
+        entries = [row.asDict(recursive=True) for row in history.collect()]  # log, not data
+        for entry in entries:
+            if isinstance(entry.get("timestamp"), datetime):
+                entry["timestamp"] = int(entry["timestamp"].timestamp() * 1000)
+        return entries
 
     def vacuum(self, path: str, retention_hours: int, *, full: bool = False) -> list[str]:
-        """Delta's VACUUM (FULL when ``full``); the paths removed."""
-        # delta-spark's VACUUM always removes unreferenced files past the retention ("full").
-        self._delta(path).vacuum(retention_hours)
-        return []
+        """Delta's VACUUM: the files no version within ``retention_hours`` needs, and files no
+        version ever referenced (delta-spark's VACUUM is always "full"); the paths removed."""
+        self._delta(path)
+        retain = f"delta.`{path}` RETAIN {retention_hours} HOURS"
+        with self._session_conf(
+            RETENTION_CHECK_CONF, "false" if retention_hours < DEFAULT_RETENTION_HOURS else None
+        ):
+            doomed = [r[0] for r in self.spark.sql(f"VACUUM {retain} DRY RUN").collect()]
+            if doomed:
+                self.spark.sql(f"VACUUM {retain}").collect()
+        return doomed
 
     def read(
         self,
@@ -102,22 +179,19 @@ class SparkDeltaEngine:
         if version is not None:
             reader = reader.option("versionAsOf", version)
         if timestamp is not None:
-            reader = reader.option("timestampAsOf", str(timestamp))
-        return reader.load(path)
-
-    def _write(
-        self, path: str, spec: TableSpec, df: DataFrame, mode: str, txn: Txn | None, **options: str
-    ) -> WriteResult:
-        check_schema(df.schema, spec.schema, path)
-        before = self.version(path)
-        writer = df.select(*spec.schema.fieldNames()).write.format("delta").mode(mode)
-        if txn is not None:
-            writer = writer.option("txnAppId", txn.app_id).option("txnVersion", str(txn.version))
-        for key, value in options.items():
-            writer = writer.option(key, value)
-        writer.save(path)
-        after = self.version(path)
-        return WriteResult(committed=after != before, version=after)
+            moment = timestamp.isoformat() if isinstance(timestamp, datetime) else timestamp
+            reader = reader.option("timestampAsOf", moment)
+        try:
+            df = reader.load(path)
+        except Exception as exc:
+            if timestamp is not None and "before the earliest version" in str(exc):
+                raise TableError(
+                    f"{path}: no version was committed at or before {timestamp}"
+                ) from None
+            raise
+        if with_file_name:
+            df = df.select("*", F.col("_metadata.file_name").alias(FILE_NAME_COLUMN))
+        return df
 
     def append(
         self, path: str, spec: TableSpec, df: DataFrame, txn: Txn | None = None
@@ -134,21 +208,32 @@ class SparkDeltaEngine:
     def overwrite_where(
         self, path: str, spec: TableSpec, df: DataFrame, predicate: str, txn: Txn | None = None
     ) -> WriteResult:
-        """Replace the rows matching ``predicate`` with ``df`` (``replaceWhere``)."""
+        """Replace the rows matching ``predicate`` with ``df`` (``replaceWhere``).
+
+        Raises
+        ------
+        ReplaceWhereViolationError
+            When some rows of ``df`` do not match ``predicate``; nothing is committed.
+        """
         return self._write(path, spec, df, "overwrite", txn, replaceWhere=predicate)
 
-    @contextmanager
-    def _dml_txn(self, txn: Txn | None) -> Iterator[None]:
-        if txn is None:
-            yield
-            return
-        self.spark.conf.set(TXN_APP_ID_CONF, txn.app_id)
-        self.spark.conf.set(TXN_VERSION_CONF, str(txn.version))
-        try:
-            yield
-        finally:
-            self.spark.conf.unset(TXN_APP_ID_CONF)
-            self.spark.conf.unset(TXN_VERSION_CONF)
+    def _write(
+        self, path: str, spec: TableSpec, df: DataFrame, mode: str, txn: Txn | None, **options: str
+    ) -> WriteResult:
+        check_schema(df.schema, spec.schema, path)
+
+        def write(tag: str) -> None:
+            writer = df.select(*spec.schema.fieldNames()).write.format("delta").mode(mode)
+            writer = writer.option("userMetadata", tag)
+            if txn is not None:
+                writer = writer.option("txnAppId", txn.app_id).option(
+                    "txnVersion", str(txn.version)
+                )
+            for key, value in options.items():
+                writer = writer.option(key, value)
+            writer.save(path)
+
+        return self._committing(path, mode, write)
 
     def delete(
         self, path: str, spec: TableSpec, predicate: str, txn: Txn | None = None
@@ -159,11 +244,12 @@ class SparkDeltaEngine:
             return WriteResult(
                 committed=False, version=self.version(path), skipped_reason="no change"
             )
-        before = self.version(path)
-        with self._dml_txn(txn):
-            table.delete(predicate)
-        after = self.version(path)
-        return WriteResult(committed=after != before, version=after)
+
+        def delete(tag: str) -> None:
+            with self._dml_txn(txn), self._session_conf(USER_METADATA_CONF, tag):
+                table.delete(predicate)
+
+        return self._committing(path, "delete", delete)
 
     def upsert(
         self,
@@ -181,21 +267,98 @@ class SparkDeltaEngine:
         table = self._delta(path)
         # Only rows that change something go into the merge, so a replay commits nothing.
         changes = effective_changes(source, table.toDF(), keys, update_condition).drop(
-            "__campaignlake_file"
+            FILE_NAME_COLUMN
         )
         if changes.limit(1).count() == 0:
             return WriteResult(
                 committed=False, version=self.version(path), skipped_reason="no change"
             )
-        before = self.version(path)
         on = " AND ".join(f"s.`{k}` <=> t.`{k}`" for k in keys)
-        with self._dml_txn(txn):
-            (
-                table.alias("t")
-                .merge(changes.alias("s"), on)
-                .whenMatchedUpdateAll(condition=update_condition)
-                .whenNotMatchedInsertAll()
-                .execute()
+
+        def merge(tag: str) -> None:
+            with self._dml_txn(txn), self._session_conf(USER_METADATA_CONF, tag):
+                (
+                    table.alias("t")
+                    .merge(changes.alias("s"), on)
+                    .whenMatchedUpdateAll(condition=update_condition)
+                    .whenNotMatchedInsertAll()
+                    .execute()
+                )
+
+        return self._committing(path, "upsert", merge)
+
+    def _committing(self, path: str, operation: str, work: Callable[[str], None]) -> WriteResult:
+        """Run ``work`` with a unique commit tag, again when it loses to a concurrent writer;
+        the result says whether *its* commit landed, found by the tag in the history."""
+        before = self.version(path) if self.exists(path) else -1
+        for _ in range(self.commit_retries + 1):
+            tag = f"campaignlake:{uuid.uuid4().hex}"
+            try:
+                work(tag)
+            except Exception as exc:
+                text = f"{type(exc).__name__}: {exc}"
+                if any(marker in text for marker in _REPLACE_WHERE_VIOLATIONS):
+                    raise ReplaceWhereViolationError(
+                        f"{path}: written rows do not match the replaceWhere predicate; "
+                        "nothing was committed"
+                    ) from exc
+                if any(marker in text for marker in _CONFLICTS):
+                    continue
+                raise
+            return self._result(path, before, tag)
+        raise CommitConflictError(
+            f"{path}: {operation} lost to concurrent writers {self.commit_retries + 1} times; "
+            "nothing was committed and no other writer's files were touched"
+        )
+
+    def _result(self, path: str, before: int, tag: str) -> WriteResult:
+        newer = self._delta(path).history().where(F.col("version") > before)
+        mine = (
+            newer.where(F.col("userMetadata") == tag)
+            .select("version", "operationMetrics")
+            .collect()
+        )  # at most one commit's metadata
+        if not mine:
+            return WriteResult(
+                committed=False, version=self.version(path), skipped_reason="no change"
             )
-        after = self.version(path)
-        return WriteResult(committed=after != before, version=after)
+        metrics = {k: int(v) for k, v in (mine[0]["operationMetrics"] or {}).items()}
+
+        def first(*names: str) -> int:
+            return next((metrics[n] for n in names if n in metrics), 0)
+
+        return WriteResult(
+            committed=True,
+            version=int(mine[0]["version"]),
+            files_added=first("numAddedFiles", "numTargetFilesAdded", "numFiles"),
+            files_removed=first("numRemovedFiles", "numTargetFilesRemoved"),
+            rows_written=first("numOutputRows")
+            or first("numTargetRowsInserted") + first("numTargetRowsUpdated"),
+        )
+
+    @contextmanager
+    def _session_conf(self, key: str, value: str | None) -> Iterator[None]:
+        """Set a session setting for the duration of one operation (``None``: leave it)."""
+        if value is None:
+            yield
+            return
+        previous = self.spark.conf.get(key, None)
+        self.spark.conf.set(key, value)
+        try:
+            yield
+        finally:
+            if previous is None:
+                self.spark.conf.unset(key)
+            else:
+                self.spark.conf.set(key, previous)
+
+    @contextmanager
+    def _dml_txn(self, txn: Txn | None) -> Iterator[None]:
+        if txn is None:
+            yield
+            return
+        with (
+            self._session_conf(TXN_APP_ID_CONF, txn.app_id),
+            self._session_conf(TXN_VERSION_CONF, str(txn.version)),
+        ):
+            yield

@@ -5,8 +5,9 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from pyspark.sql.types import StructType
+from pyspark.sql.types import DateType, NumericType, StringType, StructType, TimestampType
 
+from campaignlake.catalog import TableSpec
 from campaignlake.errors import SchemaMismatchError
 
 
@@ -55,3 +56,23 @@ def check_schema(actual: StructType, expected: StructType, table: str) -> None:
         raise SchemaMismatchError(
             f"{table}: data does not match the table schema: " + "; ".join(problems)
         )
+
+
+_STATS_TYPES = (NumericType, StringType, DateType, TimestampType)
+#: The Delta table property naming the columns that get file statistics.
+STATS_COLUMNS_PROPERTY = "delta.dataSkippingStatsColumns"
+
+
+def creation_properties(spec: TableSpec, stats_columns: list[str]) -> dict[str, str]:
+    """The Delta properties a table is created with: the spec's own, and the columns that get
+    min/max statistics (PII never does), so that every engine writing the table later, delta-rs
+    or delta-spark, keeps personal data out of the log."""
+    properties = dict(spec.properties)
+    # Delta collects statistics of these types only (booleans, binaries and nested types none).
+    types = {f.name: f.dataType for f in spec.schema.fields}
+    stats_columns = [c for c in stats_columns if isinstance(types[c], _STATS_TYPES)]
+    if stats_columns:
+        properties.setdefault(STATS_COLUMNS_PROPERTY, ",".join(stats_columns))
+    else:
+        properties.setdefault("delta.dataSkippingNumIndexedCols", "0")
+    return properties
