@@ -57,6 +57,7 @@ def spark(tmp_path_factory: pytest.TempPathFactory) -> Iterator[SparkSession]:
         .config("spark.local.dir", str(tmp_path_factory.mktemp("spark-local")))
         .config("spark.driver.memory", "2g")
         .config("spark.sql.sources.parallelPartitionDiscovery.parallelism", "2")
+        .config("spark.databricks.delta.snapshotPartitions", "1")
     )
     # The native delta-spark engine, as on Databricks and EMR: Delta's jars from Maven Central.
     for key, value in delta_settings().items():

@@ -84,6 +84,9 @@ def local_defaults(conf: Conf) -> dict[str, str]:
         # Delta's VACUUM lists a table with this many tasks (default 10,000): minutes for a
         # small table on a laptop, where a few tasks list it in a second.
         "spark.sql.sources.parallelPartitionDiscovery.parallelism": "8",
+        # Delta rebuilds a table's state from its log with this many tasks (default 50): a
+        # laptop's small tables need a few.
+        "spark.databricks.delta.snapshotPartitions": "4",
         # Compressing cached columns costs more CPU than it saves on a laptop (a quarter of the
         # clickstream ingest's time, BENCHMARKS.md); caches spill to local disk when memory is
         # short.

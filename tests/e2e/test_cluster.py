@@ -29,8 +29,9 @@ from campaignlake import columns as c
 from campaignlake.audiences.runs import AudienceReport
 from campaignlake.config import Conf, PathsConf, SparkConf
 from campaignlake.pii import DEVELOPMENT_KEY
+from campaignlake.session import DELTA_CATALOG, DELTA_EXTENSION, delta_package
 from campaignlake.tables import Tables
-from campaignlake.tables.delta_rs import DeltaRsEngine
+from campaignlake.tables.spark_delta import SparkDeltaEngine
 from tests.literals import assert_frames_equal
 
 pytestmark = [pytest.mark.slow, pytest.mark.cluster]
@@ -184,6 +185,10 @@ def test_the_pipeline_on_a_standalone_cluster_builds_the_local_audiences(
     submitted = subprocess.run(
         [str(SPARK_HOME / "bin" / "spark-submit"), "--master", standalone_cluster.master_url,
          "--deploy-mode", "client", "--py-files", str(archive),
+         # Delta reaches the driver and the executors the way a user ships it.
+         "--packages", delta_package(),
+         "--conf", f"spark.sql.extensions={DELTA_EXTENSION}",
+         "--conf", f"spark.sql.catalog.spark_catalog={DELTA_CATALOG}",
          "--conf", f"spark.pyspark.python={sys.executable}",
          "--conf", "spark.sql.shuffle.partitions=1", "--conf", "spark.ui.enabled=false",
          "--conf", "spark.executor.memory=1g", "--conf", "spark.driver.memory=1g",
@@ -196,6 +201,7 @@ def test_the_pipeline_on_a_standalone_cluster_builds_the_local_audiences(
     print(submitted.stdout)
     assert submitted.returncode == 0, submitted.stdout[-3000:] + submitted.stderr[-3000:]
     assert "== build_audiences" in submitted.stdout and "== build_report" in submitted.stdout
+    assert "storage engine: spark;" in submitted.stdout
     # The work ran on the standalone cluster's executors, not in a local session.
     apps = standalone_cluster.state()["completedapps"]
     assert [app["name"] for app in apps] == ["campaignlake-cluster-test"]
@@ -203,7 +209,7 @@ def test_the_pipeline_on_a_standalone_cluster_builds_the_local_audiences(
     remote = Tables(
         spark,
         dataclasses.replace(conf, paths=moved_paths(conf, tmp_path)),
-        engine=DeltaRsEngine(spark, commit_retries=2),
+        engine=SparkDeltaEngine(spark, commit_retries=2),
     )
     ordered = [c.CAMPAIGN_ID, c.CUSTOMER_ID]
     built = [r for r in sample_audiences.results if r.campaign.id == CLUSTER_CAMPAIGN_ID]

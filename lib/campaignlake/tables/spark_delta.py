@@ -90,13 +90,18 @@ class SparkDeltaEngine:
         self.spark = spark
         self.commit_retries = commit_retries
         self.stats_columns = stats_columns
+        #: Tables this engine created or checked against their spec: checked once per run.
+        self._checked: set[str] = set()
 
     def _delta(self, path: str) -> Any:
         from delta.tables import DeltaTable
 
-        if not DeltaTable.isDeltaTable(self.spark, path):
-            raise TableNotFoundError(f"no Delta table at {path}")
-        return DeltaTable.forPath(self.spark, path)
+        try:
+            return DeltaTable.forPath(self.spark, path)
+        except Exception as exc:
+            if "DELTA_MISSING_DELTA_TABLE" in str(exc) or "is not a Delta table" in str(exc):
+                raise TableNotFoundError(f"no Delta table at {path}") from None
+            raise
 
     def exists(self, path: str) -> bool:
         """Whether a Delta table exists at ``path``."""
@@ -109,7 +114,10 @@ class SparkDeltaEngine:
         made before PII was kept out of statistics the statistics columns it should have)."""
         from delta.tables import DeltaTable
 
+        if path in self._checked:
+            return WriteResult(committed=False, version=None, skipped_reason="exists")
         properties = creation_properties(spec, self._stats_columns(spec))
+        self._checked.add(path)
         if self.exists(path):
             check_schema(self.schema(path), spec.schema, path)
             current = self._delta(path).detail().first()["properties"] or {}
