@@ -9,7 +9,7 @@ DATE_ARG := $(if $(DATE),--date $(DATE),)
 ARGS ?=
 
 .DEFAULT_GOAL := help
-.PHONY: help run test test-fast lint format dist pyfiles bench-ingest bench-features bench-als bench-audiences bench-erasure java clean-data clean
+.PHONY: help run test test-fast test-compat lint format dist pyfiles bench-ingest bench-features bench-als bench-audiences bench-erasure java clean-data clean
 
 help: ## List the targets
 	@grep -E '^[a-zA-Z_-]+:.*?## ' $(MAKEFILE_LIST) | awk 'BEGIN {FS = ":.*?## "}; {printf "  %-14s %s\n", $$1, $$2}'
@@ -18,7 +18,7 @@ $(STAMP): pyproject.toml
 	@$(PYTHON) -c 'import sys; sys.exit(0 if sys.version_info >= (3, 10) else "campaignlake needs Python 3.10 or newer; found " + sys.version.split()[0])'
 	$(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet --upgrade pip
-	$(PY) -m pip install --quiet -e '.[dev]'
+	$(PY) -m pip install --quiet -e '.[dev,local]'
 	@touch $(STAMP)
 
 java: ## Check that Java 17 is installed (Spark needs it)
@@ -32,6 +32,21 @@ test: $(STAMP) java ## Run the test suite
 
 test-fast: $(STAMP) java ## Run the tests not marked slow
 	$(PY) -m pytest -q -m 'not slow'
+
+# EMR 7's Spark and Delta in a second virtualenv: the engine contract and the fast tests.
+COMPAT_VENV := .venv-compat
+COMPAT_PY := $(COMPAT_VENV)/bin/python
+COMPAT_STAMP := $(COMPAT_VENV)/.installed
+COMPAT_SPARK ?= pyspark==3.5.5 delta-spark==3.3.2
+
+$(COMPAT_STAMP): pyproject.toml
+	$(PYTHON) -m venv $(COMPAT_VENV)
+	$(COMPAT_PY) -m pip install --quiet --upgrade pip
+	$(COMPAT_PY) -m pip install --quiet -e '.[dev]' $(COMPAT_SPARK)
+	@touch $(COMPAT_STAMP)
+
+test-compat: $(COMPAT_STAMP) java ## Run the fast tests (engine contract included) on Spark 3.5 / Delta 3.3, as on EMR 7
+	$(COMPAT_PY) -m pytest -q -m 'not slow' -p no:cacheprovider
 
 lint: $(STAMP) ## ruff check, ruff format check and the import-layer contracts (pyproject.toml)
 	$(VENV)/bin/ruff check lib jobs tests bench
@@ -52,11 +67,11 @@ bench-ingest: $(STAMP) java ## Benchmark clickstream ingestion against plain Spa
 	$(PY) bench/bench_ingest.py --events 1000000
 
 bench-features: $(STAMP) java ## Benchmark the feature build (100k customers) and GBT against LightGBM (writes bench/out)
-	$(PY) -m pip install --quiet -e '.[dev,bench]'
+	$(PY) -m pip install --quiet -e '.[dev,local,bench]'
 	$(PY) bench/bench_features.py --customers 100000
 
 bench-als: $(STAMP) java ## Benchmark MLlib ALS against the implicit library (after bench-features)
-	$(PY) -m pip install --quiet -e '.[dev,bench]'
+	$(PY) -m pip install --quiet -e '.[dev,local,bench]'
 	$(PY) bench/bench_als.py --customers 100000
 
 bench-audiences: $(STAMP) java ## Benchmark building the shipped campaigns' audiences at 100k customers (after bench-features)
@@ -69,4 +84,4 @@ clean-data: ## Delete local data/ (landing, warehouse, models, exports, reports)
 	rm -rf data
 
 clean: clean-data ## Delete data/ and the virtualenv
-	rm -rf $(VENV) build dist lib/*.egg-info
+	rm -rf $(VENV) $(COMPAT_VENV) build dist lib/*.egg-info

@@ -4,10 +4,12 @@ Not a test. Generates (once, cached under bench/out/) a landing set of at least 
 number of events, then in one Spark session, alternating, runs
 
 * plain: ``spark.read.json(files).write.parquet(...)`` (schema inferred, no checks);
-* campaignlake: ``ingest_clickstream`` into a fresh warehouse (parse and check every line,
-  quarantine, dedupe within the batch and against the table, Delta commit);
+* campaignlake on the native engine (delta-spark): ``ingest_clickstream`` into a fresh
+  warehouse (parse and check every line, quarantine, dedupe within the batch and against the
+  table, Delta commit);
+* campaignlake on delta-rs (Spark writes the files, deltalake commits), the same way;
 
-and prints a Markdown row for BENCHMARKS.md with events per second and the time ratio.
+and prints a Markdown row for BENCHMARKS.md with events per second and the time ratios.
 """
 
 from __future__ import annotations
@@ -28,6 +30,8 @@ from campaignlake.ingest.runs import ingest_clickstream
 from campaignlake.sample.generator import SampleSpec, generate
 from campaignlake.session import get_spark
 from campaignlake.tables import Tables
+from campaignlake.tables.delta_rs import DeltaRsEngine
+from campaignlake.tables.spark_delta import SparkDeltaEngine
 
 OUT = Path(__file__).resolve().parent / "out"
 
@@ -67,7 +71,12 @@ def main() -> None:
     lines = spark.read.text(files).count()
     print(f"{len(files)} files, {lines} lines")
 
-    plain_times, ours_times = [], []
+    # A new engine per run: each run starts from an empty warehouse.
+    engines = {
+        "spark": lambda: SparkDeltaEngine(spark, commit_retries=conf.storage.commit_retries),
+        "delta-rs": lambda: DeltaRsEngine(spark, commit_retries=conf.storage.commit_retries),
+    }
+    times: dict[str, list[float]] = {"plain": [], **{name: [] for name in engines}}
     for _ in range(args.repeats):
         target = OUT / "plain-parquet"
         shutil.rmtree(target, ignore_errors=True)
@@ -79,28 +88,37 @@ def main() -> None:
             .write.mode("overwrite")
             .parquet(str(target))
         )
-        plain_times.append(time.perf_counter() - started)
+        times["plain"].append(time.perf_counter() - started)
 
-        warehouse = OUT / "warehouse"
-        shutil.rmtree(warehouse, ignore_errors=True)
-        run_conf = dataclasses.replace(
-            conf, paths=PathsConf(**{**conf.paths.__dict__, "warehouse": str(warehouse)})
-        )
-        started = time.perf_counter()
-        report = ingest_clickstream(
-            spark, run_conf, Tables(spark, run_conf), now=datetime.now(timezone.utc)
-        )
-        ours_times.append(time.perf_counter() - started)
-        print(report.describe()[:200])
+        for name, engine in engines.items():
+            warehouse = OUT / "warehouse"
+            shutil.rmtree(warehouse, ignore_errors=True)
+            run_conf = dataclasses.replace(
+                conf, paths=PathsConf(**{**conf.paths.__dict__, "warehouse": str(warehouse)})
+            )
+            started = time.perf_counter()
+            report = ingest_clickstream(
+                spark, run_conf, Tables(spark, run_conf, engine()), now=datetime.now(timezone.utc)
+            )
+            times[name].append(time.perf_counter() - started)
+            print(name, report.describe()[:200])
 
-    plain, ours = statistics.median(plain_times), statistics.median(ours_times)
-    print(f"plain runs {[round(t, 1) for t in plain_times]}")
-    print(f"campaignlake runs {[round(t, 1) for t in ours_times]}")
+    median = {name: statistics.median(runs) for name, runs in times.items()}
+    for name, runs in times.items():
+        print(f"{name} runs {[round(t, 1) for t in runs]}")
+    plain = median["plain"]
+
+    def cell(name: str) -> str:
+        return (
+            f"{median[name]:.1f}s ({lines / median[name]:,.0f} ev/s, {median[name] / plain:.2f}x)"
+        )
+
     print(
-        "| date | machine | events | plain Spark JSON→Parquet | campaignlake ingest | ratio |\n"
+        "| date | machine | events | plain Spark JSON→Parquet | campaignlake on delta-spark "
+        "| campaignlake on delta-rs |\n"
         f"| {date.today()} | {platform.machine()}, {spark.sparkContext.defaultParallelism} cores, "
         f"Spark {spark.version} | {lines:,} | {plain:.1f}s ({lines / plain:,.0f} ev/s) | "
-        f"{ours:.1f}s ({lines / ours:,.0f} ev/s) | {ours / plain:.2f}x |"
+        f"{cell('spark')} | {cell('delta-rs')} |"
     )
 
 

@@ -35,4 +35,4 @@ def test_vacuum_removes_orphans_of_crashed_writes_and_old_versions(
     # The overwritten version's file is gone too; the current version reads as before.
     assert len(after) == 1 and report.removed["deletion_requests"] == len(before) - 1
     assert [r[c.CUSTOMER_ID] for r in tables.read("deletion_requests").collect()] == ["C1"]
-    assert "deletion_requests=2" in report.describe()
+    assert f"deletion_requests={len(before) - 1}" in report.describe()

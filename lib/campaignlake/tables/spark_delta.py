@@ -17,6 +17,7 @@ from contextlib import contextmanager
 from datetime import datetime
 from typing import Any
 
+from pyspark import StorageLevel
 from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import functions as F
 from pyspark.sql.types import StructType
@@ -42,6 +43,8 @@ TXN_APP_ID_CONF = "spark.databricks.delta.write.txnAppId"
 TXN_VERSION_CONF = "spark.databricks.delta.write.txnVersion"
 USER_METADATA_CONF = "spark.databricks.delta.commitInfo.userMetadata"
 RETENTION_CHECK_CONF = "spark.databricks.delta.retentionDurationCheck.enabled"
+#: How many of the newest commits are searched first for a write's own commit.
+_RECENT = 20
 #: Delta's default retention: asking for less is deliberate here (erasure, maintenance).
 DEFAULT_RETENTION_HOURS = 168
 #: Names of Delta's concurrent-modification exceptions (io.delta.exceptions.*) and error classes.
@@ -274,31 +277,35 @@ class SparkDeltaEngine:
         check_unique_keys(source, keys, path)
         table = self._delta(path)
         # Only rows that change something go into the merge, so a replay commits nothing.
-        changes = effective_changes(source, table.toDF(), keys, update_condition).drop(
-            FILE_NAME_COLUMN
+        changes = (
+            effective_changes(source, table.toDF(), keys, update_condition)
+            .drop(FILE_NAME_COLUMN)
+            .persist(StorageLevel.MEMORY_AND_DISK)
         )
-        if changes.limit(1).count() == 0:
-            return WriteResult(
-                committed=False, version=self.version(path), skipped_reason="no change"
-            )
-        on = " AND ".join(f"s.`{k}` <=> t.`{k}`" for k in keys)
-
-        def merge(tag: str) -> None:
-            with self._dml_txn(txn), self._session_conf(USER_METADATA_CONF, tag):
-                (
-                    table.alias("t")
-                    .merge(changes.alias("s"), on)
-                    .whenMatchedUpdateAll(condition=update_condition)
-                    .whenNotMatchedInsertAll()
-                    .execute()
+        try:
+            if changes.isEmpty():
+                return WriteResult(
+                    committed=False, version=self.version(path), skipped_reason="no change"
                 )
+            on = " AND ".join(f"s.`{k}` <=> t.`{k}`" for k in keys)
 
-        return self._committing(path, "upsert", merge)
+            def merge(tag: str) -> None:
+                with self._dml_txn(txn), self._session_conf(USER_METADATA_CONF, tag):
+                    (
+                        table.alias("t")
+                        .merge(changes.alias("s"), on)
+                        .whenMatchedUpdateAll(condition=update_condition)
+                        .whenNotMatchedInsertAll()
+                        .execute()
+                    )
+
+            return self._committing(path, "upsert", merge)
+        finally:
+            changes.unpersist()
 
     def _committing(self, path: str, operation: str, work: Callable[[str], None]) -> WriteResult:
         """Run ``work`` with a unique commit tag, again when it loses to a concurrent writer;
         the result says whether *its* commit landed, found by the tag in the history."""
-        before = self.version(path) if self.exists(path) else -1
         for _ in range(self.commit_retries + 1):
             tag = f"campaignlake:{uuid.uuid4().hex}"
             try:
@@ -313,22 +320,23 @@ class SparkDeltaEngine:
                 if any(marker in text for marker in _CONFLICTS):
                     continue
                 raise
-            return self._result(path, before, tag)
+            return self._result(path, tag)
         raise CommitConflictError(
             f"{path}: {operation} lost to concurrent writers {self.commit_retries + 1} times; "
             "nothing was committed and no other writer's files were touched"
         )
 
-    def _result(self, path: str, before: int, tag: str) -> WriteResult:
-        newer = self._delta(path).history().where(F.col("version") > before)
-        mine = (
-            newer.where(F.col("userMetadata") == tag)
-            .select("version", "operationMetrics")
-            .collect()
-        )  # at most one commit's metadata
+    def _result(self, path: str, tag: str) -> WriteResult:
+        table = self._delta(path)
+        columns = ("version", "operationMetrics", "userMetadata")
+        # Our commit is among the newest unless many writers committed since: look there first.
+        recent = table.history(_RECENT).select(*columns).collect()  # commit metadata only
+        mine = [r for r in recent if r["userMetadata"] == tag]
+        if not mine and len(recent) == _RECENT:
+            mine = table.history().where(F.col("userMetadata") == tag).select(*columns).collect()
         if not mine:
             return WriteResult(
-                committed=False, version=self.version(path), skipped_reason="no change"
+                committed=False, version=int(recent[0]["version"]), skipped_reason="no change"
             )
         metrics = {k: int(v) for k, v in (mine[0]["operationMetrics"] or {}).items()}
 
