@@ -5,6 +5,7 @@ from __future__ import annotations
 import dataclasses
 import importlib.metadata
 
+import pyspark
 import pytest
 from pyspark.sql import SparkSession
 
@@ -58,12 +59,14 @@ def test_local_session_settings(conf: Conf) -> None:
     # Delta's jars match the delta-spark pip package and Spark's Scala; a package the conf
     # adds is kept beside them.
     version = importlib.metadata.version("delta-spark")
-    assert settings["spark.jars.packages"] == f"io.delta:delta-spark_2.13:{version}"
+    scala = "2.13" if pyspark.__version__.startswith("4.") else "2.12"  # PyPI's builds
+    assert settings["spark.jars.packages"] == f"io.delta:delta-spark_{scala}:{version}"
     assert settings["spark.sql.extensions"] == "io.delta.sql.DeltaSparkSessionExtension"
     extra = dataclasses.replace(conf.spark, extra={"spark.jars.packages": "org.example:x:1"})
     with_extra = local_defaults(dataclasses.replace(conf, spark=extra))
     assert (
-        with_extra["spark.jars.packages"] == f"io.delta:delta-spark_2.13:{version},org.example:x:1"
+        with_extra["spark.jars.packages"]
+        == f"io.delta:delta-spark_{scala}:{version},org.example:x:1"
     )
     # The pip-only engine needs no jars.
     assert "spark.jars.packages" not in local_defaults(with_storage(conf, engine="delta-rs"))

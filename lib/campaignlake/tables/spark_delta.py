@@ -29,6 +29,7 @@ from campaignlake.errors import (
     TableError,
     TableNotFoundError,
 )
+from campaignlake.hadoop_fs import HadoopFs
 from campaignlake.tables import files
 from campaignlake.tables.merge import FILE_NAME_COLUMN, check_unique_keys, effective_changes
 from campaignlake.tables.spec import (
@@ -343,11 +344,17 @@ class SparkDeltaEngine:
         def first(*names: str) -> int:
             return next((metrics[n] for n in names if n in metrics), 0)
 
+        version = int(mine[0]["version"])
+        removed = first("numRemovedFiles", "numTargetFilesRemoved")
+        if not {"numRemovedFiles", "numTargetFilesRemoved"} & metrics.keys():
+            # Delta 3.x reports no removed-file count for an overwrite: count its log entry.
+            commit = HadoopFs(self.spark).read_text(f"{path}/_delta_log/{version:020d}.json")
+            removed = sum(1 for line in commit.splitlines() if line.startswith('{"remove"'))
         return WriteResult(
             committed=True,
-            version=int(mine[0]["version"]),
+            version=version,
             files_added=first("numAddedFiles", "numTargetFilesAdded", "numFiles"),
-            files_removed=first("numRemovedFiles", "numTargetFilesRemoved"),
+            files_removed=removed,
             rows_written=first("numOutputRows")
             or first("numTargetRowsInserted") + first("numTargetRowsUpdated"),
         )
