@@ -8,7 +8,7 @@ from __future__ import annotations
 import json
 import os
 from concurrent.futures import ThreadPoolExecutor
-from datetime import date, datetime, timezone
+from datetime import datetime, timezone
 from decimal import Decimal
 from pathlib import Path
 
@@ -16,16 +16,13 @@ import pandas as pd
 import pyarrow as pa
 import pytest
 from deltalake import DeltaTable
-from pyspark.sql import DataFrame, SparkSession
+from pyspark.sql import SparkSession
 from pyspark.sql import functions as F
 from pyspark.sql.types import (
-    DateType,
-    DecimalType,
     LongType,
     StringType,
     StructField,
     StructType,
-    TimestampType,
 )
 
 from campaignlake.catalog import TableSpec
@@ -43,30 +40,7 @@ from campaignlake.tables.delta_rs import DeltaRsEngine
 from campaignlake.tables.spark_delta import SparkDeltaEngine
 from campaignlake.tables.spec import Txn
 from tests.literals import assert_frames_equal
-
-SCHEMA = StructType(
-    [
-        StructField("id", LongType()),
-        StructField("email", StringType()),
-        StructField("amount", DecimalType(12, 2)),
-        StructField("ts", TimestampType()),
-        StructField("day", DateType()),
-    ]
-)
-
-
-SPEC = TableSpec(schema=SCHEMA, partition_by=("day",), pii_columns=frozenset({"email"}))
-
-
-D1, D2 = date(2026, 10, 1), date(2026, 10, 2)
-
-
-def ts(hour: int, micro: int = 0) -> datetime:
-    return datetime(2026, 10, 1, hour, 0, 0, micro, tzinfo=timezone.utc)
-
-
-def rows_df(spark: SparkSession, rows: list[tuple]) -> DataFrame:
-    return spark.createDataFrame(rows, SCHEMA)
+from tests.tables.literals import D1, D2, SCHEMA, SPEC, rows_df, ts
 
 
 @pytest.fixture(params=["spark", "delta-rs"])
@@ -75,30 +49,6 @@ def engine(request: pytest.FixtureRequest, spark: SparkSession) -> Engine:
     if request.param == "spark":
         return SparkDeltaEngine(spark, commit_retries=2)
     return DeltaRsEngine(spark, commit_retries=2)
-
-
-@pytest.fixture
-def path(tmp_path: Path) -> str:
-    return str(tmp_path / "table")
-
-
-@pytest.fixture
-def seeded(engine: Engine, spark: SparkSession, path: str) -> str:
-    """A table at version 1 holding ids 1-2 on day 1 and 3 on day 2."""
-    engine.create(path, SPEC)
-    engine.append(
-        path,
-        SPEC,
-        rows_df(
-            spark,
-            [
-                (1, "a@x.io", Decimal("10.00"), ts(1), D1),
-                (2, "b@x.io", Decimal("20.00"), ts(2), D1),
-                (3, "c@x.io", Decimal("30.00"), ts(3), D2),
-            ],
-        ).coalesce(1),  # one task: one file per day
-    )
-    return path
 
 
 def test_append_reads_back_with_partition_columns_in_spark_and_deltalake(

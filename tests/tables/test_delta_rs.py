@@ -3,83 +3,24 @@
 from __future__ import annotations
 
 import os
-from datetime import date, datetime, timezone
 from decimal import Decimal
-from pathlib import Path
 
 import pyarrow.parquet as pq
 import pytest
 from deltalake import DeltaTable
-from pyspark.sql import DataFrame, SparkSession
-from pyspark.sql.types import (
-    DateType,
-    DecimalType,
-    LongType,
-    StringType,
-    StructField,
-    StructType,
-    TimestampType,
-)
+from pyspark.sql import SparkSession
 
-from campaignlake.catalog import TableSpec
 from campaignlake.errors import (
     CommitConflictError,
 )
 from campaignlake.tables.delta_rs import DeltaRsEngine
-
-SCHEMA = StructType(
-    [
-        StructField("id", LongType()),
-        StructField("email", StringType()),
-        StructField("amount", DecimalType(12, 2)),
-        StructField("ts", TimestampType()),
-        StructField("day", DateType()),
-    ]
-)
-
-
-SPEC = TableSpec(schema=SCHEMA, partition_by=("day",), pii_columns=frozenset({"email"}))
-
-
-D1, D2 = date(2026, 10, 1), date(2026, 10, 2)
-
-
-def ts(hour: int, micro: int = 0) -> datetime:
-    return datetime(2026, 10, 1, hour, 0, 0, micro, tzinfo=timezone.utc)
-
-
-def rows_df(spark: SparkSession, rows: list[tuple]) -> DataFrame:
-    return spark.createDataFrame(rows, SCHEMA)
+from tests.tables.literals import D1, D2, SPEC, rows_df, ts
 
 
 @pytest.fixture
 def engine(delta_rs: DeltaRsEngine) -> DeltaRsEngine:
     """This module tests the delta-rs engine's own machinery."""
     return delta_rs
-
-
-@pytest.fixture
-def path(tmp_path: Path) -> str:
-    return str(tmp_path / "table")
-
-
-@pytest.fixture
-def seeded(engine: DeltaRsEngine, spark: SparkSession, path: str) -> str:
-    """A table at version 1 holding ids 1-2 on day 1 and 3 on day 2."""
-    engine.create(path, SPEC)
-    engine.append(
-        path,
-        SPEC,
-        rows_df(
-            spark,
-            [
-                (1, "a@x.io", Decimal("10.00"), ts(1), D1),
-                (2, "b@x.io", Decimal("20.00"), ts(2), D1),
-                (3, "c@x.io", Decimal("30.00"), ts(3), D2),
-            ],
-        ).coalesce(1),  # one task: one file per day
-    )
-    return path
 
 
 class SimulatedCrash(BaseException):
