@@ -234,8 +234,15 @@ class SparkDeltaEngine:
     ) -> WriteResult:
         check_schema(df.schema, spec.schema, path)
 
+        rows = df.select(*spec.schema.fieldNames())
+        if spec.partition_by:
+            # One file per partition value and task group, as delta-rs writes them: without it
+            # every task writes a file into every partition it holds rows of (90 days of
+            # clickstream from each task made bronze writes three times slower).
+            rows = rows.repartition(*spec.partition_by)
+
         def write(tag: str) -> None:
-            writer = df.select(*spec.schema.fieldNames()).write.format("delta").mode(mode)
+            writer = rows.write.format("delta").mode(mode)
             writer = writer.option("userMetadata", tag)
             if txn is not None:
                 writer = writer.option("txnAppId", txn.app_id).option(
