@@ -63,7 +63,7 @@ dist: $(STAMP) pyfiles ## Build the wheel (console entry points for every job) a
 pyfiles: ## Build dist/campaignlake-pyfiles.zip, the package for spark-submit --py-files
 	$(PYTHON) scripts/build_pyfiles.py dist/campaignlake-pyfiles.zip
 
-bench-ingest: $(STAMP) java ## Benchmark clickstream ingestion against plain Spark JSON->Parquet (writes bench/out)
+bench-ingest: $(STAMP) java ## Benchmark clickstream ingestion on delta-spark and delta-rs against plain Spark JSON->Parquet (writes bench/out)
 	$(PY) bench/bench_ingest.py --events 1000000
 
 bench-features: $(STAMP) java ## Benchmark the feature build (100k customers) and GBT against LightGBM (writes bench/out)
