@@ -10,7 +10,16 @@ from pathlib import Path
 
 from chispa import assert_df_equality
 from pyspark.sql import DataFrame, SparkSession
-from pyspark.sql.types import DoubleType, IntegerType, LongType, StringType, StructField, StructType
+from pyspark.sql import functions as F
+from pyspark.sql.types import (
+    DoubleType,
+    IntegerType,
+    LongType,
+    MapType,
+    StringType,
+    StructField,
+    StructType,
+)
 
 from campaignlake import columns as c
 from campaignlake.audiences.campaigns import Campaign, SelectionConf
@@ -29,7 +38,24 @@ def assert_frames_equal(actual: DataFrame, expected: DataFrame, *, ordered: bool
     the same rows. Row order counts only when ``ordered`` (a transform's contract is a set of
     rows unless it says otherwise); nullability never does (Spark infers it differently for
     literal and computed frames, and the tables do not enforce it)."""
-    assert_df_equality(actual, expected, ignore_row_order=not ordered, ignore_nullable=True)
+    assert_df_equality(
+        _comparable(actual),
+        _comparable(expected),
+        ignore_row_order=not ordered,
+        ignore_nullable=True,
+    )
+
+
+def _comparable(df: DataFrame) -> DataFrame:
+    """Maps as their sorted entries: Spark cannot sort or compare rows by a map column."""
+    return df.select(
+        *[
+            F.array_sort(F.map_entries(F.col(f.name))).alias(f.name)
+            if isinstance(f.dataType, MapType)
+            else F.col(f.name)
+            for f in df.schema.fields
+        ]
+    )
 
 
 FS = FeatureSet(
