@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from datetime import date, datetime, timezone
 
 from pyspark.sql import DataFrame, SparkSession
@@ -42,3 +43,13 @@ def ts(hour: int, micro: int = 0) -> datetime:
 def rows_df(spark: SparkSession, rows: list[tuple]) -> DataFrame:
     """Rows of :data:`SCHEMA`."""
     return spark.createDataFrame(rows, SCHEMA)
+
+
+def data_files(path: str) -> set[str]:
+    """The Parquet data files under a table's folder (its log excluded), committed or not."""
+    found = set()
+    for directory, _, names in os.walk(path):
+        if "_delta_log" in directory:
+            continue
+        found |= {os.path.join(directory, n) for n in names if n.endswith(".parquet")}
+    return found

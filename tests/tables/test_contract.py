@@ -40,7 +40,7 @@ from campaignlake.tables.delta_rs import DeltaRsEngine
 from campaignlake.tables.spark_delta import SparkDeltaEngine
 from campaignlake.tables.spec import Txn
 from tests.literals import assert_frames_equal
-from tests.tables.literals import D1, D2, SCHEMA, SPEC, rows_df, ts
+from tests.tables.literals import D1, D2, SCHEMA, SPEC, data_files, rows_df, ts
 
 
 @pytest.fixture(params=["spark", "delta-rs"])
@@ -158,14 +158,14 @@ def test_overwrite_where_rewrites_survivors_of_a_partly_matching_file(
 def test_overwrite_where_refuses_rows_outside_the_predicate(
     engine: Engine, spark: SparkSession, seeded: str, path: str
 ) -> None:
-    files_before = _data_files(path)
+    files_before = data_files(path)
     bad = rows_df(spark, [(8, None, Decimal("8.00"), ts(8), D2)])
     with pytest.raises(ReplaceWhereViolationError, match="do not match the replaceWhere"):
         engine.overwrite_where(seeded, SPEC, bad, "day = '2026-10-01'")
     assert engine.version(seeded) == 1
     assert sorted(r.id for r in engine.read(seeded).collect()) == [1, 2, 3]
     if engine.name == "delta-rs":
-        assert _data_files(path) == files_before  # the refused write left no files behind
+        assert data_files(path) == files_before  # the refused write left no files behind
 
 
 def test_upsert_newest_wins_and_replay_commits_nothing(
@@ -262,15 +262,6 @@ def test_empty_table_reads_with_its_schema(engine: Engine, path: str) -> None:
         assert "LocalRelation <empty>" in df._jdf.queryExecution().optimizedPlan().toString()
 
 
-def _data_files(path: str) -> set[str]:
-    found = set()
-    for directory, _, names in os.walk(path):
-        if "_delta_log" in directory:
-            continue
-        found |= {os.path.join(directory, n) for n in names if n.endswith(".parquet")}
-    return found
-
-
 def test_paths_and_partition_values_with_special_characters_read_back_everywhere(
     engine: Engine, spark: SparkSession, tmp_path: Path
 ) -> None:
@@ -312,7 +303,7 @@ def test_a_table_either_engine_wrote_reads_back_the_same_through_the_other(
 def test_a_write_that_fails_in_a_task_commits_nothing_and_vacuum_removes_its_files(
     engine: Engine, spark: SparkSession, seeded: str, path: str
 ) -> None:
-    files_before = _data_files(path)
+    files_before = data_files(path)
     rows = rows_df(spark, [(i, None, None, ts(1), D1) for i in range(10, 20)]).repartition(2, "id")
     # One task dies on id 15 (a bad record, a lost executor); the others may have written
     # their files by then.
@@ -324,7 +315,7 @@ def test_a_write_that_fails_in_a_task_commits_nothing_and_vacuum_removes_its_fil
     assert engine.version(seeded) == 1
     assert sorted(r.id for r in engine.read(seeded).collect()) == [1, 2, 3]
     engine.vacuum(seeded, retention_hours=0, full=True)
-    assert _data_files(path) == files_before
+    assert data_files(path) == files_before
 
 
 def test_concurrent_appends_from_two_writers_lose_and_duplicate_nothing(

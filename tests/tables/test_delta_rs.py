@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 from decimal import Decimal
 
 import pyarrow.parquet as pq
@@ -14,7 +13,7 @@ from campaignlake.errors import (
     CommitConflictError,
 )
 from campaignlake.tables.delta_rs import DeltaRsEngine
-from tests.tables.literals import D1, D2, SPEC, rows_df, ts
+from tests.tables.literals import D1, D2, SPEC, data_files, rows_df, ts
 
 
 @pytest.fixture
@@ -30,7 +29,7 @@ class SimulatedCrash(BaseException):
 def test_crash_between_files_and_commit_leaves_previous_version(
     engine: DeltaRsEngine, spark: SparkSession, seeded: str, path: str
 ) -> None:
-    files_before = _data_files(path)
+    files_before = data_files(path)
 
     def crash(_: str) -> None:
         raise SimulatedCrash()
@@ -39,19 +38,19 @@ def test_crash_between_files_and_commit_leaves_previous_version(
     with pytest.raises(SimulatedCrash):
         engine.append(seeded, SPEC, rows_df(spark, [(8, None, None, ts(8), D2)]))
     engine.before_commit = None
-    orphans = _data_files(path) - files_before
+    orphans = data_files(path) - files_before
     assert len(orphans) == 1  # the data file exists, but no version references it
     assert engine.version(seeded) == 1
     assert sorted(r.id for r in engine.read(seeded).collect()) == [1, 2, 3]
     assert DeltaTable(seeded).to_pyarrow_table().num_rows == 3
     engine.vacuum(seeded, retention_hours=0, full=True)
-    assert _data_files(path) == files_before
+    assert data_files(path) == files_before
 
 
 def test_failed_commit_deletes_only_its_own_files(
     engine: DeltaRsEngine, spark: SparkSession, seeded: str, path: str
 ) -> None:
-    files_before = _data_files(path)
+    files_before = data_files(path)
 
     def fail(_: str) -> None:
         raise RuntimeError("object store unavailable")
@@ -59,7 +58,7 @@ def test_failed_commit_deletes_only_its_own_files(
     engine.before_commit = fail
     with pytest.raises(RuntimeError, match="object store unavailable"):
         engine.append(seeded, SPEC, rows_df(spark, [(8, None, None, ts(8), D2)]))
-    assert _data_files(path) == files_before and engine.version(seeded) == 1
+    assert data_files(path) == files_before and engine.version(seeded) == 1
 
 
 def test_concurrent_commit_is_retried_without_touching_the_other_writers_files(
@@ -93,15 +92,6 @@ def test_endless_conflicts_fail_clearly(spark: SparkSession, seeded: str, path: 
         ours.delete(path, SPEC, "id = 1")
     ids = sorted(r.id for r in theirs.read(path).collect())
     assert ids == [1, 2, 3, 60, 60]  # the other writer's commits are intact, ours never landed
-
-
-def _data_files(path: str) -> set[str]:
-    found = set()
-    for directory, _, names in os.walk(path):
-        if "_delta_log" in directory:
-            continue
-        found |= {os.path.join(directory, n) for n in names if n.endswith(".parquet")}
-    return found
 
 
 def test_files_roll_over_at_max_records_and_batches_make_few_row_groups(
