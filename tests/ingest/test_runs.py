@@ -24,11 +24,17 @@ from campaignlake.pii import DEVELOPMENT_KEY
 from campaignlake.tables import Tables
 from tests.literals import CRM_HEADER, NOW, crm_row, event_line, write
 
+#: Whole ingestion runs, several per test: each is seconds of Delta commits on the native
+#: engine (a MERGE alone is ~3 s of fixed cost), so they run in `make test`, not `test-fast`;
+#: the parse-and-refine rules they rely on are tested fast in test_clickstream.py and beside it.
+job_runs = pytest.mark.slow
+
 
 def versions(tables: Tables, *keys: str) -> dict[str, int]:
     return {k: tables.version(k) for k in keys}
 
 
+@job_runs
 def test_clickstream_ingests_new_files_once(
     spark: SparkSession, conf: Conf, tables: Tables
 ) -> None:
@@ -72,6 +78,7 @@ def test_clickstream_ingests_new_files_once(
     assert ("e1", "already_ingested") in quarantine and ("e3", "negative_price") in quarantine
 
 
+@job_runs
 def test_too_many_rejects_fail_with_file_and_reason_and_write_only_quarantine(
     spark: SparkSession, conf: Conf, tables: Tables
 ) -> None:
@@ -104,6 +111,7 @@ class SimulatedCrash(BaseException):
     pass
 
 
+@job_runs
 def test_crash_before_the_batch_is_closed_is_finished_by_the_next_run(
     spark: SparkSession, conf: Conf, tables: Tables, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -135,6 +143,7 @@ def test_crash_before_the_batch_is_closed_is_finished_by_the_next_run(
     ]
 
 
+@job_runs
 def test_crm_newest_wins_invalid_fields_are_nulled_and_replays_change_nothing(
     spark: SparkSession, conf: Conf, tables: Tables
 ) -> None:
@@ -228,6 +237,7 @@ def test_crm_newest_wins_invalid_fields_are_nulled_and_replays_change_nothing(
     assert customers["C1"][c.EMAIL_OPT_IN] is False and customers["C2"][c.EMAIL_VALID] is False
 
 
+@job_runs
 def test_a_crm_file_with_a_wrong_header_is_quarantined_whole_and_the_rest_ingested(
     spark: SparkSession, conf: Conf, tables: Tables
 ) -> None:
@@ -259,6 +269,7 @@ def test_outside_local_the_hmac_key_must_come_from_the_environment(
         ingest_crm(spark, strict, tables, now=NOW)
 
 
+@job_runs
 def test_products_and_campaigns(spark: SparkSession, conf: Conf, tables: Tables) -> None:
     landing = conf.paths.landing
     write(
