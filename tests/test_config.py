@@ -13,6 +13,14 @@ REPO_ROOT = Path(__file__).resolve().parents[1]
 LOCAL = (REPO_ROOT / "conf" / "local.yaml").read_text()
 
 
+#: What a deployment passes with --var (the bundle's target values, an EMR step's server).
+DEPLOYED = {
+    "local": {},
+    "databricks": {"catalog": "prod", "schema": "campaignlake", "warehouse_root": "s3://lake/cl"},
+    "emr": {"mlflow_tracking_uri": "https://mlflow.example.com"},
+}
+
+
 def write_conf(tmp_path: Path, text: str) -> Path:
     (tmp_path / "conf").mkdir(exist_ok=True)
     path = tmp_path / "conf" / "test.yaml"
@@ -22,7 +30,7 @@ def write_conf(tmp_path: Path, text: str) -> Path:
 
 @pytest.mark.parametrize("env", ["local", "databricks", "emr"])
 def test_shipped_confs_load(env: str) -> None:
-    conf = load_conf(env, conf_dir=str(REPO_ROOT / "conf"))
+    conf = load_conf(env, conf_dir=str(REPO_ROOT / "conf"), variables=DEPLOYED[env])
     assert conf.env == env
     assert conf.table_path("clickstream_events").endswith("/bronze/clickstream_events")
 
@@ -35,9 +43,84 @@ def test_local_paths_resolve_under_the_repository(tmp_path: Path) -> None:
 
 
 def test_cluster_conf_keeps_uris() -> None:
-    conf = load_conf("databricks", conf_dir=str(REPO_ROOT / "conf"))
-    assert conf.table_path("customers").startswith("s3://") and conf.spark.master is None
+    conf = load_conf(
+        "databricks", conf_dir=str(REPO_ROOT / "conf"), variables=DEPLOYED["databricks"]
+    )
+    assert conf.table_path("customers") == "s3://lake/cl/warehouse/silver/customers"
+    assert conf.spark.master is None
     assert conf.storage.engine == "spark" and conf.pii.allow_development_key is False
+
+
+def test_databricks_files_live_in_the_targets_unity_catalog_volumes() -> None:
+    conf = load_conf(
+        "databricks",
+        conf_dir=str(REPO_ROOT / "conf"),
+        variables={"catalog": "dev", "schema": "campaignlake_ana", "warehouse_root": "s3://d"},
+    )
+    assert (conf.paths.landing, conf.paths.models, conf.paths.exports, conf.paths.reports) == (
+        "/Volumes/dev/campaignlake_ana/landing",
+        "/Volumes/dev/campaignlake_ana/models",
+        "/Volumes/dev/campaignlake_ana/exports",
+        "/Volumes/dev/campaignlake_ana/reports",
+    )
+    assert conf.tracking.experiment == "/Shared/campaignlake-dev-campaignlake_ana"
+
+
+def test_a_variable_a_deployment_must_give_fails_naming_key_and_flag() -> None:
+    with pytest.raises(
+        ConfigError,
+        match=r"databricks\.yaml: paths\.landing: variable catalog has no default; "
+        r"give it with --var catalog=\.\.\.",
+    ):
+        load_conf("databricks", conf_dir=str(REPO_ROOT / "conf"))
+
+
+def test_variables_have_defaults_and_refuse_names_the_file_does_not_declare(
+    tmp_path: Path,
+) -> None:
+    text = LOCAL.replace("env: local\n", "env: local\nvariables:\n  root: data\n", 1)
+    text = text.replace("  warehouse: data/warehouse", "  warehouse: ${root}/lake", 1)
+    assert "${root}/lake" in text
+    path = write_conf(tmp_path, text)
+    assert load_conf_file(path).paths.warehouse == str((tmp_path / "data" / "lake").resolve())
+    assert load_conf_file(path, {"root": "/srv"}).paths.warehouse == "/srv/lake"
+    with pytest.raises(ConfigError, match=r"variables\.rooot: not declared in this file"):
+        load_conf_file(path, {"rooot": "/srv"})
+    with pytest.raises(
+        ConfigError, match=r"test\.yaml: paths\.models: unknown variable \$\{where\}"
+    ):
+        load_conf_file(
+            write_conf(tmp_path, text.replace("  models: data/models", "  models: ${where}"))
+        )
+
+
+@pytest.mark.parametrize(
+    ("models", "uri", "message"),
+    [
+        # EMR's old default: runs "under" an S3 path, which MLflow refuses after training.
+        ("s3://lake/models", "null", r"null means a file store under paths\.models, but "
+         r"paths\.models is s3://lake/models where MLflow cannot keep runs"),
+        ("data/models", "s3://lake/mlruns", r"MLflow cannot track runs at 's3://lake/mlruns'"),
+        ("data/models", "dbfs:/mlruns", r"MLflow cannot track runs at 'dbfs:/mlruns'"),
+    ],
+)  # fmt: skip
+def test_a_tracking_uri_that_cannot_work_fails_when_the_conf_loads(
+    tmp_path: Path, models: str, uri: str, message: str
+) -> None:
+    text = LOCAL.replace("  models: data/models", f"  models: {models}", 1)
+    text = text.replace("  tracking_uri: null", f"  tracking_uri: {uri}", 1)
+    with pytest.raises(ConfigError, match=r"test\.yaml: tracking\.tracking_uri: " + message):
+        load_conf_file(write_conf(tmp_path, text))
+
+
+@pytest.mark.parametrize(
+    "uri", ["databricks", "https://mlflow.example.com", "sqlite:///data/mlflow.db",
+            "arn:aws:sagemaker:eu-west-1:123456789012:mlflow-tracking-server/cl"],
+)  # fmt: skip
+def test_tracking_uris_mlflow_supports_load(tmp_path: Path, uri: str) -> None:
+    text = LOCAL.replace("  models: data/models", "  models: s3://lake/models", 1)
+    text = text.replace("  tracking_uri: null", f"  tracking_uri: {uri}", 1)
+    assert load_conf_file(write_conf(tmp_path, text)).tracking.tracking_uri == uri
 
 
 @pytest.mark.parametrize(

@@ -314,11 +314,19 @@ def find_conf_file(env: str, conf_dir: str | None = None) -> Path:
     raise ConfigError(f"no configuration '{env}.yaml' found (searched: {searched})")
 
 
-def load_conf(env: str = "local", conf_dir: str | None = None) -> Conf:
+def load_conf(
+    env: str = "local",
+    conf_dir: str | None = None,
+    variables: dict[str, str] | None = None,
+) -> Conf:
     """Load and validate the configuration of ``env``.
 
     Relative paths under ``paths`` are resolved against the project root (the parent of the
-    ``conf/`` directory), so local runs keep everything under ``<repo>/data``.
+    ``conf/`` directory), so local runs keep everything under ``<repo>/data``. ``${name}`` in a
+    value is replaced by the variable ``name``: its default under the file's ``variables:``
+    mapping, or the value given here (``--var name=value`` on the command line), so that one
+    file serves every deployment target (a Databricks bundle passes its target's catalog and
+    volume).
 
     Raises
     ------
@@ -327,13 +335,17 @@ def load_conf(env: str = "local", conf_dir: str | None = None) -> Conf:
         the message names the file and the dotted key.
     """
     path = find_conf_file(env, conf_dir)
-    return load_conf_file(path)
+    return load_conf_file(path, variables)
 
 
-def load_conf_file(path: str | Path) -> Conf:
+def load_conf_file(path: str | Path, variables: dict[str, str] | None = None) -> Conf:
     """Load and validate one configuration file (see :func:`load_conf`)."""
     path = Path(path)
-    conf = build_dataclass(Conf, read_yaml_mapping(path), str(path), "")
+    raw = read_yaml_mapping(path)
+    declared = raw.pop("variables", None) or {}
+    values = _variable_values(declared, variables or {}, str(path))
+    raw = _substitute(raw, values, str(path), "")
+    conf = build_dataclass(Conf, raw, str(path), "")
     root = path.resolve().parent.parent
     paths = {
         f.name: _resolve_path(getattr(conf.paths, f.name), root)
@@ -342,6 +354,47 @@ def load_conf_file(path: str | Path) -> Conf:
     conf = dataclasses.replace(conf, paths=PathsConf(**paths))
     _check_semantics(conf, str(path))
     return conf
+
+
+_PLACEHOLDER = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)\}")
+
+
+def _variable_values(declared: Any, given: dict[str, str], source: str) -> dict[str, str | None]:
+    """The file's declared variables (name -> default, ``null`` when it must be given) with
+    the given values over them; a given name the file does not declare is an error."""
+    if not isinstance(declared, dict):
+        raise ConfigError(f"{source}: variables: expected a mapping of name to default")
+    undeclared = sorted(set(given) - set(declared))
+    if undeclared:
+        names = ", ".join(sorted(declared)) or "none"
+        raise ConfigError(
+            f"{source}: variables.{undeclared[0]}: not declared in this file (declared: {names})"
+        )
+    defaults = {str(k): None if v is None else str(v) for k, v in declared.items()}
+    return {**defaults, **given}
+
+
+def _substitute(value: Any, variables: dict[str, str | None], source: str, key: str) -> Any:
+    """``value`` with every ``${name}`` in its strings replaced by the variable's value."""
+    if isinstance(value, dict):
+        return {k: _substitute(v, variables, source, f"{key}{k}.") for k, v in value.items()}
+    if isinstance(value, list):
+        return [_substitute(v, variables, source, f"{key}[{i}].") for i, v in enumerate(value)]
+    if not isinstance(value, str):
+        return value
+
+    def replace(found: re.Match[str]) -> str:
+        name = found.group(1)
+        if name not in variables:
+            raise ConfigError(f"{source}: {key.rstrip('.')}: unknown variable ${{{name}}}")
+        if variables[name] is None:
+            raise ConfigError(
+                f"{source}: {key.rstrip('.')}: variable {name} has no default; "
+                f"give it with --var {name}=..."
+            )
+        return str(variables[name])
+
+    return _PLACEHOLDER.sub(replace, value)
 
 
 def _resolve_path(value: str, root: Path) -> str:
@@ -362,6 +415,7 @@ def _check_semantics(conf: Conf, source: str) -> None:
         if not holds:
             raise ConfigError(f"{source}: {key}: {message}")
     _check_development_key(conf, source)
+    _check_tracking_uri(conf, source)
     _check_pattern(
         conf.response_model.campaign_category_pattern,
         f"{source}: response_model.campaign_category_pattern",
@@ -413,6 +467,35 @@ def _check_development_key(conf: Conf, source: str) -> None:
             f"({master or 'the platform session'}) must take the key from "
             f"${conf.pii.hmac_key_env}"
         )
+
+
+#: Tracking URIs MLflow can log runs to: a workspace, a tracking server, a database or a local
+#: file store. Object stores (s3://, abfss://, dbfs:/) hold artifacts, not runs.
+TRACKING_URI_SCHEMES = (
+    "databricks", "http://", "https://", "file:", "sqlite:", "postgresql", "mysql", "mssql",
+    "arn:aws:sagemaker:",
+)  # fmt: skip
+
+
+def _check_tracking_uri(conf: Conf, source: str) -> None:
+    """A tracking URI that cannot work fails now, not after a model has trained for an hour."""
+    if not conf.tracking.enabled:
+        return
+    uri = conf.tracking.tracking_uri
+    key = f"{source}: tracking.tracking_uri"
+    supported = (
+        "give databricks (Databricks), http(s)://<tracking server>, a SageMaker MLflow "
+        "tracking server's ARN, sqlite:///<file>, a database URI, or file:<local folder>"
+    )
+    if uri is None:
+        if conf.paths.models.startswith(_URI_SCHEMES):
+            raise ConfigError(
+                f"{key}: null means a file store under paths.models, but paths.models is "
+                f"{conf.paths.models} where MLflow cannot keep runs; {supported}"
+            )
+        return
+    if not uri.startswith(TRACKING_URI_SCHEMES):
+        raise ConfigError(f"{key}: MLflow cannot track runs at {uri!r}; {supported}")
 
 
 def _check_pattern(pattern: str, where: str, groups: int = 0) -> None:

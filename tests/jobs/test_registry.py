@@ -17,6 +17,8 @@ from campaignlake.config import load_conf
 from campaignlake.jobs.cli import parser
 from campaignlake.jobs.job import RunDate
 from campaignlake.jobs.registry import JOBS, STAGES, job_named
+from tests.test_bundle import bundle_tasks
+from tests.test_config import DEPLOYED
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 
@@ -39,16 +41,6 @@ def console_scripts(wheel: Path) -> dict[str, str]:
         parser = ConfigParser()
         parser.read_string(archive.read(name).decode("utf-8"))
     return dict(parser["console_scripts"])
-
-
-def bundle_tasks() -> list[tuple[str, dict]]:
-    bundle = yaml.safe_load((REPO_ROOT / "databricks.yml").read_text())
-    tasks = []
-    for pattern in bundle["include"]:
-        for path in sorted(REPO_ROOT.glob(pattern)):
-            for job_key, job in yaml.safe_load(path.read_text())["resources"]["jobs"].items():
-                tasks += [(job_key, task) for task in job["tasks"]]
-    return tasks
 
 
 def test_the_wheel_has_every_module_and_one_console_script_for_every_job(wheel: Path) -> None:
@@ -111,19 +103,17 @@ def test_every_bundle_task_runs_an_entry_point_of_the_wheel(wheel: Path) -> None
     assert "vacuum_tables" in weekly
 
 
-def test_the_bundle_has_dev_and_prod_targets_and_a_daily_schedule() -> None:
-    bundle = yaml.safe_load((REPO_ROOT / "databricks.yml").read_text())
-    assert set(bundle["targets"]) == {"dev", "prod"}
-    assert bundle["targets"]["prod"]["mode"] == "production"
+def test_the_daily_job_runs_every_day() -> None:
     jobs = yaml.safe_load((REPO_ROOT / "resources" / "campaignlake_jobs.yml").read_text())
     schedule = jobs["resources"]["jobs"]["campaignlake_daily"]["schedule"]
     assert schedule["quartz_cron_expression"].split()[3:5] == ["*", "*"]
-    assert schedule["pause_status"] == "UNPAUSED"
 
 
 def test_cluster_configurations_load_and_databricks_uses_the_spark_engine() -> None:
-    databricks = load_conf("databricks", conf_dir=str(REPO_ROOT / "conf"))
-    emr = load_conf("emr", conf_dir=str(REPO_ROOT / "conf"))
+    databricks = load_conf(
+        "databricks", conf_dir=str(REPO_ROOT / "conf"), variables=DEPLOYED["databricks"]
+    )
+    emr = load_conf("emr", conf_dir=str(REPO_ROOT / "conf"), variables=DEPLOYED["emr"])
     assert databricks.storage.engine == "spark" and databricks.spark.master is None
     assert emr.spark.master is None
     assert emr.paths.warehouse.startswith("s3://")

@@ -32,6 +32,15 @@ def parser() -> argparse.ArgumentParser:
             "--env", default="local", help="configuration: conf/<env>.yaml (default: local)"
         )
         sub.add_argument("--conf-dir", default=None, help="directory holding <env>.yaml")
+        sub.add_argument(
+            "--var",
+            dest="variables",
+            type=variable,
+            action="append",
+            default=[],
+            metavar="NAME=VALUE",
+            help="a value for ${NAME} in the configuration (repeatable)",
+        )
         if job.date is not RunDate.NONE:
             sub.add_argument(
                 "--date", type=date.fromisoformat, default=None, help="run date, YYYY-MM-DD"
@@ -48,6 +57,14 @@ def parser() -> argparse.ArgumentParser:
     return top
 
 
+def variable(text: str) -> tuple[str, str]:
+    """``NAME=VALUE`` as a pair (argparse's type for ``--var``)."""
+    name, sep, value = text.partition("=")
+    if not sep or not name:
+        raise argparse.ArgumentTypeError(f"expected NAME=VALUE, got {text!r}")
+    return name, value
+
+
 def run(job: Job, args: argparse.Namespace) -> None:
     """Load the conf, start the session and run ``job``, printing its report.
 
@@ -61,7 +78,7 @@ def run(job: Job, args: argparse.Namespace) -> None:
         if job.date is RunDate.REQUIRED and args.date is None:
             raise ConfigError("--date YYYY-MM-DD is required: the as-of date is a parameter")
         kwargs["as_of"] = args.date
-    conf = load_conf(args.env, args.conf_dir)
+    conf = load_conf(args.env, args.conf_dir, dict(args.variables))
     if job.session:
         spark = get_spark(conf)
         result = job.run(spark, conf, Tables(spark, conf), **kwargs)

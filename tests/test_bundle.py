@@ -1,0 +1,133 @@
+"""The Databricks bundle: every resource is a valid Databricks definition in every target (checked
+with Databricks' own typed bundle classes), and a deploy is safe: dev is paused and writes only
+its own data, prod runs as a service principal from a private folder with explicit rights."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+from databricks.bundles.jobs import Job, JobPermission
+from databricks.bundles.schemas import Schema
+from databricks.bundles.volumes import Volume
+
+from campaignlake.config import load_conf
+
+REPO_ROOT = Path(__file__).resolve().parents[1]
+BUNDLE = yaml.safe_load((REPO_ROOT / "databricks.yml").read_text())
+TYPES = {"jobs": Job, "schemas": Schema, "volumes": Volume}
+#: What the workspace fills in when a user deploys (for resolving ${...} in the test).
+WORKSPACE = {"workspace.current_user.short_name": "ana", "bundle.name": "campaignlake"}
+
+
+def merged(base: Any, override: Any) -> Any:
+    """A target's override over the bundle's definition: mappings merge key by key."""
+    if isinstance(base, dict) and isinstance(override, dict):
+        return {k: merged(base[k], override[k]) if k in base and k in override
+                else override.get(k, base.get(k)) for k in {**base, **override}}  # fmt: skip
+    return override
+
+
+def resources(target: str) -> dict[str, dict[str, Any]]:
+    """Every resource of ``target``: the included files with the target's overrides."""
+    found: dict[str, dict[str, Any]] = {}
+    for pattern in BUNDLE["include"]:
+        for path in sorted(REPO_ROOT.glob(pattern)):
+            found = merged(found, yaml.safe_load(path.read_text())["resources"])
+    return merged(found, BUNDLE["targets"][target].get("resources", {}))
+
+
+def bundle_tasks() -> list[tuple[str, dict]]:
+    """(job key, task) of every task of every job."""
+    return [(key, task) for key, job in resources("dev")["jobs"].items() for task in job["tasks"]]
+
+
+def variables(target: str) -> dict[str, str]:
+    """The bundle's variables as ``target`` resolves them (defaults, then the target's)."""
+    declared = {k: v.get("default") for k, v in BUNDLE["variables"].items()}
+    values = {**declared, **BUNDLE["targets"][target].get("variables", {})}
+    missing = sorted(k for k, v in values.items() if v is None)
+    assert missing in ([], ["service_principal_id"]), f"{target}: no value for {missing}"
+    return {k: str(v) for k, v in values.items() if v is not None}
+
+
+def resolve(text: str, target: str) -> str:
+    """``text`` with the bundle's ``${var.x}`` and workspace references filled in."""
+    known = {f"var.{k}": v for k, v in variables(target).items()} | WORKSPACE
+    for _ in range(3):  # variables may refer to workspace values
+        text = re.sub(r"\$\{([a-z_.]+)\}", lambda m: known.get(m.group(1), m.group(0)), text)
+    return text
+
+
+@pytest.mark.parametrize("target", ["dev", "prod"])
+def test_every_resource_is_a_valid_databricks_definition(target: str) -> None:
+    for kind, definitions in resources(target).items():
+        for key, definition in definitions.items():
+            try:
+                TYPES[kind].from_dict(definition)
+            except (ValueError, TypeError) as exc:
+                pytest.fail(f"{target}: resources.{kind}.{key}: {exc}")
+    for grant in BUNDLE["targets"][target].get("permissions", []):
+        JobPermission.from_dict(grant)
+
+
+def test_a_dev_deploy_is_paused_and_writes_only_its_own_catalog_schema_and_tables() -> None:
+    dev, prod = BUNDLE["targets"]["dev"], BUNDLE["targets"]["prod"]
+    assert dev["mode"] == "development" and prod["mode"] == "production"
+    # Development mode pauses schedules only when pause_status is unset.
+    for key, job in resources("dev")["jobs"].items():
+        assert "pause_status" not in job.get("schedule", {}), f"jobs.{key} would run in dev"
+    for key, job in resources("prod")["jobs"].items():
+        assert job["schedule"]["pause_status"] == "UNPAUSED", key
+
+    def deployed(target: str) -> set[str]:
+        """Every location the jobs of ``target`` write, from the conf loaded as a task does."""
+        parameters = [
+            resolve(p, target) for p in bundle_tasks()[0][1]["python_wheel_task"]["parameters"]
+        ]
+        given = dict(
+            parameters[i + 1].split("=", 1) for i, p in enumerate(parameters) if p == "--var"
+        )
+        conf = load_conf("databricks", conf_dir=str(REPO_ROOT / "conf"), variables=given)
+        paths = conf.paths
+        return {paths.landing, paths.models, paths.exports, paths.reports, conf.tracking.experiment,
+                *(conf.table_path(k) for k in conf.tables.__dataclass_fields__)}  # fmt: skip
+
+    dev_locations, prod_locations = deployed("dev"), deployed("prod")
+    assert not dev_locations & prod_locations
+    assert all("ana" in location for location in dev_locations), sorted(dev_locations)
+    # Every task of every job passes the target's data location, not just the first.
+    for job_key, task in bundle_tasks():
+        parameters = task["python_wheel_task"]["parameters"]
+        given = {parameters[i + 1].split("=")[0] for i, p in enumerate(parameters) if p == "--var"}
+        assert given == {"catalog", "schema", "warehouse_root"}, (job_key, task["task_key"])
+
+
+def test_prod_runs_as_a_service_principal_from_a_private_folder_with_explicit_rights() -> None:
+    prod = BUNDLE["targets"]["prod"]
+    assert prod["run_as"] == {"service_principal_name": "${var.service_principal_id}"}
+    assert "default" not in BUNDLE["variables"]["service_principal_id"]
+    root = prod["workspace"]["root_path"]
+    assert root.startswith("/Workspace/Users/${var.service_principal_id}/"), root
+    assert "/Shared" not in root
+    assert {g["level"] for g in prod["permissions"]} == {"CAN_VIEW"}
+    for key, job in resources("prod")["jobs"].items():
+        levels = {g["level"] for g in job["permissions"]}
+        assert levels <= {"CAN_VIEW", "CAN_MANAGE_RUN"}, key
+    assert all(g.get("group_name") != "users" for g in prod["permissions"])
+
+
+def test_the_bundle_creates_the_volumes_the_databricks_conf_uses() -> None:
+    conf = load_conf(
+        "databricks",
+        conf_dir=str(REPO_ROOT / "conf"),
+        variables={"catalog": "c", "schema": "s", "warehouse_root": "s3://w"},
+    )
+    used = {p.split("/")[4] for p in (conf.paths.landing, conf.paths.models,
+                                       conf.paths.exports, conf.paths.reports)}  # fmt: skip
+    volumes = resources("prod")["volumes"].values()
+    assert {v["name"] for v in volumes} == used
+    assert all(v["schema_name"] == "${resources.schemas.campaignlake.name}" for v in volumes)
