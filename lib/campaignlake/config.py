@@ -200,11 +200,18 @@ class ScoringConf:
 
 @dataclass(frozen=True)
 class TrackingConf:
-    """MLflow tracking: a file store under ``paths.models`` unless a URI is given."""
+    """MLflow tracking and the model registry whose ``champion`` alias is in service."""
 
     enabled: bool
     experiment: str
     tracking_uri: str | None = None
+    #: ``None``: a SQLite registry under ``paths.models`` locally, else the tracking server's.
+    registry_uri: str | None = None
+    #: Prefix of registered model names (Unity Catalog: ``<catalog>.<schema>``).
+    registry_namespace: str | None = None
+    #: How much lower a new version's validation metric may be than the champion's, on the
+    #: same data, for it to become the champion (0: never worse).
+    champion_tolerance: float = 0.01
 
 
 @dataclass(frozen=True)
@@ -453,6 +460,8 @@ def _rules(conf: Conf) -> list[tuple[bool, str, str]]:
          "must be 0 or more"),
         (not unknown, "scoring.offers", f"unknown channel {unknown[0]!r}" if unknown else ""),
         (conf.audiences.lead_days >= 1, "audiences.lead_days", "must be 1 or more"),
+        (conf.tracking.champion_tolerance >= 0, "tracking.champion_tolerance",
+         "must be 0 or more"),
         (not (s3 and s3.locking_provider == "dynamodb" and not s3.dynamodb_table),
          "storage.s3_commit.dynamodb_table", "required with locking_provider dynamodb"),
     ]  # fmt: skip
@@ -496,6 +505,13 @@ def _check_tracking_uri(conf: Conf, source: str) -> None:
         return
     if not uri.startswith(TRACKING_URI_SCHEMES):
         raise ConfigError(f"{key}: MLflow cannot track runs at {uri!r}; {supported}")
+    registry = conf.tracking.registry_uri
+    if registry is not None and not registry.startswith(TRACKING_URI_SCHEMES):
+        raise ConfigError(
+            f"{source}: tracking.registry_uri: MLflow cannot keep a model registry at "
+            f"{registry!r}; give databricks-uc (Unity Catalog), databricks, an http(s):// "
+            "tracking server, or a database URI (sqlite:///<file>)"
+        )
 
 
 def _check_pattern(pattern: str, where: str, groups: int = 0) -> None:

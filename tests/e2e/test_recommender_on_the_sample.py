@@ -6,11 +6,13 @@ from __future__ import annotations
 from datetime import date
 from typing import TYPE_CHECKING
 
+import mlflow
 import pytest
 from pyspark.sql import SparkSession
 from pyspark.sql import functions as F
 
 from campaignlake import columns as c
+from campaignlake.models.tracking import champion_version
 from campaignlake.recommend.evaluation import POPULARITY_BASELINE
 from campaignlake.recommend.runs import recommend
 
@@ -27,12 +29,18 @@ def test_recommender_beats_popularity_and_every_customer_gets_k_products(
     name = conf.recommendations.model_name
     als_ndcg = report.holdout[name]["ndcg_at_10"]
     assert als_ndcg > report.holdout[f"{name}.{POPULARITY_BASELINE}"]["ndcg_at_10"]
+    # The first registered version is the champion that recommend loads.
+    assert report.promotion is not None and report.promotion.champion is None
+    assert champion_version(conf, name) == report.model_version
+    signature = mlflow.models.get_model_info(f"models:/{name}@champion").signature
+    assert signature.inputs.input_names() == [c.CUSTOMER_INDEX, c.PRODUCT_INDEX]
     index_before = {r[0]: r[1] for r in tables.read("customer_index").collect()}
     versions = {k: tables.version(k) for k in ("recommendations", "similar_products",
                                                "interactions", "customer_index")}  # fmt: skip
 
     # The fixture recommended for this date already: this run is a rerun and changes nothing.
     result = recommend(spark, conf, tables, as_of=as_of)
+    assert result.model_version == report.model_version
     assert {k: tables.version(k) for k in versions} == versions
     recs = tables.read("recommendations")
     per_customer = recs.groupBy(c.CUSTOMER_ID).agg(

@@ -9,6 +9,7 @@ from datetime import date
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+import mlflow
 import pytest
 from pyspark.sql import SparkSession
 
@@ -18,7 +19,8 @@ from campaignlake.errors import MissingInputError, ModelNotFoundError
 from campaignlake.features.runs import SEGMENTATION_MODEL, build_features
 from campaignlake.models.evaluation import LOGISTIC_BASELINE
 from campaignlake.models.registry import ModelStore
-from campaignlake.models.runs import TrainingReport, score_customers
+from campaignlake.models.runs import TrainingReport, score_customers, train_response_model
+from campaignlake.models.tracking import champion_version, registered_name
 from campaignlake.tables import Tables
 
 pytestmark = pytest.mark.slow
@@ -100,3 +102,43 @@ def test_scoring_without_a_model_or_features_fails_clearly(spark: SparkSession, 
         score_customers(spark, empty, tables, as_of=AS_OF)
     with pytest.raises(MissingInputError, match=r"run build_features --date 2026-01-01"):
         score_customers(spark, conf, tables, as_of=date(2026, 1, 1))
+
+
+# Last in this module: it trains two more versions in the shared sample warehouse.
+def test_the_champion_serves_and_a_worse_retrain_stays_a_challenger(
+    spark: SparkSession, trained
+) -> None:
+    conf, tables, first = trained
+    name = conf.response_model.name
+    assert first.promotion is not None and first.promotion.champion is None
+    assert champion_version(conf, name) == first.model_version
+    # Registered as an MLflow Spark model whose signature is the model's input columns.
+    info = mlflow.models.get_model_info(f"models:/{registered_name(conf, name)}@champion")
+    inputs = info.signature.inputs.input_names()
+    assert {c.CAMPAIGN_CATEGORY_AFFINITY, c.CHANNEL} <= set(inputs)
+    assert not {c.CUSTOMER_ID, c.EMAIL, c.LABEL} & set(inputs)
+
+    # Trees that may not split (every leaf needs more rows than there are) score everyone the
+    # same: ROC AUC 0.5, worse than the champion on the same validation campaigns.
+    weak = dataclasses.replace(
+        conf,
+        response_model=dataclasses.replace(conf.response_model, min_instances_per_node=10**6),
+        tracking=dataclasses.replace(conf.tracking, champion_tolerance=0.0),
+    )
+    second = train_response_model(spark, weak, tables, as_of=AS_OF)
+    decision = second.promotion
+    assert decision is not None and decision.champion == first.model_version
+    # The champion was scored again on this run's split: the same campaigns, the same AUC.
+    assert decision.champion_value == pytest.approx(first.validation[name]["roc_auc"])
+    assert decision.challenger_value == pytest.approx(0.5) and not decision.promoted
+    assert f"{first.model_version} stays champion, {second.model_version} is a challenger" in (
+        second.describe()
+    )
+    assert champion_version(conf, name) == first.model_version
+    assert score_customers(spark, conf, tables, as_of=AS_OF).model_version == first.model_version
+
+    # Retrained as before on unchanged data: not worse, so it takes over.
+    third = train_response_model(spark, conf, tables, as_of=AS_OF)
+    assert third.promotion is not None and third.promotion.promoted
+    assert third.promotion.champion == first.model_version
+    assert champion_version(conf, name) == third.model_version

@@ -1,4 +1,6 @@
-"""Versioned model storage under ``paths.models``: ``<models>/<name>/v<N>/``.
+"""Versioned model storage under ``paths.models``: ``<models>/<name>/v<N>/``. Which version
+serves is the MLflow registry's ``champion`` (:mod:`campaignlake.models.tracking`); without a
+registry, the latest complete one.
 
 Each version holds the fitted Spark ``PipelineModel`` (``pipeline/``) and ``metadata.json``
 (params, feature list, training table versions, metrics). ``metadata.json`` is written last,
@@ -74,6 +76,18 @@ class ModelStore:
         text = json.dumps({**metadata, "name": name, "version": version}, indent=2, default=str)
         self.fs.write_text(f"{path}/{METADATA}", text)
         return path
+
+    def metadata(self, name: str, version: str) -> dict[str, Any]:
+        """The metadata of a complete version, without loading its model.
+
+        Raises
+        ------
+        ModelNotFoundError
+            When ``version`` is not a complete version of ``name``.
+        """
+        if int(version.lstrip("v")) not in self.versions(name):
+            raise ModelNotFoundError(f"model '{name}' has no complete version {version}")
+        return json.loads(self.fs.read_text(f"{self.path(name, version)}/{METADATA}"))
 
     def load(self, name: str, version: str | None = None) -> StoredModel:
         """Load ``version`` of ``name``, or its latest complete version.

@@ -105,7 +105,14 @@ def preparation(inputs: ModelInputs) -> list:
 
 def gbt_search(inputs: ModelInputs, conf: ResponseModelConf) -> TrainValidationSplit:
     """GBT with a TrainValidationSplit over depth, iterations and step size (ROC AUC)."""
-    gbt = GBTClassifier(featuresCol=FEATURES, labelCol=c.LABEL, weightCol=c.WEIGHT, seed=conf.seed)
+    gbt = GBTClassifier(
+        featuresCol=FEATURES,
+        labelCol=c.LABEL,
+        weightCol=c.WEIGHT,
+        seed=conf.seed,
+        minInstancesPerNode=conf.min_instances_per_node,
+        subsamplingRate=conf.subsampling_rate,
+    )
     grid = (
         ParamGridBuilder()
         .addGrid(gbt.maxDepth, conf.grid.max_depth)

@@ -1,8 +1,10 @@
 """The models' table I/O: the response model's training and the customers' scoring.
 
 Training: examples from the campaign history → GBT search → evaluation against the baselines on
-the validation split → a new model version, its metrics in ``gold/model_metrics`` and an
-MLflow run. Scoring: the latest (or a pinned) model version scores every customer's features
+the validation split → a new model version, its metrics in ``gold/model_metrics``, an MLflow
+run with the model, and a registered version that becomes the champion if the gate lets it
+(:mod:`campaignlake.models.promotion`). Scoring: the champion (or a pinned version; the latest
+with tracking off) scores every customer's features
 as of a date, once per configured offer, into ``gold/propensity_scores``; a rerun replaces
 the (model, date) slice only when its content differs."""
 
@@ -16,12 +18,13 @@ from typing import Any
 
 import pyspark
 from pyspark import StorageLevel
+from pyspark.errors import AnalysisException
 from pyspark.sql import DataFrame, SparkSession
 
 from campaignlake import catalog
 from campaignlake import columns as c
 from campaignlake.config import Conf
-from campaignlake.errors import ConfigError
+from campaignlake.errors import ConfigError, ModelNotFoundError
 from campaignlake.feature_set import FeatureSet, cutoff_of
 from campaignlake.features.inputs import FEATURE_INPUTS, REQUIRED_FEATURE_INPUTS, features_for
 from campaignlake.frames import fit_layout, metrics_rows
@@ -35,9 +38,10 @@ from campaignlake.models.evaluation import (
     XGBOOST,
     binary_metrics,
 )
+from campaignlake.models.promotion import Promotion, describe_promotion
 from campaignlake.models.registry import ModelStore
 from campaignlake.models.scoring import propensity_scores
-from campaignlake.models.tracking import log_training_run
+from campaignlake.models.tracking import champion_version, log_training_run, register_version
 from campaignlake.models.training import (
     class_counts,
     labelled_contacts,
@@ -70,9 +74,12 @@ class TrainingReport:
     importances: dict[str, float] = field(default_factory=dict)
     params: dict[str, float] = field(default_factory=dict)
     mlflow_run_id: str | None = None
+    #: The champion gate's decision (None with tracking off: the latest version serves).
+    promotion: Promotion | None = None
 
     def describe(self) -> str:
-        """The version, the split and the validation metrics against the baselines."""
+        """The version, the split, the validation metrics against the baselines and the
+        champion gate's decision."""
         lines = [
             f"train_response_model: {self.model_name} {self.model_version} saved to {self.path}",
             f"   split {self.split_method}: {self.train_rows} training, "
@@ -85,6 +92,7 @@ class TrainingReport:
             )
         top = ", ".join(f"{k} {v:.3f}" for k, v in list(self.importances.items())[:5])
         lines.append(f"   top features: {top}")
+        lines.append(f"   champion gate: {describe_promotion(self.promotion)}")
         return "\n".join(lines)
 
 
@@ -230,6 +238,18 @@ def train_response_model(
             importances=importances,
             params=params,
         )
+        champion = champion_version(conf, model_conf.name)
+        champion_value, unmeasured = _champion_auc(store, model_conf.name, champion, validation)
+        promotion = Promotion(
+            model=model_conf.name,
+            challenger=version,
+            champion=champion,
+            metric="roc_auc",
+            challenger_value=validation_metrics[model_conf.name]["roc_auc"],
+            champion_value=champion_value,
+            tolerance=conf.tracking.champion_tolerance,
+            unmeasured_reason=unmeasured,
+        )
         report.mlflow_run_id = log_training_run(
             conf,
             run_name=f"{model_conf.name}-{version}",
@@ -242,7 +262,12 @@ def train_response_model(
             },
             tags={"model_name": model_conf.name, "model_version": version, "path": path},
             metadata=metadata,
+            model=gbt,
+            model_inputs=train.select(*inputs.numeric, *inputs.categorical).schema,
         )
+        if report.mlflow_run_id is not None:
+            register_version(conf, model_conf.name, version, report.mlflow_run_id, promotion)
+            report.promotion = promotion
         return report
     finally:
         for df in cached:
@@ -257,7 +282,7 @@ def score_customers(
     as_of: date,
     model_version: str | None = None,
 ) -> ScoringReport:
-    """Score the features of ``as_of`` with the latest (or ``model_version``) response model.
+    """Score the features of ``as_of`` with the champion (or ``model_version``) response model.
 
     Raises
     ------
@@ -267,7 +292,8 @@ def score_customers(
         When the features of ``as_of`` have not been built.
     """
     name = conf.response_model.name
-    stored = ModelStore(spark, conf.paths.models).load(name, model_version)
+    serving = model_version or champion_version(conf, name)
+    stored = ModelStore(spark, conf.paths.models).load(name, serving)
     features = tables.read_day(catalog.CUSTOMER_FEATURES, c.AS_OF_DATE, as_of)
     day = f"{c.AS_OF_DATE} = DATE'{as_of.isoformat()}'"
     scores = propensity_scores(
@@ -282,6 +308,20 @@ def score_customers(
         return report
     finally:
         scores.unpersist()
+
+
+def _champion_auc(
+    store: ModelStore, name: str, champion: str | None, validation: DataFrame
+) -> tuple[float | None, str]:
+    """The champion's ROC AUC on this run's validation split, or why it cannot be measured."""
+    if champion is None:
+        return None, ""
+    try:
+        stored = store.load(name, champion)
+        scored = response.score(stored.pipeline, validation, keep=[c.LABEL])
+        return binary_metrics(scored)["roc_auc"], ""
+    except (ModelNotFoundError, AnalysisException) as exc:
+        return None, str(exc).strip().splitlines()[0][:200]
 
 
 def _write_metrics(

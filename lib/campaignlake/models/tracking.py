@@ -1,20 +1,53 @@
-"""MLflow run tracking for trained models.
+"""MLflow: run tracking and the model registry that decides which version is in service.
 
 Locally the tracking store is a directory under ``paths.models`` (``mlruns/``); MLflow keeps
 its file store in maintenance mode, so campaignlake opts in to it explicitly rather than
-requiring a tracking server. On Databricks ``tracking.tracking_uri: databricks`` logs to the
-workspace. ``tracking.enabled: false`` turns tracking off.
+requiring a tracking server. The registry is a SQLite file beside it
+(``paths.models/registry.db``). On Databricks ``tracking.tracking_uri: databricks`` logs to the
+workspace and ``tracking.registry_uri: databricks-uc`` registers in Unity Catalog
+(``<catalog>.<schema>.<model>``). ``tracking.enabled: false`` turns both off; scoring then uses
+the latest saved version.
+
+Each trained version is logged as an MLflow Spark model with an input signature (column names
+and types, no data) and registered as a version of the registered model; the registry's
+``champion`` alias names the version that scoring and recommending load (the model files they
+load are those of :class:`campaignlake.models.registry.ModelStore`, tagged on the version).
 """
 
 from __future__ import annotations
 
 import logging
 import os
+import tempfile
+from datetime import date
 from typing import Any
 
+from pyspark.ml import PipelineModel
+from pyspark.sql.types import (
+    BooleanType,
+    ByteType,
+    DataType,
+    DateType,
+    DecimalType,
+    DoubleType,
+    FloatType,
+    IntegerType,
+    LongType,
+    ShortType,
+    StringType,
+    StructType,
+    TimestampType,
+)
+
 from campaignlake.config import Conf
+from campaignlake.models.promotion import CHAMPION, Promotion
 
 log = logging.getLogger(__name__)
+
+#: The registry tag holding the model store's version (``vN``) of a registered version.
+STORE_VERSION_TAG = "campaignlake_version"
+#: The artifact path of the logged Spark model within its run.
+MODEL_ARTIFACT = "model"
 
 
 def tracking_uri(conf: Conf) -> str:
@@ -25,6 +58,68 @@ def tracking_uri(conf: Conf) -> str:
     return models if "://" in models else f"file:{models}/mlruns"
 
 
+def registry_uri(conf: Conf) -> str | None:
+    """The configured registry, a SQLite file under ``paths.models`` for a local file store,
+    else ``None`` (MLflow's registry for the tracking URI)."""
+    if conf.tracking.registry_uri:
+        return conf.tracking.registry_uri
+    if conf.tracking.tracking_uri is None:
+        return f"sqlite:///{conf.paths.models.rstrip('/')}/registry.db"
+    return None
+
+
+def registered_name(conf: Conf, model: str) -> str:
+    """The registered model's name: ``<namespace>.<model>`` (Unity Catalog's three levels)."""
+    namespace = conf.tracking.registry_namespace
+    return f"{namespace}.{model}" if namespace else model
+
+
+def _connect(conf: Conf) -> Any:
+    """Point MLflow at this configuration's tracking store and registry; the client."""
+    import mlflow
+    from mlflow import MlflowClient
+
+    uri = tracking_uri(conf)
+    if uri.startswith("file:"):
+        os.environ.setdefault("MLFLOW_ALLOW_FILE_STORE", "true")
+        os.makedirs(uri[len("file:") :], exist_ok=True)
+    registry = registry_uri(conf)
+    if registry and registry.startswith("sqlite:///"):
+        os.makedirs(os.path.dirname(registry[len("sqlite:///") :]) or ".", exist_ok=True)
+    mlflow.set_tracking_uri(uri)
+    mlflow.set_registry_uri(registry or uri)
+    return MlflowClient(tracking_uri=uri, registry_uri=registry or uri)
+
+
+#: MLflow's column types by Spark type; MLflow has no decimal, so amounts are declared double.
+_MLFLOW_TYPES: dict[type[DataType], str] = {
+    DoubleType: "double", FloatType: "float", DecimalType: "double", IntegerType: "integer",
+    ShortType: "integer", ByteType: "integer", LongType: "long",
+    StringType: "string", BooleanType: "boolean", DateType: "datetime",
+    TimestampType: "datetime",
+}  # fmt: skip
+
+
+def input_signature(schema: StructType) -> Any:
+    """An MLflow signature of a model's input columns, from their Spark types (no rows read).
+
+    Raises
+    ------
+    TypeError
+        For a column type MLflow signatures have no equivalent of.
+    """
+    from mlflow.models.signature import ModelSignature
+    from mlflow.types.schema import ColSpec, Schema
+
+    specs = []
+    for f in schema.fields:
+        kind = _MLFLOW_TYPES.get(type(f.dataType))
+        if kind is None:
+            raise TypeError(f"model input {f.name}: no MLflow type for {f.dataType.simpleString()}")
+        specs.append(ColSpec(kind, f.name))
+    return ModelSignature(inputs=Schema(specs))
+
+
 def log_training_run(
     conf: Conf,
     *,
@@ -33,21 +128,101 @@ def log_training_run(
     metrics: dict[str, float],
     tags: dict[str, str],
     metadata: dict[str, Any],
+    model: PipelineModel | None = None,
+    model_inputs: StructType | None = None,
 ) -> str | None:
-    """Log one training run; returns its MLflow run id (None when tracking is off)."""
+    """Log one training run, with the fitted model and its input signature when given; returns
+    its MLflow run id (None when tracking is off)."""
     if not conf.tracking.enabled:
         return None
     import mlflow
+    import mlflow.spark
 
-    uri = tracking_uri(conf)
-    if uri.startswith("file:"):
-        os.environ.setdefault("MLFLOW_ALLOW_FILE_STORE", "true")
-    mlflow.set_tracking_uri(uri)
+    _connect(conf)
     mlflow.set_experiment(conf.tracking.experiment)
     with mlflow.start_run(run_name=run_name) as run:
         mlflow.log_params({k: str(v)[:500] for k, v in params.items()})
         mlflow.log_metrics({k: v for k, v in metrics.items() if v == v})  # drop NaN
         mlflow.set_tags(tags)
         mlflow.log_dict(metadata, "metadata.json")
-    log.info("MLflow run %s in %s (%s)", run.info.run_id, uri, conf.tracking.experiment)
+        if model is not None:
+            with tempfile.TemporaryDirectory(prefix="campaignlake-mlflow-") as scratch:
+                mlflow.spark.log_model(
+                    model,
+                    MODEL_ARTIFACT,
+                    signature=input_signature(model_inputs) if model_inputs else None,
+                    dfs_tmpdir=_dfs_scratch(conf, scratch),
+                )
+    log.info(
+        "MLflow run %s in %s (%s)", run.info.run_id, tracking_uri(conf), conf.tracking.experiment
+    )
     return str(run.info.run_id)
+
+
+def log_report(conf: Conf, as_of: date, html: str) -> str | None:
+    """Log the run report as the artifact ``report.html`` of a pipeline run for ``as_of``, where
+    Databricks users look for a job's outputs; its run id (None with tracking off)."""
+    if not conf.tracking.enabled:
+        return None
+    import mlflow
+
+    _connect(conf)
+    mlflow.set_experiment(conf.tracking.experiment)
+    with mlflow.start_run(run_name=f"pipeline-{as_of.isoformat()}") as run:
+        mlflow.set_tags({"as_of": as_of.isoformat(), "kind": "run_report"})
+        mlflow.log_text(html, "report.html")
+    return str(run.info.run_id)
+
+
+def _dfs_scratch(conf: Conf, local: str) -> str:
+    """Where Spark writes the model before MLflow copies it: a local folder in local mode, the
+    models location on a cluster (whose executors cannot write the driver's disk)."""
+    master = conf.spark.master or ""
+    return local if master.startswith("local") else f"{conf.paths.models.rstrip('/')}/_mlflow_tmp"
+
+
+def champion_version(conf: Conf, model: str) -> str | None:
+    """The model store version (``vN``) the registry's ``champion`` alias points at; ``None``
+    with tracking off, or when no version of ``model`` was registered as champion."""
+    if not conf.tracking.enabled:
+        return None
+    from mlflow.exceptions import MlflowException
+
+    client = _connect(conf)
+    try:
+        version = client.get_model_version_by_alias(registered_name(conf, model), CHAMPION)
+    except MlflowException:
+        return None
+    return version.tags.get(STORE_VERSION_TAG)
+
+
+def register_version(
+    conf: Conf, model: str, store_version: str, run_id: str, promotion: Promotion
+) -> str | None:
+    """Register the run's logged model as a version of ``model``, tagged with its store
+    version and the gate's decision, and move ``champion`` to it when it was promoted; the
+    registry's version number (None with tracking off)."""
+    if not conf.tracking.enabled:
+        return None
+    from mlflow.exceptions import MlflowException
+
+    client = _connect(conf)
+    name = registered_name(conf, model)
+    try:
+        client.get_registered_model(name)
+    except MlflowException:
+        client.create_registered_model(name)
+    registered = client.create_model_version(
+        name,
+        source=f"runs:/{run_id}/{MODEL_ARTIFACT}",
+        run_id=run_id,
+        tags={
+            STORE_VERSION_TAG: store_version,
+            "gate": "champion" if promotion.promoted else "challenger",
+            "gate_reason": promotion.describe()[:500],
+        },
+    )
+    if promotion.promoted:
+        client.set_registered_model_alias(name, CHAMPION, registered.version)
+    log.info("registered %s version %s (%s)", name, registered.version, store_version)
+    return str(registered.version)

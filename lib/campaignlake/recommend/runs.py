@@ -5,6 +5,7 @@ ALS on a chronological holdout against the popularity baseline, a new model vers
 from __future__ import annotations
 
 import itertools
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta, timezone
 from typing import Any
@@ -19,11 +20,12 @@ from pyspark.sql import functions as F
 from campaignlake import catalog
 from campaignlake import columns as c
 from campaignlake.config import Conf
-from campaignlake.errors import TrainingDataError
+from campaignlake.errors import ModelNotFoundError, TrainingDataError
 from campaignlake.feature_set import cutoff_of
 from campaignlake.frames import metrics_rows
+from campaignlake.models.promotion import Promotion, describe_promotion
 from campaignlake.models.registry import ModelStore
-from campaignlake.models.tracking import log_training_run
+from campaignlake.models.tracking import champion_version, log_training_run, register_version
 from campaignlake.recommend import als
 from campaignlake.recommend.evaluation import (
     HOLDOUT,
@@ -78,9 +80,12 @@ class RecommenderReport:
     params: str
     holdout: dict[str, dict[str, float]] = field(default_factory=dict)
     grid: dict[str, float] = field(default_factory=dict)
+    #: The champion gate's decision (None with tracking off: the latest version serves).
+    promotion: Promotion | None = None
 
     def describe(self) -> str:
-        """The version and the holdout metrics against the popularity baseline."""
+        """The version, the holdout metrics against the popularity baseline and the champion
+        gate's decision."""
         lines = [f"train_recommender: als_recommender {self.model_version} ({self.params})"]
         for model, m in self.holdout.items():
             shown = "  ".join(
@@ -88,6 +93,7 @@ class RecommenderReport:
                 ("precision", "recall", "ndcg", "map") or k == "coverage"
             )  # fmt: skip
             lines.append(f"   {model:<34} {shown}")
+        lines.append(f"   champion gate: {describe_promotion(self.promotion)}")
         return "\n".join(lines)
 
 
@@ -160,9 +166,23 @@ def train_recommender(
         assert best is not None
         results[recs.model_name] = best[2]
 
+        store = ModelStore(spark, conf.paths.models)
+
+        def holdout_ndcg(params: als.AlsParams) -> float:
+            """NDCG@k of ``params`` fitted on this run's training split (the grid's measure)."""
+            if params.label() in grid:
+                return grid[params.label()]
+            model = als.fit_als(train, params)
+            candidates = als.als_candidates(
+                model, evaluated.join(customers_idx, c.CUSTOMER_ID), products_idx, depth
+            )
+            lists = als.complete_lists(evaluated, als=candidates, **common)
+            return evaluate_lists(lists, relevant, recs.k, catalog_size)[f"ndcg_at_{recs.k}"]
+
+        champion = champion_version(conf, recs.model_name)
+        champion_value, unmeasured = _champion_ndcg(store, recs.model_name, champion, holdout_ndcg)
         full = indexed(all_rows, customers_idx, products_idx)
         final = als.fit_als(full, best[1])
-        store = ModelStore(spark, conf.paths.models)
         version = store.next_version(recs.model_name)
         metadata: dict[str, Any] = {
             "created_at": created.isoformat(),
@@ -190,7 +210,7 @@ def train_recommender(
             metrics_rows(spark, version, created, rows),
             txn=Txn(f"train:{recs.model_name}", int(version[1:])),
         )
-        log_training_run(
+        run_id = log_training_run(
             conf,
             run_name=f"{recs.model_name}-{version}",
             params=vars(best[1]),
@@ -198,8 +218,23 @@ def train_recommender(
                      for m, v in ms.items()},
             tags={"model_name": recs.model_name, "model_version": version, "path": path},
             metadata=metadata,
+            model=PipelineModel(stages=[final]),
+            model_inputs=full.select(final.getUserCol(), final.getItemCol()).schema,
         )  # fmt: skip
-        return RecommenderReport(version, best[1].label(), results, grid)
+        report = RecommenderReport(version, best[1].label(), results, grid)
+        if run_id is not None:
+            report.promotion = Promotion(
+                model=recs.model_name,
+                challenger=version,
+                champion=champion,
+                metric=f"ndcg_at_{recs.k}",
+                challenger_value=best[0],
+                champion_value=champion_value,
+                tolerance=conf.tracking.champion_tolerance,
+                unmeasured_reason=unmeasured,
+            )
+            register_version(conf, recs.model_name, version, run_id, report.promotion)
+        return report
     finally:
         for df in cached:
             df.unpersist()
@@ -225,6 +260,24 @@ class RecommendReport:
         )
 
 
+def _champion_ndcg(
+    store: ModelStore,
+    name: str,
+    champion: str | None,
+    holdout_ndcg: Callable[[als.AlsParams], float],
+) -> tuple[float | None, str]:
+    """The champion's parameters measured on this run's split, or why they cannot be: its saved
+    model was refitted on everything up to its date, so scoring it on a holdout it may have
+    seen would flatter it."""
+    if champion is None:
+        return None, ""
+    try:
+        params = als.AlsParams(**store.metadata(name, champion)["params"])
+    except (ModelNotFoundError, KeyError, TypeError) as exc:
+        return None, f"its parameters are not readable: {exc}"
+    return holdout_ndcg(params), ""
+
+
 def recommend(
     spark: SparkSession,
     conf: Conf,
@@ -238,7 +291,8 @@ def recommend(
     they change."""
     tables.require(INPUTS, "recommendations")
     recs = conf.recommendations
-    stored = ModelStore(spark, conf.paths.models).load(recs.model_name, model_version)
+    serving = model_version or champion_version(conf, recs.model_name)
+    stored = ModelStore(spark, conf.paths.models).load(recs.model_name, serving)
     model: ALSModel = stored.pipeline.stages[0]  # type: ignore[assignment]
     cutoff = cutoff_of(as_of)
     products = tables.read(catalog.PRODUCTS)

@@ -17,6 +17,7 @@ from campaignlake.audiences.exports import audit_path, read_audit
 from campaignlake.config import Conf
 from campaignlake.hadoop_fs import HadoopFs
 from campaignlake.models.evaluation import LOGISTIC_BASELINE, MODEL, RECENCY_RULE, VALIDATION
+from campaignlake.models.tracking import champion_version, log_report
 from campaignlake.recommend.evaluation import HOLDOUT, POPULARITY_BASELINE
 from campaignlake.report.html import ReportData, render
 from campaignlake.tables import Tables
@@ -48,12 +49,15 @@ class ReportResult:
     as_of: date
     path: str
     data: ReportData
+    #: The MLflow run the report was logged to as an artifact (None with tracking off).
+    mlflow_run_id: str | None = None
 
     def describe(self) -> str:
         """Where the report is and what it covers."""
+        logged = f"; MLflow run {self.mlflow_run_id}" if self.mlflow_run_id else ""
         return (
             f"build_report {self.as_of}: {self.path} ({len(self.data.funnels)} campaign "
-            f"funnels, {len(self.data.volumes)} tables)"
+            f"funnels, {len(self.data.volumes)} tables){logged}"
         )
 
 
@@ -87,7 +91,8 @@ def gather(spark: SparkSession, conf: Conf, tables: Tables, as_of: date) -> Repo
 
 
 def _model_metrics(tables: Tables, conf: Conf, data: ReportData) -> None:
-    """The latest version's metrics of the response model and the recommender."""
+    """The serving version's metrics of the response model and the recommender: the registry's
+    champion, or the latest version without a registry."""
     response = conf.response_model.name
     recommender = conf.recommendations.model_name
     variants = {
@@ -102,8 +107,9 @@ def _model_metrics(tables: Tables, conf: Conf, data: ReportData) -> None:
         .collect()
     )
     for model in (response, recommender):
-        if model in latest:
-            data.model_versions[model] = latest[model]
+        serving = champion_version(conf, model) or latest.get(model)
+        if serving is not None:
+            data.model_versions[model] = serving
     wanted = F.lit(False)
     for name, owner in variants.items():
         if owner in data.model_versions:
@@ -127,5 +133,7 @@ def build_report(spark: SparkSession, conf: Conf, tables: Tables, *, as_of: date
     """Write the HTML report of the run for ``as_of``."""
     data = gather(spark, conf, tables, as_of)
     path = f"{conf.paths.reports.rstrip('/')}/{as_of.isoformat()}/{REPORT_FILE}"
-    HadoopFs(spark).write_text(path, render(data))
-    return ReportResult(as_of=as_of, path=path, data=data)
+    html = render(data)
+    HadoopFs(spark).write_text(path, html)
+    run_id = log_report(conf, as_of, html)
+    return ReportResult(as_of=as_of, path=path, data=data, mlflow_run_id=run_id)
