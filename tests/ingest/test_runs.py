@@ -340,6 +340,7 @@ def test_products_and_campaigns(spark: SparkSession, conf: Conf, tables: Tables)
     assert str(contacts["C1"][c.REVENUE]) == "42.50" and contacts["C5"][c.REVENUE] is None
 
 
+@job_runs
 def test_every_table_opens_with_deltalake_and_matches_spark(
     spark: SparkSession, conf: Conf, tables: Tables
 ) -> None:
