@@ -55,6 +55,8 @@ def spark(tmp_path_factory: pytest.TempPathFactory) -> Iterator[SparkSession]:
         .config("spark.sql.parquet.outputTimestampType", "TIMESTAMP_MICROS")
         .config("spark.sql.execution.arrow.pyspark.enabled", "true")
         .config("spark.local.dir", str(tmp_path_factory.mktemp("spark-local")))
+        # Tables addressed by name (schema.table) are created in the session catalog here.
+        .config("spark.sql.warehouse.dir", str(tmp_path_factory.mktemp("spark-warehouse")))
         .config("spark.driver.memory", "2g")
         .config("spark.sql.sources.parallelPartitionDiscovery.parallelism", "2")
         .config("spark.databricks.delta.snapshotPartitions", "1")

@@ -103,7 +103,7 @@ def test_a_dev_deploy_is_paused_and_writes_only_its_own_catalog_schema_and_table
     for job_key, task in bundle_tasks():
         parameters = task["python_wheel_task"]["parameters"]
         given = {parameters[i + 1].split("=")[0] for i, p in enumerate(parameters) if p == "--var"}
-        assert given == {"catalog", "schema", "warehouse_root"}, (job_key, task["task_key"])
+        assert given == {"catalog", "schema"}, (job_key, task["task_key"])
 
 
 def test_prod_runs_as_a_service_principal_from_a_private_folder_with_explicit_rights() -> None:
@@ -124,7 +124,7 @@ def test_the_bundle_creates_the_volumes_the_databricks_conf_uses() -> None:
     conf = load_conf(
         "databricks",
         conf_dir=str(REPO_ROOT / "conf"),
-        variables={"catalog": "c", "schema": "s", "warehouse_root": "s3://w"},
+        variables={"catalog": "c", "schema": "s"},
     )
     used = {p.split("/")[4] for p in (conf.paths.landing, conf.paths.models,
                                        conf.paths.exports, conf.paths.reports)}  # fmt: skip

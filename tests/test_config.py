@@ -16,7 +16,7 @@ LOCAL = (REPO_ROOT / "conf" / "local.yaml").read_text()
 #: What a deployment passes with --var (the bundle's target values, an EMR step's server).
 DEPLOYED = {
     "local": {},
-    "databricks": {"catalog": "prod", "schema": "campaignlake", "warehouse_root": "s3://lake/cl"},
+    "databricks": {"catalog": "prod", "schema": "campaignlake"},
     "emr": {"mlflow_tracking_uri": "https://mlflow.example.com"},
 }
 
@@ -32,7 +32,19 @@ def write_conf(tmp_path: Path, text: str) -> Path:
 def test_shipped_confs_load(env: str) -> None:
     conf = load_conf(env, conf_dir=str(REPO_ROOT / "conf"), variables=DEPLOYED[env])
     assert conf.env == env
-    assert conf.table_path("clickstream_events").endswith("/bronze/clickstream_events")
+    assert conf.table_path("clickstream_events") in (
+        f"{conf.paths.warehouse}/bronze/clickstream_events",
+        "prod.campaignlake.clickstream_events",  # Databricks: a Unity Catalog table
+    )
+
+
+def test_the_local_catalog_conf_names_every_table_in_one_schema() -> None:
+    conf = load_conf(
+        "local-catalog", conf_dir=str(REPO_ROOT / "conf"), variables={"data_dir": "/x"}
+    )
+    assert conf.table_path("customers") == "campaignlake_dev.customers"
+    assert conf.storage.engine == "spark" and conf.paths.landing == "/x/landing"
+    assert conf.spark.extra["spark.sql.warehouse.dir"] == "/x/catalog"
 
 
 def test_local_paths_resolve_under_the_repository(tmp_path: Path) -> None:
@@ -42,11 +54,11 @@ def test_local_paths_resolve_under_the_repository(tmp_path: Path) -> None:
     assert conf.storage.engine == "auto" and conf.spark.master == "local[*]"
 
 
-def test_cluster_conf_keeps_uris() -> None:
+def test_databricks_tables_are_unity_catalog_tables_of_the_target() -> None:
     conf = load_conf(
         "databricks", conf_dir=str(REPO_ROOT / "conf"), variables=DEPLOYED["databricks"]
     )
-    assert conf.table_path("customers") == "s3://lake/cl/warehouse/silver/customers"
+    assert conf.table_path("customers") == "prod.campaignlake.customers"
     assert conf.spark.master is None
     assert conf.storage.engine == "spark" and conf.pii.allow_development_key is False
 
@@ -55,7 +67,7 @@ def test_databricks_files_live_in_the_targets_unity_catalog_volumes() -> None:
     conf = load_conf(
         "databricks",
         conf_dir=str(REPO_ROOT / "conf"),
-        variables={"catalog": "dev", "schema": "campaignlake_ana", "warehouse_root": "s3://d"},
+        variables={"catalog": "dev", "schema": "campaignlake_ana"},
     )
     assert (conf.paths.landing, conf.paths.models, conf.paths.exports, conf.paths.reports) == (
         "/Volumes/dev/campaignlake_ana/landing",

@@ -72,9 +72,11 @@ class PathsConf:
     reports: str
 
 
-#: Table locations by catalogue key, relative to ``paths.warehouse`` unless given as a full
-#: URI. Its fields are the catalogue's keys (:data:`campaignlake.catalog.TABLE_KEYS`), so a
-#: conf without a location for some table, or with a key no table has, fails when loaded.
+#: Table locations by catalogue key: a path relative to ``paths.warehouse``, a full URI, or a
+#: table name in the session's catalog (``schema.table`` or Unity Catalog's
+#: ``catalog.schema.table``). Its fields are the catalogue's keys
+#: (:data:`campaignlake.catalog.TABLE_KEYS`), so a conf without a location for some table, or
+#: with a key no table has, fails when loaded.
 TablesConf = dataclasses.make_dataclass(
     "TablesConf", [(key, str) for key in TABLE_KEYS], frozen=True
 )
@@ -284,12 +286,24 @@ class Conf:
     source_file: str = ""
 
     def table_path(self, key: str) -> str:
-        """Absolute location of the table configured under ``tables.<key>``."""
+        """The table configured under ``tables.<key>``: its name in the catalog, or its
+        absolute location."""
         try:
             location = getattr(self.tables, key)
         except AttributeError:
             raise ConfigError(f"{self.source_file}: tables.{key}: no such table key") from None
+        if is_table_name(location):
+            return location
         return join_uri(self.paths.warehouse, location)
+
+
+_TABLE_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*(\.[A-Za-z_][A-Za-z0-9_]*){1,2}$")
+
+
+def is_table_name(location: str) -> bool:
+    """Whether a table location is a catalog name (``schema.table``, ``catalog.schema.table``)
+    rather than a path: two or three dotted identifiers, no slash."""
+    return bool(_TABLE_NAME.match(location))
 
     @property
     def campaigns_dir(self) -> Path:
@@ -436,6 +450,7 @@ def _rules(conf: Conf) -> list[tuple[bool, str, str]]:
     segments, recs, model = conf.segments, conf.recommendations, conf.response_model
     windows, weights = conf.features.windows_days, recs.event_weights
     unknown = [o.channel for o in conf.scoring.offers if o.channel not in conf.ingest.channels]
+    named = [k for k in TABLE_KEYS if is_table_name(getattr(conf.tables, k))]
     s3 = conf.storage.s3_commit
     return [
         (0.0 <= conf.ingest.max_reject_rate <= 1.0, "ingest.max_reject_rate",
@@ -464,6 +479,9 @@ def _rules(conf: Conf) -> list[tuple[bool, str, str]]:
          "must be 0 or more"),
         (not (s3 and s3.locking_provider == "dynamodb" and not s3.dynamodb_table),
          "storage.s3_commit.dynamodb_table", "required with locking_provider dynamodb"),
+        (conf.storage.engine != "delta-rs" or not named, f"tables.{named[0] if named else ''}",
+         "the delta-rs engine writes paths only; give a path, or use storage.engine spark "
+         "for catalog table names"),
     ]  # fmt: skip
 
 

@@ -17,9 +17,9 @@ from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import functions as F
 from pyspark.sql.types import MapType, StructType
 
-from campaignlake.catalog import TableSpec, table_specs, writer_of
-from campaignlake.config import Conf
-from campaignlake.errors import MissingInputError
+from campaignlake.catalog import TABLE_KEYS, TableSpec, table_specs, writer_of
+from campaignlake.config import Conf, is_table_name
+from campaignlake.errors import ConfigError, MissingInputError
 from campaignlake.tables.delta_rs import DeltaRsEngine
 from campaignlake.tables.spark_delta import SparkDeltaEngine, delta_classes_available
 from campaignlake.tables.spec import Txn, WriteResult, describe_writes
@@ -101,6 +101,13 @@ def make_engine(spark: SparkSession, conf: Conf) -> Engine:
     engine = storage.engine
     if engine == "auto":
         engine = "spark" if delta_classes_available(spark) else "delta-rs"
+    named = [k for k in TABLE_KEYS if is_table_name(getattr(conf.tables, k))]
+    if engine == "delta-rs" and named:
+        raise ConfigError(
+            f"{conf.source_file}: tables.{named[0]}: {getattr(conf.tables, named[0])} is a "
+            "catalog table name, which needs Delta's JVM classes (storage.engine: spark); this "
+            "session has none, so the delta-rs engine, which writes paths only, was selected"
+        )
     if engine == "spark":
         return SparkDeltaEngine(
             spark, commit_retries=storage.commit_retries, stats_columns=storage.stats_columns

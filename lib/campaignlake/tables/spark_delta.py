@@ -1,6 +1,10 @@
 """The native delta-spark engine (Databricks, EMR with Delta enabled, any session with Delta's
 JVM classes). Same operations and meanings as :mod:`campaignlake.tables.delta_rs`.
 
+A table is addressed by path, or by name in the session's catalog (``schema.table``, Unity
+Catalog's ``catalog.schema.table``): named tables are created with ``CREATE TABLE`` (their
+schema first, when missing), written with ``saveAsTable`` and read with ``DeltaTable.forName``.
+
 Every write is tagged with a unique ``userMetadata`` in its commit, so whether *this* write
 committed, and at which version, is read from the table's history rather than guessed from
 versions (another writer may commit in between). Delta's own failures are mapped to the named
@@ -23,6 +27,7 @@ from pyspark.sql import functions as F
 from pyspark.sql.types import StructType
 
 from campaignlake.catalog import TableSpec
+from campaignlake.config import is_table_name
 from campaignlake.errors import (
     CommitConflictError,
     ReplaceWhereViolationError,
@@ -64,6 +69,16 @@ _REPLACE_WHERE_VIOLATIONS = (
 )
 
 
+def _quoted(name: str) -> str:
+    """A dotted catalog name with each part quoted for SQL."""
+    return ".".join(f"`{part}`" for part in name.split("."))
+
+
+def _sql_table(path: str) -> str:
+    """How SQL names the table: its quoted catalog name, or ``delta.`<path>```."""
+    return _quoted(path) if is_table_name(path) else f"delta.`{path}`"
+
+
 def delta_classes_available(spark: SparkSession) -> bool:
     """Whether Delta's JVM classes are on this session's classpath."""
     try:
@@ -101,16 +116,35 @@ class SparkDeltaEngine:
         from delta.tables import DeltaTable
 
         try:
+            if is_table_name(path):
+                return DeltaTable.forName(self.spark, path)
             return DeltaTable.forPath(self.spark, path)
         except Exception as exc:
-            if "DELTA_MISSING_DELTA_TABLE" in str(exc) or "is not a Delta table" in str(exc):
+            text = str(exc)
+            if any(
+                m in text
+                for m in (
+                    "DELTA_MISSING_DELTA_TABLE",
+                    "is not a Delta table",
+                    "TABLE_OR_VIEW_NOT_FOUND",
+                    "DELTA_TABLE_NOT_FOUND",
+                )
+            ):
                 raise TableNotFoundError(f"no Delta table at {path}") from None
             raise
 
     def exists(self, path: str) -> bool:
-        """Whether a Delta table exists at ``path``."""
+        """Whether a Delta table exists at ``path`` (or by that name)."""
         from delta.tables import DeltaTable
 
+        if is_table_name(path):
+            if not self.spark.catalog.tableExists(path):
+                return False
+            try:
+                self._delta(path)
+            except TableNotFoundError:
+                return False
+            return True
         return bool(DeltaTable.isDeltaTable(self.spark, path))
 
     def create(self, path: str, spec: TableSpec) -> WriteResult:
@@ -127,12 +161,18 @@ class SparkDeltaEngine:
             current = self._delta(path).detail().first()["properties"] or {}
             if STATS_COLUMNS_PROPERTY in properties and STATS_COLUMNS_PROPERTY not in current:
                 self.spark.sql(
-                    f"ALTER TABLE delta.`{path}` SET TBLPROPERTIES "
+                    f"ALTER TABLE {_sql_table(path)} SET TBLPROPERTIES "
                     f"('{STATS_COLUMNS_PROPERTY}' = '{properties[STATS_COLUMNS_PROPERTY]}')"
                 )
                 return WriteResult(committed=True, version=self.version(path))
             return WriteResult(committed=False, version=self.version(path), skipped_reason="exists")
-        builder = DeltaTable.createIfNotExists(self.spark).location(path).addColumns(spec.schema)
+        if is_table_name(path):
+            schema = path.rsplit(".", 1)[0]
+            self.spark.sql(f"CREATE SCHEMA IF NOT EXISTS {_quoted(schema)}")
+            builder = DeltaTable.createIfNotExists(self.spark).tableName(path)
+        else:
+            builder = DeltaTable.createIfNotExists(self.spark).location(path)
+        builder = builder.addColumns(spec.schema)
         if spec.partition_by:
             builder = builder.partitionedBy(*spec.partition_by)
         for key, value in properties.items():
@@ -167,7 +207,7 @@ class SparkDeltaEngine:
         """Delta's VACUUM: the files no version within ``retention_hours`` needs, and files no
         version ever referenced (delta-spark's VACUUM is always "full"); the paths removed."""
         self._delta(path)
-        retain = f"delta.`{path}` RETAIN {retention_hours} HOURS"
+        retain = f"{_sql_table(path)} RETAIN {retention_hours} HOURS"
         with self._session_conf(
             RETENTION_CHECK_CONF, "false" if retention_hours < DEFAULT_RETENTION_HOURS else None
         ):
@@ -194,7 +234,7 @@ class SparkDeltaEngine:
             moment = timestamp.isoformat() if isinstance(timestamp, datetime) else timestamp
             reader = reader.option("timestampAsOf", moment)
         try:
-            df = reader.load(path)
+            df = reader.table(path) if is_table_name(path) else reader.load(path)
         except Exception as exc:
             if timestamp is not None and "before the earliest version" in str(exc):
                 raise TableError(
@@ -250,7 +290,10 @@ class SparkDeltaEngine:
                 )
             for key, value in options.items():
                 writer = writer.option(key, value)
-            writer.save(path)
+            if is_table_name(path):
+                writer.saveAsTable(path)
+            else:
+                writer.save(path)
 
         return self._committing(path, mode, write)
 
@@ -355,7 +398,8 @@ class SparkDeltaEngine:
         removed = first("numRemovedFiles", "numTargetFilesRemoved")
         if not {"numRemovedFiles", "numTargetFilesRemoved"} & metrics.keys():
             # Delta 3.x reports no removed-file count for an overwrite: count its log entry.
-            commit = HadoopFs(self.spark).read_text(f"{path}/_delta_log/{version:020d}.json")
+            location = table.detail().first()["location"] if is_table_name(path) else path
+            commit = HadoopFs(self.spark).read_text(f"{location}/_delta_log/{version:020d}.json")
             removed = sum(1 for line in commit.splitlines() if line.startswith('{"remove"'))
         return WriteResult(
             committed=True,
