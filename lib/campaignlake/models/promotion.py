@@ -64,7 +64,7 @@ class Promotion:
     @property
     def serving(self) -> str:
         """The version in service after this decision."""
-        return self.challenger if self.promoted or self.champion is None else self.champion
+        return self.challenger if self.promoted else self.champion or self.challenger
 
     def describe(self) -> str:
         """The decision and why, in one line."""
