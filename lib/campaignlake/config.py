@@ -296,6 +296,11 @@ class Conf:
             return location
         return join_uri(self.paths.warehouse, location)
 
+    @property
+    def campaigns_dir(self) -> Path:
+        """The directory of the campaign files (``audiences.campaigns_dir``)."""
+        return Path(self.source_file).resolve().parent / self.audiences.campaigns_dir
+
 
 _TABLE_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*(\.[A-Za-z_][A-Za-z0-9_]*){1,2}$")
 
@@ -304,11 +309,6 @@ def is_table_name(location: str) -> bool:
     """Whether a table location is a catalog name (``schema.table``, ``catalog.schema.table``)
     rather than a path: two or three dotted identifiers, no slash."""
     return bool(_TABLE_NAME.match(location))
-
-    @property
-    def campaigns_dir(self) -> Path:
-        """The directory of the campaign files (``audiences.campaigns_dir``)."""
-        return Path(self.source_file).resolve().parent / self.audiences.campaigns_dir
 
 
 def join_uri(base: str, location: str) -> str:
