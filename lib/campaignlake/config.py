@@ -296,6 +296,10 @@ class Conf:
             return location
         return join_uri(self.paths.warehouse, location)
 
+    def named_tables(self) -> list[str]:
+        """The table keys configured by catalog name rather than by path."""
+        return [k for k in TABLE_KEYS if is_table_name(getattr(self.tables, k))]
+
     @property
     def campaigns_dir(self) -> Path:
         """The directory of the campaign files (``audiences.campaigns_dir``)."""
@@ -450,7 +454,7 @@ def _rules(conf: Conf) -> list[tuple[bool, str, str]]:
     segments, recs, model = conf.segments, conf.recommendations, conf.response_model
     windows, weights = conf.features.windows_days, recs.event_weights
     unknown = [o.channel for o in conf.scoring.offers if o.channel not in conf.ingest.channels]
-    named = [k for k in TABLE_KEYS if is_table_name(getattr(conf.tables, k))]
+    named = conf.named_tables()
     s3 = conf.storage.s3_commit
     return [
         (0.0 <= conf.ingest.max_reject_rate <= 1.0, "ingest.max_reject_rate",

@@ -17,8 +17,8 @@ from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import functions as F
 from pyspark.sql.types import MapType, StructType
 
-from campaignlake.catalog import TABLE_KEYS, TableSpec, table_specs, writer_of
-from campaignlake.config import Conf, is_table_name
+from campaignlake.catalog import TableSpec, table_specs, writer_of
+from campaignlake.config import Conf
 from campaignlake.errors import ConfigError, MissingInputError
 from campaignlake.tables.delta_rs import DeltaRsEngine
 from campaignlake.tables.spark_delta import SparkDeltaEngine, delta_classes_available
@@ -101,7 +101,7 @@ def make_engine(spark: SparkSession, conf: Conf) -> Engine:
     engine = storage.engine
     if engine == "auto":
         engine = "spark" if delta_classes_available(spark) else "delta-rs"
-    named = [k for k in TABLE_KEYS if is_table_name(getattr(conf.tables, k))]
+    named = conf.named_tables()
     if engine == "delta-rs" and named:
         raise ConfigError(
             f"{conf.source_file}: tables.{named[0]}: {getattr(conf.tables, named[0])} is a "
