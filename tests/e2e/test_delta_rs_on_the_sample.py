@@ -1,6 +1,8 @@
-"""The pip-only engine end to end: the generated sample ingested, featurised, scored,
-recommended and turned into audiences with ``storage.engine: delta-rs`` gives the same
-audiences and byte-identical exports as the native engine's run of the suite."""
+"""The other table layouts end to end: the generated sample ingested, featurised, scored,
+recommended and turned into audiences with the pip-only engine (``storage.engine: delta-rs``),
+or with every table given by catalog name (``<schema>.<table>`` in the session catalog, as
+Unity Catalog names them), gives the same audiences and byte-identical exports as the native
+engine's run of the suite on tables by path."""
 
 from __future__ import annotations
 
@@ -16,6 +18,7 @@ from pyspark.sql import functions as F
 from campaignlake import catalog
 from campaignlake import columns as c
 from campaignlake.audiences.runs import AudienceReport, build_audiences
+from campaignlake.catalog import TABLE_KEYS
 from campaignlake.config import PathsConf
 from campaignlake.features.runs import build_features
 from campaignlake.ingest.runs import (
@@ -34,17 +37,32 @@ if TYPE_CHECKING:
     from tests.conftest import SampleModels
 
 
+#: The schema of the session catalog the named-table run writes to.
+NAMED_SCHEMA = "sample_by_name"
+
+
 @pytest.mark.slow
-def test_the_pip_only_engine_builds_the_same_audiences_as_the_native_one(
+@pytest.mark.parametrize(
+    "engine, by_name", [("delta-rs", False), ("spark", True)], ids=["delta-rs", "tables-by-name"]
+)
+def test_another_table_layout_builds_the_same_audiences_as_the_native_one_by_path(
     spark: SparkSession,
     sample_models: SampleModels,
     sample_audiences: AudienceReport,
     tmp_path: Path,
+    engine: str,
+    by_name: bool,
 ) -> None:
     native = sample_models.conf
+    table_locations = native.tables
+    if by_name:
+        table_locations = dataclasses.replace(
+            native.tables, **{key: f"{NAMED_SCHEMA}.{key}" for key in TABLE_KEYS}
+        )
     conf = dataclasses.replace(
         native,
-        storage=dataclasses.replace(native.storage, engine="delta-rs"),
+        storage=dataclasses.replace(native.storage, engine=engine),
+        tables=table_locations,
         # The same landing files and the models the native run trained; its own tables.
         paths=PathsConf(
             landing=native.paths.landing,
@@ -55,7 +73,7 @@ def test_the_pip_only_engine_builds_the_same_audiences_as_the_native_one(
         ),
     )
     tables = Tables(spark, conf)
-    assert tables.engine.name == "delta-rs"
+    assert tables.engine.name == engine
     now = datetime(2026, 11, 1, 6, tzinfo=timezone.utc)
     for ingest in (ingest_products, ingest_crm, ingest_campaigns, ingest_clickstream):
         ingest(spark, conf, tables, now=now)
@@ -87,3 +105,9 @@ def test_the_pip_only_engine_builds_the_same_audiences_as_the_native_one(
     assert len(report.results) == len(sample_audiences.results) > 0
     for ours, theirs in zip(report.results, sample_audiences.results, strict=True):
         assert Path(ours.export_path).read_bytes() == Path(theirs.export_path).read_bytes()
+    if by_name:
+        # Every table went to the catalog, none to the warehouse folder.
+        assert conf.named_tables() == list(TABLE_KEYS)
+        listed = {t.name for t in spark.catalog.listTables(NAMED_SCHEMA)}
+        assert {catalog.CUSTOMERS, catalog.CAMPAIGN_AUDIENCES, catalog.RECOMMENDATIONS} <= listed
+        assert not (tmp_path / "warehouse").exists()

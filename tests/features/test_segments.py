@@ -69,3 +69,26 @@ def test_behaviour_segments_separate_active_from_dormant_customers(spark: SparkS
     active = {assigned[f"A{i}"] for i in range(12)}
     dormant = {assigned[f"D{i}"] for i in range(12)}
     assert len(active) == 1 and len(dormant) == 1 and active != dormant
+
+
+def test_fewer_behaviours_than_the_minimum_k_get_one_segment_each(spark: SparkSession) -> None:
+    # A development extract: two behaviours, each shared by three customers.
+    counts = ["sessions", "product_views", "searches", "add_to_carts", "orders"]
+    columns = [f"{n}_7d" for n in counts] + ["days_since_last_visit", "affinity_books"]
+    rows = [(f"A{i}", *[20] * 5, 1, 0.9) for i in range(3)]
+    rows += [(f"D{i}", *[0] * 5, 29, 0.1) for i in range(3)]
+    schema = f"{c.CUSTOMER_ID} string, " + ", ".join(
+        f"{n} {'double' if n.startswith('affinity') else 'long'}" for n in columns
+    )
+    fs = FeatureSet(windows=(7,), top_categories=("books",), devices=(), mediums=())
+    features = spark.createDataFrame(rows, schema)
+    segmentation = fit_behaviour_segments(
+        features, fs, SegmentsConf(kmeans_k_min=3, kmeans_k_max=6, kmeans_max_iter=20, seed=1)
+    )
+    assert segmentation.k == 2 and set(segmentation.silhouettes) == {2}
+    assigned = {
+        r[c.CUSTOMER_ID]: r[c.BEHAVIOUR_SEGMENT]
+        for r in assign_behaviour_segments(features, fs, segmentation).collect()
+    }
+    assert len({assigned[f"A{i}"] for i in range(3)} | {assigned[f"D{i}"] for i in range(3)}) == 2
+    assert assigned["A0"] != assigned["D0"]

@@ -22,6 +22,7 @@ from pyspark.sql import functions as F
 
 from campaignlake import columns as c
 from campaignlake.config import SegmentsConf
+from campaignlake.errors import TrainingDataError
 from campaignlake.feature_set import (
     DAYS_SINCE_LAST_PURCHASE,
     DAYS_SINCE_LAST_VISIT,
@@ -182,7 +183,10 @@ def _fit_best_k(inputs: DataFrame, conf: SegmentsConf) -> BehaviourSegmentation:
     evaluator = ClusteringEvaluator(featuresCol=_SCALED, predictionCol=_CLUSTER)
     silhouettes: dict[int, float] = {}
     best: tuple[float, int, PipelineModel] | None = None
-    for k in range(conf.kmeans_k_min, min(conf.kmeans_k_max, distinct) + 1):
+    # Fewer distinct behaviours than kmeans_k_min (a small development extract) still get
+    # segments: as many as there are behaviours, up to the configured minimum.
+    k_min = min(conf.kmeans_k_min, distinct)
+    for k in range(k_min, min(conf.kmeans_k_max, distinct) + 1):
         kmeans = KMeans(
             k=k,
             seed=conf.seed,
@@ -196,7 +200,12 @@ def _fit_best_k(inputs: DataFrame, conf: SegmentsConf) -> BehaviourSegmentation:
         if math.isfinite(score) and (best is None or score > best[0]):
             best = (score, k, model)
     if best is None:
-        raise ValueError("KMeans found no usable segmentation: every silhouette was undefined")
+        raise TrainingDataError(
+            f"gold/customer_segments: k-means found no usable segmentation for k = {k_min} … "
+            f"{min(conf.kmeans_k_max, distinct)} on {distinct} distinct behaviours (every "
+            "silhouette was undefined); lower segments.kmeans_k_min or build features for "
+            "more customers"
+        )
     return BehaviourSegmentation(model=best[2], k=best[1], silhouettes=silhouettes)
 
 

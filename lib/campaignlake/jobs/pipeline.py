@@ -12,6 +12,7 @@ from typing import Any
 from pyspark.sql import SparkSession
 
 from campaignlake.audiences.runs import AudienceReport
+from campaignlake.catalog import TABLE_KEYS
 from campaignlake.config import Conf
 from campaignlake.errors import ConfigError
 from campaignlake.jobs.job import Job, RunDate
@@ -25,14 +26,15 @@ from campaignlake.tables import Tables
 class PipelineReport:
     """Where a pipeline run left its results (each stage printed its own report as it ran)."""
 
-    warehouse: str
+    #: Where the tables are: the warehouse folder, or the catalog schemas that name them.
+    tables_at: str
     models: str
     exports: list[str] = field(default_factory=list)
     report: str | None = None
 
     def describe(self) -> str:
         """Where to look: tables, models, exports and the run report."""
-        lines = [f"tables are under {self.warehouse}; models under {self.models}"]
+        lines = [f"tables are {self.tables_at}; models under {self.models}"]
         lines += [f"export: {path}" for path in self.exports]
         if self.report:
             lines.append(f"report: {self.report}")
@@ -66,7 +68,7 @@ def run_stages(
         _stage("generate_sample", lambda: generate_sample(conf, if_missing=True))
     print(f"   storage engine: {tables.engine.name}; warehouse: {conf.paths.warehouse}")
     store = ModelStore(spark, conf.paths.models)
-    report = PipelineReport(warehouse=conf.paths.warehouse, models=conf.paths.models)
+    report = PipelineReport(tables_at=_tables_at(conf), models=conf.paths.models)
     first = stages.index(from_stage)
     for job in jobs:
         if job.stage is None or stages.index(job.stage) < first:
@@ -100,3 +102,14 @@ def _run_date(given: date | None, conf: Conf) -> date:
     if conf.env == "local":
         return date.fromisoformat(conf.sample.end_date)
     raise ConfigError("--date YYYY-MM-DD is required outside local runs")
+
+
+def _tables_at(conf: Conf) -> str:
+    """``under <warehouse>``, ``in the catalog schema(s) …`` or both, for the closing lines."""
+    named = conf.named_tables()
+    schemas = sorted({conf.table_path(key).rsplit(".", 1)[0] for key in named})
+    in_catalog = f"in the catalog schema {', '.join(schemas)}" if schemas else ""
+    if len(named) == len(TABLE_KEYS):
+        return in_catalog
+    under = f"under {conf.paths.warehouse}"
+    return f"{under} and {in_catalog} ({len(named)} of them)" if named else under
