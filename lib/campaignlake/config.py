@@ -166,6 +166,18 @@ class AlsGridConf:
 
 
 @dataclass(frozen=True)
+class HoldoutConf:
+    """The chronological holdout the ALS grid is chosen on (``recommendations.holdout``)."""
+
+    #: ``per_customer``: each customer's last ``fraction`` of interactions (customers with at
+    #: least ``min_events``); ``last_days``: everyone's interactions of the last ``days``.
+    split: Literal["per_customer", "last_days"]
+    fraction: float = 0.2
+    min_events: int = 5
+    days: int = 14
+
+
+@dataclass(frozen=True)
 class RecommendationsConf:
     """Implicit-feedback ALS recommendations (see README, "Recommendations")."""
 
@@ -174,14 +186,23 @@ class RecommendationsConf:
     event_weights: dict[str, float]
     half_life_days: float
     history_days: int
-    holdout_days: int
+    holdout: HoldoutConf
     k: int
     max_iter: int
     block_size: int
+    #: ALS's user and item blocks: the partitions of each iteration's shuffle. The initial
+    #: factors are drawn per block, so every environment that should fit the same model
+    #: keeps the same count.
+    num_blocks: int
     grid: AlsGridConf
+    #: Grid points fitted at the same time (Spark jobs from driver threads).
+    grid_parallelism: int
     #: A product the customer had one of these events for is never recommended to them.
     exclude_event_types: list[str]
     similar_products: int
+    #: Products per block of the similar-products computation (a block × the catalogue of
+    #: factors is one task's matrix product).
+    similar_block_size: int
     seed: int
 
 
@@ -464,8 +485,18 @@ def _rules(conf: Conf) -> list[tuple[bool, str, str]]:
          "give one or more positive day counts"),
         (2 <= segments.kmeans_k_min <= segments.kmeans_k_max, "segments.kmeans_k_min",
          "need 2 <= k_min <= k_max"),
-        (recs.k >= 1 and recs.holdout_days >= 1 and recs.half_life_days > 0, "recommendations",
-         "k, holdout_days and half_life_days must be positive"),
+        (recs.k >= 1 and recs.half_life_days > 0, "recommendations",
+         "k and half_life_days must be positive"),
+        (0.0 < recs.holdout.fraction < 1.0, "recommendations.holdout.fraction",
+         "must be in (0, 1)"),
+        (recs.holdout.min_events >= 2, "recommendations.holdout.min_events",
+         "must be 2 or more (one event to train on, one to hold out)"),
+        (recs.holdout.days >= 1, "recommendations.holdout.days", "must be 1 or more"),
+        (recs.num_blocks >= 1 and recs.grid_parallelism >= 1 and recs.similar_block_size >= 1,
+         "recommendations", "num_blocks, grid_parallelism and similar_block_size must be 1 or more"),
+        (all(v > 0 for v in [*recs.grid.rank, *recs.grid.reg_param, *recs.grid.alpha])
+         and bool(recs.grid.rank and recs.grid.reg_param and recs.grid.alpha),
+         "recommendations.grid", "give one or more positive values for rank, reg_param and alpha"),
         (bool(weights) and all(w > 0 for w in weights.values()),
          "recommendations.event_weights", "give positive weights"),
         (0.0 < model.validation_fraction < 1.0, "response_model.validation_fraction",

@@ -29,6 +29,17 @@ def test_recommender_beats_popularity_and_every_customer_gets_k_products(
     name = conf.recommendations.model_name
     als_ndcg = report.holdout[name]["ndcg_at_10"]
     assert als_ndcg > report.holdout[f"{name}.{POPULARITY_BASELINE}"]["ndcg_at_10"]
+    # The per-customer holdout evaluates every customer with history on both sides of a cut,
+    # and gold/model_metrics says how many.
+    evaluated = int(report.holdout[name]["evaluated_customers"])
+    recorded = (
+        tables.read("model_metrics")
+        .where((F.col(c.MODEL_NAME) == name) & (F.col(c.MODEL_VERSION) == report.model_version))
+        .where(F.col(c.METRIC) == "evaluated_customers")
+        .first()
+    )
+    assert evaluated > 300 and recorded is not None and int(recorded[c.VALUE]) == evaluated
+    assert f"; {evaluated} customers evaluated" in report.describe()
     # The first registered version is the champion that recommend loads.
     assert report.promotion is not None and report.promotion.champion is None
     assert champion_version(conf, name) == report.model_version

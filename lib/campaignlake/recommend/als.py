@@ -11,6 +11,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+import numpy as np
+import pandas as pd
 from pyspark.ml.recommendation import ALS, ALSModel
 from pyspark.sql import DataFrame, Window
 from pyspark.sql import functions as F
@@ -35,6 +37,8 @@ class AlsParams:
     max_iter: int
     block_size: int
     seed: int
+    #: Spark's default: what versions saved before the setting existed were fitted with.
+    num_blocks: int = 10
 
     def label(self) -> str:
         """``rank=…,reg_param=…,alpha=…``: the point's name in metrics and reports."""
@@ -63,6 +67,8 @@ def fit_als(interactions: DataFrame, params: AlsParams) -> ALSModel:
         maxIter=params.max_iter,
         seed=params.seed,
         coldStartStrategy="drop",
+        numUserBlocks=params.num_blocks,
+        numItemBlocks=params.num_blocks,
     )
     als.setBlockSize(params.block_size)
     return als.fit(rows)
@@ -205,42 +211,136 @@ def complete_lists(
 
 
 def similar_products(
-    model: ALSModel, product_index: DataFrame, active: DataFrame, n: int
+    item_factors: DataFrame,
+    product_index: DataFrame,
+    active: DataFrame,
+    n: int,
+    block_size: int,
 ) -> DataFrame:
-    """For each product the model knows, the ``n`` active products with the most similar item
-    factors (cosine): ``product_id``, ``rank``, ``similar_product_id``, ``similarity``."""
-    factors = model.itemFactors.select(
-        F.col("id").alias(c.PRODUCT_INDEX), F.col("features").alias("__f")
-    ).withColumn("__norm", F.sqrt(F.aggregate("__f", F.lit(0.0), lambda acc, x: acc + x * x)))
-    named = factors.join(F.broadcast(product_index), c.PRODUCT_INDEX, "inner").select(
-        c.PRODUCT_ID, "__f", "__norm"
-    )
-    targets = named.join(F.broadcast(active), c.PRODUCT_ID, "left_semi").select(
-        F.col(c.PRODUCT_ID).alias(c.SIMILAR_PRODUCT_ID),
-        F.col("__f").alias("__g"),
-        F.col("__norm").alias("__gnorm"),
-    )
-    dot = F.aggregate(
-        F.zip_with("__f", "__g", lambda x, y: x * y), F.lit(0.0), lambda acc, x: acc + x
-    )
-    pairs = (
-        named.crossJoin(targets)
-        .where(F.col(c.PRODUCT_ID) != F.col(c.SIMILAR_PRODUCT_ID))
+    """For each product with factors, the ``n`` active products with the most similar item
+    factors (cosine; ties by product id): ``product_id``, ``rank``, ``similar_product_id``,
+    ``similarity``. Products whose factors are all zero have no neighbours.
+
+    Exact, without a cross join of products: the unit-length factors are grouped into blocks
+    of ``block_size`` products by index; each task takes one block and every block of active
+    products, and keeps each product's top ``n`` of the matrix product as it goes. The work is
+    blocks × catalogue × rank multiply-adds in BLAS and the shuffle is the factor matrix once
+    per block, where the cross join shuffled and sorted catalogue² rows. A matrix product has
+    no Spark SQL built-in, so this one step runs in pandas (``applyInPandas``).
+
+    Parameters
+    ----------
+    item_factors
+        ``id`` (the product index) and ``features`` (ALS's ``itemFactors``).
+    product_index
+        ``product_id`` and ``product_index``.
+    active
+        ``product_id`` of the products that may be recommended as similar.
+    """
+    norm = F.sqrt(F.aggregate("__f", F.lit(0.0), lambda acc, x: acc + x * x))
+    units = (
+        item_factors.withColumn("__f", F.transform("features", lambda x: x.cast("double")))
+        .withColumn("__norm", norm)
+        .where(F.col("__norm") > 0)
+        .join(F.broadcast(product_index), F.col("id") == F.col(c.PRODUCT_INDEX), "inner")
         .select(
             c.PRODUCT_ID,
-            c.SIMILAR_PRODUCT_ID,
-            F.when(
-                (F.col("__norm") > 0) & (F.col("__gnorm") > 0),
-                dot / (F.col("__norm") * F.col("__gnorm")),
-            ).alias(c.SIMILARITY),
+            F.floor(F.col(c.PRODUCT_INDEX) / block_size).alias(_BLOCK),
+            F.transform("__f", lambda x: x / F.col("__norm")).alias("__unit"),
         )
-        .where(F.col(c.SIMILARITY).isNotNull())
     )
-    order = Window.partitionBy(c.PRODUCT_ID).orderBy(
-        F.desc(c.SIMILARITY), F.asc(c.SIMILAR_PRODUCT_ID)
-    )
+
+    def blocks(rows: DataFrame, role: str) -> DataFrame:
+        items = F.collect_list(F.struct(c.PRODUCT_ID, "__unit"))
+        grouped = rows.groupBy(_BLOCK).agg(items.alias("__items"))
+        return grouped.select(
+            F.col(_BLOCK).alias(f"__{role}_block"),
+            F.col(f"__items.{c.PRODUCT_ID}").alias(f"__{role}_ids"),
+            F.flatten(F.col("__items.__unit")).alias(f"__{role}_vectors"),
+        )
+
+    queries = blocks(units, "query")
+    targets = blocks(units.join(F.broadcast(active), c.PRODUCT_ID, "left_semi"), "target")
     return (
-        pairs.withColumn(c.RANK, F.row_number().over(order))
-        .where(F.col(c.RANK) <= n)
-        .select(c.PRODUCT_ID, F.col(c.RANK).cast("int"), c.SIMILAR_PRODUCT_ID, c.SIMILARITY)
+        queries.crossJoin(targets)
+        .groupBy("__query_block")
+        .applyInPandas(lambda rows: _neighbours_of_block(rows, n), _SIMILAR_SCHEMA)
     )
+
+
+_BLOCK = "__block"
+_SIMILAR_SCHEMA = (
+    f"{c.PRODUCT_ID} string, {c.RANK} int, {c.SIMILAR_PRODUCT_ID} string, {c.SIMILARITY} double"
+)
+#: Similarities computed at once per task (query rows × catalogue): about 128 MB of doubles.
+_CHUNK_CELLS = 1 << 24
+
+
+def _neighbours_of_block(rows: pd.DataFrame, n: int) -> pd.DataFrame:
+    """One query block against every target block (one row each): the top ``n`` targets of
+    each query product, by cosine and then by product id."""
+    query_ids = np.asarray(rows["__query_ids"].iat[0], dtype=object)
+    queries = np.asarray(rows["__query_vectors"].iat[0], dtype=np.float64)
+    queries = queries.reshape(len(query_ids), -1)
+    target_ids = np.concatenate([np.asarray(ids, dtype=object) for ids in rows["__target_ids"]])
+    targets = np.concatenate(
+        [np.asarray(v, dtype=np.float64) for v in rows["__target_vectors"]]
+    ).reshape(len(target_ids), -1)
+    # Targets in id order: a stable sort then breaks equal similarities by product id.
+    in_id_order = np.argsort(target_ids.astype(str), kind="stable")
+    target_ids, targets = target_ids[in_id_order], targets[in_id_order]
+    target_keys = target_ids.astype(str)
+    step = max(1, _CHUNK_CELLS // max(1, len(target_ids)))
+    parts = []
+    for first in range(0, len(query_ids), step):
+        ids = query_ids[first : first + step]
+        sims = queries[first : first + step] @ targets.T
+        # A product is not its own neighbour.
+        at = np.searchsorted(target_keys, ids.astype(str))
+        at_clipped = np.minimum(at, len(target_ids) - 1)
+        own = (at < len(target_ids)) & (target_ids[at_clipped] == ids)
+        sims[np.nonzero(own)[0], at_clipped[own]] = -np.inf
+        columns, values = top_n_columns(sims, n)
+        kept = np.isfinite(values)
+        parts.append(
+            pd.DataFrame(
+                {
+                    c.PRODUCT_ID: np.repeat(ids, columns.shape[1])[kept.ravel()],
+                    c.RANK: np.tile(np.arange(1, columns.shape[1] + 1), len(ids))[kept.ravel()],
+                    c.SIMILAR_PRODUCT_ID: target_ids[columns.ravel()][kept.ravel()],
+                    c.SIMILARITY: values.ravel()[kept.ravel()],
+                }
+            )
+        )
+    if not parts:
+        return pd.DataFrame({name: [] for name in _SIMILAR_COLUMNS})
+    return pd.concat(parts, ignore_index=True).astype({c.RANK: "int32"})
+
+
+_SIMILAR_COLUMNS = (c.PRODUCT_ID, c.RANK, c.SIMILAR_PRODUCT_ID, c.SIMILARITY)
+
+
+def top_n_columns(values: np.ndarray, n: int) -> tuple[np.ndarray, np.ndarray]:
+    """Per row of ``values``, the columns of its ``n`` largest values in descending order,
+    equal values by column, and those values: exactly what a stable descending sort of each
+    row would give, at the cost of a partition (only rows with ties across the n-th place
+    are sorted in full)."""
+    k = min(n, values.shape[1])
+    if k == 0:
+        empty = np.empty((values.shape[0], 0))
+        return empty.astype(np.int64), empty
+    if values.shape[1] > k:
+        columns = np.argpartition(-values, k - 1, axis=1)[:, :k]
+    else:
+        columns = np.tile(np.arange(k), (values.shape[0], 1))
+    chosen = np.take_along_axis(values, columns, axis=1)
+    order = np.lexsort((columns, -chosen), axis=-1)
+    columns = np.take_along_axis(columns, order, axis=1)
+    chosen = np.take_along_axis(chosen, order, axis=1)
+    # The partition picks any of the values equal to the n-th; a stable sort picks the first.
+    last = chosen[:, -1:]
+    tied = (values == last).sum(axis=1) > (chosen == last).sum(axis=1)
+    if tied.any():
+        columns[tied] = np.argsort(-values[tied], axis=1, kind="stable")[:, :k]
+        chosen[tied] = np.take_along_axis(values[tied], columns[tied], axis=1)
+    return columns, chosen

@@ -1,15 +1,18 @@
-"""Evaluating recommendation lists on a chronological holdout: the held-out items of each
-customer, the candidate depth, and ranking metrics with catalogue coverage."""
+"""Evaluating recommendation lists on a chronological holdout: the split (per customer, or
+one date for all), the held-out items of each customer, the candidate depth, and ranking
+metrics with catalogue coverage."""
 
 from __future__ import annotations
 
-from datetime import datetime
+from dataclasses import dataclass
+from datetime import datetime, timedelta
 
-from pyspark.sql import DataFrame
+from pyspark.sql import DataFrame, Window
 from pyspark.sql import functions as F
 
 from campaignlake import columns as c
 from campaignlake.config import RecommendationsConf
+from campaignlake.recommend.interactions import interactions
 from campaignlake.recommend.metrics import RECOMMENDED, RELEVANT, ids_in_rank_order, ranking_metrics
 
 #: Names in ``gold/model_metrics``: the baseline the recommender is compared with (as
@@ -18,30 +21,103 @@ POPULARITY_BASELINE = "popularity_baseline"
 HOLDOUT = "holdout"
 
 
-def held_out_items(
-    events: DataFrame,
-    train: DataFrame,
-    excluded_before: DataFrame,
-    recs: RecommendationsConf,
-    split_at: datetime,
-    cutoff: datetime,
-) -> DataFrame:
-    """``customer_id`` → ``relevant``: the products a customer known to the training data
-    interacted with (a weighted event) in ``[split_at, cutoff)`` and had not excluded before."""
+#: Each event's holdout start: its customer's cut (null: the customer is not evaluated).
+SPLIT_AT = "split_at"
+
+
+@dataclass(frozen=True)
+class HoldoutSplit:
+    """A chronological split of the interactions before a cutoff."""
+
+    #: Interactions before each customer's cut (every customer's, evaluated or not), with
+    #: ages measured back from that cut: what a model fitted at the cut would have seen.
+    train_rows: DataFrame
+    #: ``customer_id`` → ``relevant``: the products each evaluated customer interacted with
+    #: at or after their cut and had not excluded (bought) before it.
+    relevant: DataFrame
+    #: ``customer_id``, ``product_id`` pairs excluded before the customer's cut.
+    excluded_before: DataFrame
+    #: What was held out, for reports: ``each customer's last 20% …`` or the dates.
+    description: str
+
+
+def holdout_split(events: DataFrame, recs: RecommendationsConf, cutoff: datetime) -> HoldoutSplit:
+    """Split the interactions of the ``history_days`` before ``cutoff`` by
+    ``recommendations.holdout``.
+
+    ``per_customer`` (as recommenders' ``spark_chrono_split``): a customer with at least
+    ``min_events`` weighted events in the window holds out the last ``fraction`` of them
+    (at least one, and every event at the same instant as the first held-out one), so
+    customers active at different times are all evaluated, each on what came after their own
+    history. Customers with fewer events only train. ``last_days``: every customer's events of
+    the last ``days`` are held out, one date for all.
+    """
+    start = cutoff - timedelta(days=recs.history_days)
+    split_events = _with_split_at(events, recs, start, cutoff)
+    until = F.coalesce(F.col(SPLIT_AT), F.lit(cutoff))
+    train_rows = interactions(
+        split_events.where(F.col(c.EVENT_TS) < until),
+        cutoff=until,
+        start=start,
+        event_weights=recs.event_weights,
+        half_life_days=recs.half_life_days,
+        exclude_event_types=recs.exclude_event_types,
+    )
+    excluded_before = train_rows.where(F.col(c.EXCLUDED)).select(c.CUSTOMER_ID, c.PRODUCT_ID)
     in_test = (
-        events.where(
-            (F.col(c.EVENT_TS) >= F.lit(split_at))
-            & (F.col(c.EVENT_TS) < F.lit(cutoff))
-            & F.col(c.EVENT_TYPE).isin(*recs.event_weights)
-            & F.col(c.CUSTOMER_ID).isNotNull()
-            & F.col(c.PRODUCT_ID).isNotNull()
-        )
+        _weighted_events(split_events, recs, start, cutoff)
+        .where(F.col(SPLIT_AT).isNotNull() & (F.col(c.EVENT_TS) >= F.col(SPLIT_AT)))
         .select(c.CUSTOMER_ID, c.PRODUCT_ID)
         .distinct()
         .join(excluded_before, [c.CUSTOMER_ID, c.PRODUCT_ID], "left_anti")
-        .join(train.select(c.CUSTOMER_ID).distinct(), c.CUSTOMER_ID, "left_semi")
+        # A customer needs a history before the cut to be recommended from it.
+        .join(train_rows.select(c.CUSTOMER_ID).distinct(), c.CUSTOMER_ID, "left_semi")
     )
-    return in_test.groupBy(c.CUSTOMER_ID).agg(F.collect_set(c.PRODUCT_ID).alias(RELEVANT))
+    relevant = in_test.groupBy(c.CUSTOMER_ID).agg(F.collect_set(c.PRODUCT_ID).alias(RELEVANT))
+    holdout = recs.holdout
+    if holdout.split == "per_customer":
+        description = (
+            f"each customer's last {holdout.fraction:.0%} of interactions "
+            f"(customers with {holdout.min_events}+ events)"
+        )
+    else:
+        description = f"{cutoff - timedelta(days=holdout.days):%Y-%m-%d} to {cutoff:%Y-%m-%d}"
+    return HoldoutSplit(train_rows, relevant, excluded_before, description)
+
+
+def _weighted_events(
+    events: DataFrame, recs: RecommendationsConf, start: datetime, cutoff: datetime
+) -> DataFrame:
+    """The events that give interaction strength, in ``[start, cutoff)``."""
+    return events.where(
+        (F.col(c.EVENT_TS) >= F.lit(start))
+        & (F.col(c.EVENT_TS) < F.lit(cutoff))
+        & F.col(c.EVENT_TYPE).isin(*recs.event_weights)
+        & F.col(c.CUSTOMER_ID).isNotNull()
+        & F.col(c.PRODUCT_ID).isNotNull()
+    )
+
+
+def _with_split_at(
+    events: DataFrame, recs: RecommendationsConf, start: datetime, cutoff: datetime
+) -> DataFrame:
+    """``events`` with :data:`SPLIT_AT`, the customer's holdout start."""
+    holdout = recs.holdout
+    if holdout.split == "last_days":
+        return events.withColumn(SPLIT_AT, F.lit(cutoff - timedelta(days=holdout.days)))
+    by_customer = Window.partitionBy(c.CUSTOMER_ID)
+    numbered = _weighted_events(events, recs, start, cutoff).select(
+        c.CUSTOMER_ID,
+        c.EVENT_TS,
+        F.row_number().over(by_customer.orderBy(c.EVENT_TS, c.EVENT_ID)).alias("__position"),
+        F.count(F.lit(1)).over(by_customer).alias("__events"),
+    )
+    held = F.greatest(F.lit(1), F.ceil(F.col("__events") * F.lit(holdout.fraction)))
+    cuts = numbered.where(
+        (F.col("__events") >= holdout.min_events)
+        & (F.col("__position") == F.col("__events") - held + 1)
+    ).select(c.CUSTOMER_ID, F.col(c.EVENT_TS).alias(SPLIT_AT))
+    return events.join(cuts, c.CUSTOMER_ID, "left")
 
 
 def candidate_depth(excluded: DataFrame, k: int) -> int:

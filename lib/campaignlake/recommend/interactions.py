@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from datetime import date, datetime, timedelta
 
-from pyspark.sql import DataFrame
+from pyspark.sql import Column, DataFrame
 from pyspark.sql import functions as F
 from pyspark.sql.types import IntegerType
 
@@ -23,13 +23,16 @@ from campaignlake.frames import with_row_numbers
 def interactions(
     events: DataFrame,
     *,
-    cutoff: datetime,
+    cutoff: datetime | Column,
     start: datetime,
     event_weights: dict[str, float],
     half_life_days: float,
     exclude_event_types: list[str],
 ) -> DataFrame:
     """Interaction strength per (customer, product) from events in ``[start, cutoff)``.
+
+    ``cutoff`` is one instant, or a timestamp column of ``events`` (each customer's own
+    cutoff, as in a per-customer holdout): ages are measured back from it.
 
     Returns
     -------
@@ -41,13 +44,14 @@ def interactions(
     weight = F.lit(None).cast("double")
     for event_type, w in event_weights.items():
         weight = F.when(F.col(c.EVENT_TYPE) == event_type, F.lit(float(w))).otherwise(weight)
-    age_days = (F.lit(cutoff.timestamp()) - F.unix_micros(F.col(c.EVENT_TS)) / 1e6) / 86400.0
+    until = cutoff if isinstance(cutoff, Column) else F.lit(cutoff)
+    age_days = (F.unix_micros(until) - F.unix_micros(F.col(c.EVENT_TS))) / 1e6 / 86400.0
     decayed = weight * F.pow(F.lit(0.5), age_days / F.lit(float(half_life_days)))
     counted = (
         events.where(
             F.col(c.CUSTOMER_ID).isNotNull()
             & F.col(c.PRODUCT_ID).isNotNull()
-            & (F.col(c.EVENT_TS) < F.lit(cutoff))
+            & (F.col(c.EVENT_TS) < until)
             & (F.col(c.EVENT_TS) >= F.lit(start))
         )
         .withColumn("__weight", decayed)

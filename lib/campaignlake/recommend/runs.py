@@ -1,13 +1,15 @@
 """The recommender's table I/O: ``train_recommender`` (interactions, index tables, a grid over
-ALS on a chronological holdout against the popularity baseline, a new model version) and
+ALS on a chronological holdout per customer against the popularity baseline, a new model
+version) and
 ``recommend`` (complete lists for every customer and similar products)."""
 
 from __future__ import annotations
 
 import itertools
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
-from datetime import date, datetime, timedelta, timezone
+from datetime import date, datetime, timezone
 from typing import Any
 
 import pyspark
@@ -32,7 +34,7 @@ from campaignlake.recommend.evaluation import (
     POPULARITY_BASELINE,
     candidate_depth,
     evaluate_lists,
-    held_out_items,
+    holdout_split,
 )
 from campaignlake.recommend.interactions import extend_index, indexed, recent_interactions
 from campaignlake.tables import Tables, Txn, WriteResult, describe_writes
@@ -80,13 +82,18 @@ class RecommenderReport:
     params: str
     holdout: dict[str, dict[str, float]] = field(default_factory=dict)
     grid: dict[str, float] = field(default_factory=dict)
+    #: What was held out (``recommendations.holdout``), for the first line of the report.
+    split: str = ""
     #: The champion gate's decision (None with tracking off: the latest version serves).
     promotion: Promotion | None = None
 
     def describe(self) -> str:
-        """The version, the holdout metrics against the popularity baseline and the champion
-        gate's decision."""
+        """The version, the holdout and how many customers it evaluated, the metrics against
+        the popularity baseline and the champion gate's decision."""
         lines = [f"train_recommender: als_recommender {self.model_version} ({self.params})"]
+        evaluated = max((int(m.get("evaluated_customers", 0)) for m in self.holdout.values()),
+                        default=0)  # fmt: skip
+        lines.append(f"   holdout: {self.split}; {evaluated} customers evaluated")
         for model, m in self.holdout.items():
             shown = "  ".join(
                 f"{k} {v:.4f}" for k, v in m.items() if k.split("_at_")[0] in
@@ -97,6 +104,38 @@ class RecommenderReport:
         return "\n".join(lines)
 
 
+@dataclass
+class _Holdout:
+    """ALS parameters fitted on one split's training interactions and scored on its held-out
+    items, each point once (the grid and the champion's re-measurement share them)."""
+
+    train: DataFrame
+    evaluated: DataFrame
+    indices: tuple[DataFrame, DataFrame]
+    lists: dict[str, Any]
+    relevant: DataFrame
+    catalog_size: int
+    k: int
+    measured: dict[als.AlsParams, dict[str, float]] = field(default_factory=dict)
+
+    def metrics(self, params: als.AlsParams) -> dict[str, float]:
+        """The ranking metrics of ``params`` (fitted when first asked for)."""
+        if params not in self.measured:
+            customers_idx, products_idx = self.indices
+            model = als.fit_als(self.train, params)
+            candidates = als.als_candidates(
+                model, self.evaluated.join(customers_idx, c.CUSTOMER_ID), products_idx,
+                self.lists["depth"],
+            )  # fmt: skip
+            lists = als.complete_lists(self.evaluated, als=candidates, **self.lists)
+            self.measured[params] = evaluate_lists(lists, self.relevant, self.k, self.catalog_size)
+        return self.measured[params]
+
+    def ndcg(self, params: als.AlsParams) -> float:
+        """NDCG@k of ``params``: what the grid and the champion gate compare."""
+        return self.metrics(params)[f"ndcg_at_{self.k}"]
+
+
 def train_recommender(
     spark: SparkSession,
     conf: Conf,
@@ -105,18 +144,19 @@ def train_recommender(
     as_of: date,
     now: datetime | None = None,
 ) -> RecommenderReport:
-    """Choose ALS parameters on the last ``holdout_days`` before ``as_of`` (against the
-    popularity baseline on the same split), refit on everything up to ``as_of`` and save a new
-    model version."""
+    """Choose ALS parameters on a chronological holdout before ``as_of``
+    (``recommendations.holdout``: each customer's last interactions, or the last days), against
+    the popularity baseline on the same split; refit on everything up to ``as_of`` and save a
+    new model version."""
     tables.require(INPUTS, "recommendations")
     recs = conf.recommendations
     created = now or datetime.now(timezone.utc)
     cutoff = cutoff_of(as_of)
-    split_at = cutoff - timedelta(days=recs.holdout_days)
     events = tables.read(catalog.CLICKSTREAM_EVENTS)
     products = tables.read(catalog.PRODUCTS)
     all_rows = recent_interactions(events, recs, cutoff).persist(StorageLevel.MEMORY_AND_DISK)
-    train_rows = recent_interactions(events, recs, split_at).persist(StorageLevel.MEMORY_AND_DISK)
+    split = holdout_split(events, recs, cutoff)
+    train_rows = split.train_rows.persist(StorageLevel.MEMORY_AND_DISK)
     cached = [all_rows, train_rows]
     try:
         customers_idx, products_idx = update_indices(tables, all_rows, as_of)
@@ -124,21 +164,18 @@ def train_recommender(
         cached.append(train)
         if train.isEmpty():
             raise TrainingDataError(
-                f"no interactions before {split_at:%Y-%m-%d}: nothing to train ALS on"
+                f"no interactions before the holdout ({split.description}): nothing to train ALS on"
             )
-        excluded_before = train_rows.where(F.col(c.EXCLUDED)).select(c.CUSTOMER_ID, c.PRODUCT_ID)
-        relevant = held_out_items(events, train, excluded_before, recs, split_at, cutoff).persist(
-            StorageLevel.MEMORY_AND_DISK
-        )
+        excluded_before = split.excluded_before
+        relevant = split.relevant.persist(StorageLevel.MEMORY_AND_DISK)
         cached.append(relevant)
         evaluated = relevant.select(c.CUSTOMER_ID)
         popular = als.popularity(train_rows, products).persist()
         cached.append(popular)
         catalog_size = popular.count()
-        depth = candidate_depth(excluded_before, recs.k)
-        favourites = als.favourite_categories(train_rows, products)
-        common = {"popular": popular, "favourites": favourites, "excluded": excluded_before,
-                  "k": recs.k, "depth": depth}  # fmt: skip
+        common = {"popular": popular, "favourites": als.favourite_categories(train_rows, products),
+                  "excluded": excluded_before, "k": recs.k,
+                  "depth": candidate_depth(excluded_before, recs.k)}  # fmt: skip
         # The baseline is plain popularity: the most interacted products of the training
         # period, with the same exclusions.
         baseline = als.complete_lists(evaluated, als=None, **{**common, "favourites": None})
@@ -147,48 +184,34 @@ def train_recommender(
                 baseline, relevant, recs.k, catalog_size
             )
         }
-        grid: dict[str, float] = {}
-        best: tuple[float, als.AlsParams, dict] | None = None
-        for rank, reg, alpha in itertools.product(
-            recs.grid.rank, recs.grid.reg_param, recs.grid.alpha
-        ):
-            params = als.AlsParams(rank, reg, alpha, recs.max_iter, recs.block_size, recs.seed)
-            model = als.fit_als(train, params)
-            candidates = als.als_candidates(
-                model, evaluated.join(customers_idx, c.CUSTOMER_ID), products_idx, depth
+        holdout = _Holdout(train, evaluated, (customers_idx, products_idx), common, relevant,
+                           catalog_size, recs.k)  # fmt: skip
+        points = [
+            als.AlsParams(rank, reg, alpha, recs.max_iter, recs.block_size, recs.seed,
+                          recs.num_blocks)
+            for rank, reg, alpha in itertools.product(
+                recs.grid.rank, recs.grid.reg_param, recs.grid.alpha
             )
-            lists = als.complete_lists(evaluated, als=candidates, **common)
-            metrics = evaluate_lists(lists, relevant, recs.k, catalog_size)
-            ndcg = metrics[f"ndcg_at_{recs.k}"]
-            grid[params.label()] = ndcg
-            if best is None or ndcg > best[0]:
-                best = (ndcg, params, metrics)
-        assert best is not None
-        results[recs.model_name] = best[2]
+        ]  # fmt: skip
+        # Each point's fit is a chain of small Spark jobs: run side by side they fill the
+        # cores one alone leaves idle between stages.
+        with ThreadPoolExecutor(max_workers=recs.grid_parallelism) as pool:
+            list(pool.map(holdout.metrics, points))
+        grid = {params.label(): holdout.ndcg(params) for params in points}
+        best = max(points, key=lambda params: (holdout.ndcg(params), -points.index(params)))
+        results[recs.model_name] = holdout.metrics(best)
 
         store = ModelStore(spark, conf.paths.models)
-
-        def holdout_ndcg(params: als.AlsParams) -> float:
-            """NDCG@k of ``params`` fitted on this run's training split (the grid's measure)."""
-            if params.label() in grid:
-                return grid[params.label()]
-            model = als.fit_als(train, params)
-            candidates = als.als_candidates(
-                model, evaluated.join(customers_idx, c.CUSTOMER_ID), products_idx, depth
-            )
-            lists = als.complete_lists(evaluated, als=candidates, **common)
-            return evaluate_lists(lists, relevant, recs.k, catalog_size)[f"ndcg_at_{recs.k}"]
-
         champion = champion_version(conf, recs.model_name)
-        champion_value, unmeasured = _champion_ndcg(store, recs.model_name, champion, holdout_ndcg)
+        champion_value, unmeasured = _champion_ndcg(store, recs.model_name, champion, holdout.ndcg)
         full = indexed(all_rows, customers_idx, products_idx)
-        final = als.fit_als(full, best[1])
+        final = als.fit_als(full, best)
         version = store.next_version(recs.model_name)
         metadata: dict[str, Any] = {
             "created_at": created.isoformat(),
             "as_of": as_of.isoformat(),
-            "params": vars(best[1]),
-            "holdout": {"start": split_at.isoformat(), "end": cutoff.isoformat()},
+            "params": vars(best),
+            "holdout": {"split": split.description, "end": cutoff.isoformat()},
             "event_weights": recs.event_weights,
             "half_life_days": recs.half_life_days,
             "metrics": results,
@@ -213,7 +236,7 @@ def train_recommender(
         run_id = log_training_run(
             conf,
             run_name=f"{recs.model_name}-{version}",
-            params=vars(best[1]),
+            params=vars(best),
             metrics={f"{HOLDOUT}.{n.split('.')[-1]}.{m}": v for n, ms in results.items()
                      for m, v in ms.items()},
             tags={"model_name": recs.model_name, "model_version": version, "path": path},
@@ -221,14 +244,14 @@ def train_recommender(
             model=PipelineModel(stages=[final]),
             model_inputs=full.select(final.getUserCol(), final.getItemCol()).schema,
         )  # fmt: skip
-        report = RecommenderReport(version, best[1].label(), results, grid)
+        report = RecommenderReport(version, best.label(), results, grid, split.description)
         if run_id is not None:
             report.promotion = Promotion(
                 model=recs.model_name,
                 challenger=version,
                 champion=champion,
                 metric=f"ndcg_at_{recs.k}",
-                challenger_value=best[0],
+                challenger_value=holdout.ndcg(best),
                 champion_value=champion_value,
                 tolerance=conf.tracking.champion_tolerance,
                 unmeasured_reason=unmeasured,
@@ -346,7 +369,13 @@ def recommend(
         )
         active = products.where(F.col(c.ACTIVE)).select(c.PRODUCT_ID)
         similar = (
-            als.similar_products(model, products_idx, active, recs.similar_products)
+            als.similar_products(
+                model.itemFactors,
+                products_idx,
+                active,
+                recs.similar_products,
+                recs.similar_block_size,
+            )
             .withColumn(c.MODEL_VERSION, F.lit(stored.version))
             .withColumn(c.AS_OF_DATE, with_date)
         )
