@@ -493,7 +493,8 @@ def _rules(conf: Conf) -> list[tuple[bool, str, str]]:
          "must be 2 or more (one event to train on, one to hold out)"),
         (recs.holdout.days >= 1, "recommendations.holdout.days", "must be 1 or more"),
         (recs.num_blocks >= 1 and recs.grid_parallelism >= 1 and recs.similar_block_size >= 1,
-         "recommendations", "num_blocks, grid_parallelism and similar_block_size must be 1 or more"),
+         "recommendations",
+         "num_blocks, grid_parallelism and similar_block_size must be 1 or more"),
         (all(v > 0 for v in [*recs.grid.rank, *recs.grid.reg_param, *recs.grid.alpha])
          and bool(recs.grid.rank and recs.grid.reg_param and recs.grid.alpha),
          "recommendations.grid", "give one or more positive values for rank, reg_param and alpha"),

@@ -99,4 +99,6 @@ def test_the_per_customer_split_evaluates_customers_active_at_different_times(
     strength = {(r[c.CUSTOMER_ID], r[c.PRODUCT_ID]): r[c.STRENGTH]
                 for r in split.train_rows.collect()}  # fmt: skip
     assert strength[("E", "P4")] == strength[("L", "Q4")] == 0.5 ** (1 / 30)
-    assert split.description == "each customer's last 20% of interactions (customers with 5+ events)"
+    assert split.description == (
+        "each customer's last 20% of interactions (customers with 5+ events)"
+    )
