@@ -70,7 +70,7 @@ bench-features: $(STAMP) java ## Benchmark the feature build (100k customers) an
 	$(PY) -m pip install --quiet -e '.[dev,local,bench]'
 	$(PY) bench/bench_features.py --customers 100000
 
-bench-als: $(STAMP) java ## Benchmark MLlib ALS against the implicit library (after bench-features)
+bench-als: $(STAMP) java ## Benchmark MLlib ALS against implicit on the bench set and a long catalogue, and similar products at 100k products
 	$(PY) -m pip install --quiet -e '.[dev,local,bench]'
 	$(PY) bench/bench_als.py --customers 100000
 
