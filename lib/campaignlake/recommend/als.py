@@ -312,12 +312,9 @@ def _neighbours_of_block(rows: pd.DataFrame, n: int) -> pd.DataFrame:
                 }
             )
         )
-    if not parts:
-        return pd.DataFrame({name: [] for name in _SIMILAR_COLUMNS})
+    # A group has at least one query product (it is grouped by the query block): parts is
+    # never empty.
     return pd.concat(parts, ignore_index=True).astype({c.RANK: "int32"})
-
-
-_SIMILAR_COLUMNS = (c.PRODUCT_ID, c.RANK, c.SIMILAR_PRODUCT_ID, c.SIMILARITY)
 
 
 def top_n_columns(values: np.ndarray, n: int) -> tuple[np.ndarray, np.ndarray]:

@@ -39,6 +39,9 @@ class HoldoutSplit:
     excluded_before: DataFrame
     #: What was held out, for reports: ``each customer's last 20% …`` or the dates.
     description: str
+    #: The events the split reads, each with its customer's cut (:data:`SPLIT_AT`): both
+    #: halves are built from it, so persisting it computes the per-customer cuts once.
+    events_with_cut: DataFrame
 
 
 def holdout_split(events: DataFrame, recs: RecommendationsConf, cutoff: datetime) -> HoldoutSplit:
@@ -82,7 +85,7 @@ def holdout_split(events: DataFrame, recs: RecommendationsConf, cutoff: datetime
         )
     else:
         description = f"{cutoff - timedelta(days=holdout.days):%Y-%m-%d} to {cutoff:%Y-%m-%d}"
-    return HoldoutSplit(train_rows, relevant, excluded_before, description)
+    return HoldoutSplit(train_rows, relevant, excluded_before, description, split_events)
 
 
 def _weighted_events(
@@ -101,7 +104,9 @@ def _weighted_events(
 def _with_split_at(
     events: DataFrame, recs: RecommendationsConf, start: datetime, cutoff: datetime
 ) -> DataFrame:
-    """``events`` with :data:`SPLIT_AT`, the customer's holdout start."""
+    """The columns of ``events`` a split reads, with :data:`SPLIT_AT`, the customer's holdout
+    start."""
+    events = events.select(c.EVENT_ID, c.EVENT_TYPE, c.EVENT_TS, c.CUSTOMER_ID, c.PRODUCT_ID)
     holdout = recs.holdout
     if holdout.split == "last_days":
         return events.withColumn(SPLIT_AT, F.lit(cutoff - timedelta(days=holdout.days)))

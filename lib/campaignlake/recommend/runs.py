@@ -156,8 +156,10 @@ def train_recommender(
     products = tables.read(catalog.PRODUCTS)
     all_rows = recent_interactions(events, recs, cutoff).persist(StorageLevel.MEMORY_AND_DISK)
     split = holdout_split(events, recs, cutoff)
+    # Both halves of the split read the events with their cuts: one window, not two.
+    events_with_cut = split.events_with_cut.persist(StorageLevel.MEMORY_AND_DISK)
     train_rows = split.train_rows.persist(StorageLevel.MEMORY_AND_DISK)
-    cached = [all_rows, train_rows]
+    cached = [all_rows, events_with_cut, train_rows]
     try:
         customers_idx, products_idx = update_indices(tables, all_rows, as_of)
         train = indexed(train_rows, customers_idx, products_idx).persist()
