@@ -9,7 +9,7 @@ DATE_ARG := $(if $(DATE),--date $(DATE),)
 ARGS ?=
 
 .DEFAULT_GOAL := help
-.PHONY: help run test test-fast test-compat lint format dist pyfiles bench-ingest bench-features bench-als bench-audiences bench-erasure java clean-data clean
+.PHONY: help run test test-fast test-compat lint format dist pyfiles bench-ingest bench-features bench-als profile-recommender bench-audiences bench-erasure java clean-data clean
 
 help: ## List the targets
 	@grep -E '^[a-zA-Z_-]+:.*?## ' $(MAKEFILE_LIST) | awk 'BEGIN {FS = ":.*?## "}; {printf "  %-14s %s\n", $$1, $$2}'
@@ -73,6 +73,9 @@ bench-features: $(STAMP) java ## Benchmark the feature build (100k customers) an
 bench-als: $(STAMP) java ## Benchmark MLlib ALS against implicit on the bench set and a long catalogue, and similar products at 100k products
 	$(PY) -m pip install --quiet -e '.[dev,local,bench]'
 	$(PY) bench/bench_als.py --customers 100000
+
+profile-recommender: $(STAMP) java ## Profile train_recommender and recommend on the bench set: Spark's event log, time per call site
+	$(PY) bench/profile_recommender.py --customers 100000
 
 bench-audiences: $(STAMP) java ## Benchmark building the shipped campaigns' audiences at 100k customers (after bench-features)
 	$(PY) bench/bench_audiences.py --customers 100000

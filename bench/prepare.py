@@ -26,8 +26,11 @@ OUT = Path(__file__).resolve().parent / "out"
 END = date(2026, 10, 31)
 
 
-def prepared(customers: int, sessions_per_week: float) -> tuple[SparkSession, Conf, Tables]:
-    """Generate (once) and ingest (once) ``customers`` customers' 90 days of data."""
+def prepared(
+    customers: int, sessions_per_week: float, spark_extra: dict[str, str] | None = None
+) -> tuple[SparkSession, Conf, Tables]:
+    """Generate (once) and ingest (once) ``customers`` customers' 90 days of data
+    (``spark_extra``: more settings for the session, e.g. an event log)."""
     root = OUT / f"features-{customers}"
     landing = root / "landing"
     if not landing.exists():
@@ -47,6 +50,9 @@ def prepared(customers: int, sessions_per_week: float) -> tuple[SparkSession, Co
              "models": str(root / "models"), "exports": str(root / "exports"),
              "reports": str(root / "reports")}  # fmt: skip
     conf = dataclasses.replace(base, paths=PathsConf(**paths))
+    if spark_extra:
+        extra = {**conf.spark.extra, **spark_extra}
+        conf = dataclasses.replace(conf, spark=dataclasses.replace(conf.spark, extra=extra))
     spark = get_spark(conf)
     tables = Tables(spark, conf)
     if not tables.exists(catalog.CLICKSTREAM_EVENTS):

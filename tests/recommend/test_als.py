@@ -50,8 +50,16 @@ def test_lists_are_complete_distinct_active_and_never_hold_excluded_products(
         [("C2", "P6", 0.9, 1), ("C2", "P2", 0.8, 2), ("C2", "P3", 0.7, 3)],
         f"{c.CUSTOMER_ID} string, {c.PRODUCT_ID} string, {c.SCORE} double, __position int",
     )
-    customers = spark.createDataFrame([("C1",), ("C2",), ("C9",)], f"{c.CUSTOMER_ID} string")
-    excluded = strengths.where(F.col(c.EXCLUDED)).select(c.CUSTOMER_ID, c.PRODUCT_ID)
+    excluded_schema = f"{c.CUSTOMER_ID} string, {c.PRODUCT_ID} string"
+    customers = spark.createDataFrame(
+        [("C1",), ("C2",), ("C8",), ("C9",)], f"{c.CUSTOMER_ID} string"
+    )
+    # C8 excluded the two most popular products elsewhere: their list reaches further down.
+    excluded = (
+        strengths.where(F.col(c.EXCLUDED))
+        .select(c.CUSTOMER_ID, c.PRODUCT_ID)
+        .union(spark.createDataFrame([("C8", "P1"), ("C8", "P4")], excluded_schema))
+    )
     lists = als.complete_lists(
         customers,
         als=als_candidates,
@@ -59,7 +67,7 @@ def test_lists_are_complete_distinct_active_and_never_hold_excluded_products(
         favourites=als.favourite_categories(strengths, catalog),
         excluded=excluded,
         k=3,
-        depth=4,
+        depth=5,
     )
     got = {(r[c.CUSTOMER_ID], r[c.RANK]): (r[c.PRODUCT_ID], r[c.SOURCE]) for r in lists.collect()}
     assert got == {
@@ -71,6 +79,10 @@ def test_lists_are_complete_distinct_active_and_never_hold_excluded_products(
         ("C2", 1): ("P6", "als"),
         ("C2", 2): ("P3", "als"),
         ("C2", 3): ("P1", "popular_in_category"),
+        # C8 is new and excluded P1 and P4: the next overall popular products.
+        ("C8", 1): ("P5", "popular"),
+        ("C8", 2): ("P3", "popular"),
+        ("C8", 3): ("P6", "popular"),
         # C9 is new: overall popular products.
         ("C9", 1): ("P1", "popular"),
         ("C9", 2): ("P4", "popular"),

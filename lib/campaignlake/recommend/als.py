@@ -25,6 +25,9 @@ CATEGORY_SOURCE = "popular_in_category"
 POPULAR_SOURCE = "popular"
 _PRIORITY = "__priority"
 _POSITION = "__position"
+_NEEDED = "__needed"
+#: The priority of an exclusion row: before every source's.
+_EXCLUDED = -1
 
 
 @dataclass(frozen=True)
@@ -159,8 +162,15 @@ def complete_lists(
     DataFrame
         ``customer_id``, ``rank`` (1..k), ``product_id``, ``score``, ``source``.
     """
-    top = popular.where(F.col(_POSITION) <= depth)
-    overall = customers.crossJoin(F.broadcast(top.select(c.PRODUCT_ID, "popularity", _POSITION)))
+    # A customer who excluded n products needs at most k + n candidates from a fallback (their
+    # positions count active products only): the global depth is the most any customer needs.
+    needed = customers.join(
+        excluded.groupBy(c.CUSTOMER_ID).agg(F.count(F.lit(1)).alias("__excluded")),
+        c.CUSTOMER_ID,
+        "left",
+    ).select(c.CUSTOMER_ID, (F.lit(k) + F.coalesce("__excluded", F.lit(0))).alias(_NEEDED))
+    top = popular.where(F.col(_POSITION) <= depth).select(c.PRODUCT_ID, "popularity", _POSITION)
+    overall = needed.join(F.broadcast(top), F.col(_POSITION) <= F.col(_NEEDED), "inner")
     sources = [
         overall.select(
             c.CUSTOMER_ID, c.PRODUCT_ID, F.col("popularity").alias(c.SCORE), _POSITION,
@@ -168,15 +178,19 @@ def complete_lists(
         )
     ]  # fmt: skip
     if favourites is not None:
-        in_category = customers.join(favourites, c.CUSTOMER_ID, "inner").join(
-            F.broadcast(
-                popular.where(F.col("category_position") <= depth).select(
-                    c.CATEGORY, c.PRODUCT_ID, "popularity",
-                    F.col("category_position").alias(_POSITION),
-                )
-            ),
-            c.CATEGORY,
-            "inner",
+        in_category = (
+            needed.join(favourites, c.CUSTOMER_ID, "inner")
+            .join(
+                F.broadcast(
+                    popular.where(F.col("category_position") <= depth).select(
+                        c.CATEGORY, c.PRODUCT_ID, "popularity",
+                        F.col("category_position").alias(_POSITION),
+                    )
+                ),
+                c.CATEGORY,
+                "inner",
+            )
+            .where(F.col(_POSITION) <= F.col(_NEEDED))
         )  # fmt: skip
         sources.insert(
             0,
@@ -189,21 +203,32 @@ def complete_lists(
         active = popular.select(c.PRODUCT_ID)
         sources.insert(
             0,
+            # Not cut at k + n: the model's positions count inactive products too.
             als.join(F.broadcast(active), c.PRODUCT_ID, "left_semi").select(
                 c.CUSTOMER_ID, c.PRODUCT_ID, c.SCORE, _POSITION,
                 F.lit(0).alias(_PRIORITY), F.lit(ALS_SOURCE).alias(c.SOURCE),
             ),
         )  # fmt: skip
+    # The exclusions travel with the candidates as rows of their own that sort before any
+    # source's row for the product: with everything partitioned by customer once, dropping a
+    # product's later rows drops excluded products and duplicates alike, in one shuffle
+    # (a join on customer and product would shuffle the candidates a second time).
+    sources.append(
+        excluded.select(
+            c.CUSTOMER_ID, c.PRODUCT_ID, F.lit(None).cast("double").alias(c.SCORE),
+            F.lit(0).alias(_POSITION), F.lit(_EXCLUDED).alias(_PRIORITY),
+            F.lit(None).cast("string").alias(c.SOURCE),
+        )
+    )  # fmt: skip
     candidates = sources[0]
     for source in sources[1:]:
         candidates = candidates.unionByName(source)
-    order = [F.col(_PRIORITY), F.col(_POSITION), F.col(c.PRODUCT_ID)]
-    best_per_product = Window.partitionBy(c.CUSTOMER_ID, c.PRODUCT_ID).orderBy(*order)
-    per_customer = Window.partitionBy(c.CUSTOMER_ID).orderBy(*order)
+    by_product = Window.partitionBy(c.CUSTOMER_ID).orderBy(c.PRODUCT_ID, _PRIORITY, _POSITION)
+    per_customer = Window.partitionBy(c.CUSTOMER_ID).orderBy(_PRIORITY, _POSITION, c.PRODUCT_ID)
+    first_of_product = F.lag(c.PRODUCT_ID).over(by_product).eqNullSafe(F.col(c.PRODUCT_ID))
     return (
-        candidates.join(excluded, [c.CUSTOMER_ID, c.PRODUCT_ID], "left_anti")
-        .withColumn("__first", F.row_number().over(best_per_product))
-        .where(F.col("__first") == 1)
+        candidates.withColumn("__repeat", first_of_product)
+        .where(~F.col("__repeat") & (F.col(_PRIORITY) != _EXCLUDED))
         .withColumn(c.RANK, F.row_number().over(per_customer))
         .where(F.col(c.RANK) <= k)
         .select(c.CUSTOMER_ID, F.col(c.RANK).cast("int"), c.PRODUCT_ID, c.SCORE, c.SOURCE)

@@ -7,6 +7,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
+from pyspark import StorageLevel
 from pyspark.sql import DataFrame, Window
 from pyspark.sql import functions as F
 
@@ -133,10 +134,22 @@ def candidate_depth(excluded: DataFrame, k: int) -> int:
 
 
 def evaluate_lists(lists: DataFrame, relevant: DataFrame, k: int, catalog_size: int) -> dict:
-    """Ranking metrics and catalog coverage of recommendation lists."""
-    recommended = lists.groupBy(c.CUSTOMER_ID).agg(ids_in_rank_order().alias(RECOMMENDED))
-    metrics = ranking_metrics(recommended, relevant, k)
-    distinct = lists.join(relevant.select(c.CUSTOMER_ID), c.CUSTOMER_ID, "left_semi")
-    covered = distinct.select(c.PRODUCT_ID).distinct().count()
+    """Ranking metrics and catalog coverage of recommendation lists (the lists are computed
+    once: both read the per-customer arrays)."""
+    recommended = (
+        lists.groupBy(c.CUSTOMER_ID)
+        .agg(ids_in_rank_order().alias(RECOMMENDED))
+        .persist(StorageLevel.MEMORY_AND_DISK)
+    )
+    try:
+        metrics = ranking_metrics(recommended, relevant, k)
+        covered = (
+            recommended.join(relevant.select(c.CUSTOMER_ID), c.CUSTOMER_ID, "left_semi")
+            .select(F.explode(RECOMMENDED).alias(c.PRODUCT_ID))
+            .distinct()
+            .count()
+        )
+    finally:
+        recommended.unpersist()
     metrics["coverage"] = covered / catalog_size if catalog_size else 0.0
     return metrics
