@@ -63,13 +63,21 @@ class StorageConf:
 
 @dataclass(frozen=True)
 class PathsConf:
-    """Where the data lives: landing, warehouse, models, exports, reports (``paths``)."""
+    """Where the data lives: landing, warehouse, models, exports, reports and the streams'
+    checkpoints (``paths``)."""
 
     landing: str
     warehouse: str
     models: str
     exports: str
     reports: str
+    #: Structured Streaming checkpoints, one folder per stream ("": ``<warehouse>/_checkpoints``).
+    checkpoints: str = ""
+
+    @property
+    def checkpoint_root(self) -> str:
+        """Where the streams keep their checkpoints."""
+        return self.checkpoints or f"{self.warehouse.rstrip('/')}/_checkpoints"
 
 
 #: Table locations by catalogue key: a path relative to ``paths.warehouse``, a full URI, or a
@@ -88,6 +96,16 @@ class CrmAttributeConf:
 
     name: str
     kind: Literal["numeric", "categorical"]
+
+
+@dataclass(frozen=True)
+class StreamingConf:
+    """How the streaming jobs read (``streaming``)."""
+
+    #: At most this many new landing files per micro-batch (a backlog is read in steps).
+    max_files_per_trigger: int = 100
+    #: Continuous mode: one micro-batch every this many seconds.
+    trigger_seconds: int = 30
 
 
 @dataclass(frozen=True)
@@ -304,6 +322,7 @@ class Conf:
     tracking: TrackingConf
     audiences: AudiencesConf
     erasure: ErasureConf
+    streaming: StreamingConf = StreamingConf()
     source_file: str = ""
 
     def table_path(self, key: str) -> str:
@@ -394,7 +413,7 @@ def load_conf_file(path: str | Path, variables: dict[str, str] | None = None) ->
     conf = build_dataclass(Conf, raw, str(path), "")
     root = path.resolve().parent.parent
     paths = {
-        f.name: _resolve_path(getattr(conf.paths, f.name), root)
+        f.name: _resolve_path(value, root) if (value := getattr(conf.paths, f.name)) else value
         for f in dataclasses.fields(PathsConf)
     }
     conf = dataclasses.replace(conf, paths=PathsConf(**paths))
@@ -478,6 +497,9 @@ def _rules(conf: Conf) -> list[tuple[bool, str, str]]:
     named = conf.named_tables()
     s3 = conf.storage.s3_commit
     return [
+        (conf.streaming.max_files_per_trigger >= 1, "streaming.max_files_per_trigger",
+         "must be at least 1"),
+        (conf.streaming.trigger_seconds >= 1, "streaming.trigger_seconds", "must be at least 1"),
         (0.0 <= conf.ingest.max_reject_rate <= 1.0, "ingest.max_reject_rate",
          "must be between 0 and 1"),
         (conf.storage.commit_retries >= 0, "storage.commit_retries", "must be 0 or more"),

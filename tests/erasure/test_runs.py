@@ -219,4 +219,3 @@ def test_an_erased_customer_leaves_no_trace_after_the_grace_period_and_the_audit
     assert (clicks.accepted, clicks.by_reason) == (1, {"erased_customer": 2})
     assert traces_in(as_text(tables.read("clickstream_events"))) == []
     assert traces_in(as_text(tables.read("clickstream_quarantine"))) == []
-

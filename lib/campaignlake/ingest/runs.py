@@ -400,23 +400,7 @@ def ingest_clickstream(
     def refine(
         parsed: DataFrame, materialise: Callable[[DataFrame], DataFrame], batch: Batch
     ) -> DataFrame:
-        # What this batch wrote itself before a crash is not "already ingested": a resumed
-        # batch reports what the batch did.
-        existing = (
-            tables.read(catalog.CLICKSTREAM_EVENTS)
-            .where(F.col(c.BATCH_ID) != F.lit(batch.batch_id))
-            .select(c.EVENT_ID)
-        )
-        # Materialised, their real (small) sizes let Spark broadcast them instead of
-        # shuffling every event to join them.
-        repeated = materialise(cs.repeated_ids(parsed))
-        duplicates = materialise(cs.duplicate_ids(parsed, repeated, existing))
-        marked = cs.mark_duplicates(parsed, duplicates)
-        if not _has_erasures(tables):
-            return marked
-        key = hmac_key_frame(spark, resolve_hmac_key(conf.pii))
-        erased = materialise(erased_customer_ids(parsed, tables.read(catalog.ERASURES), key))
-        return drop_erased(marked, erased)
+        return _refine_clickstream(spark, conf, tables, parsed, materialise, batch.batch_id)
 
     return _ingest(
         spark,
@@ -439,6 +423,88 @@ def ingest_clickstream(
         as_of,
         now,
     )
+
+
+def _refine_clickstream(
+    spark: SparkSession,
+    conf: Conf,
+    tables: Tables,
+    parsed: DataFrame,
+    materialise: Callable[[DataFrame], DataFrame],
+    batch_id: str,
+) -> DataFrame:
+    """Mark duplicates (within the batch and against bronze) and drop erased customers' events,
+    the same for a landing batch and a streaming micro-batch."""
+    # What this batch wrote itself before a crash is not "already ingested": a resumed
+    # batch reports what the batch did.
+    existing = (
+        tables.read(catalog.CLICKSTREAM_EVENTS)
+        .where(F.col(c.BATCH_ID) != F.lit(batch_id))
+        .select(c.EVENT_ID)
+    )
+    # Materialised, their real (small) sizes let Spark broadcast them instead of
+    # shuffling every event to join them.
+    repeated = materialise(cs.repeated_ids(parsed))
+    duplicates = materialise(cs.duplicate_ids(parsed, repeated, existing))
+    marked = cs.mark_duplicates(parsed, duplicates)
+    if not _has_erasures(tables):
+        return marked
+    key = hmac_key_frame(spark, resolve_hmac_key(conf.pii))
+    erased = materialise(erased_customer_ids(parsed, tables.read(catalog.ERASURES), key))
+    return drop_erased(marked, erased)
+
+
+def ingest_clickstream_lines(
+    spark: SparkSession,
+    conf: Conf,
+    tables: Tables,
+    lines: DataFrame,
+    *,
+    stream: str,
+    micro_batch: int,
+    ingested_at: datetime,
+) -> IngestReport:
+    """One streaming micro-batch of clickstream lines (``value``, ``source_file``) →
+    ``bronze/clickstream_events`` and its quarantine, with the batch job's parsing, checks,
+    duplicate rules and erasure filter.
+
+    Exactly once: both writes carry the token (``stream``, ``micro_batch``), so a micro-batch
+    that Spark replays after a crash commits nothing twice, and events it wrote itself before
+    the crash are not reported as already ingested. The reject-rate limit does not stop a
+    stream: every rejected line is in quarantine with its reason.
+    """
+    report = IngestReport(job=stream, batch_id=f"{stream}-{micro_batch:06d}", files=0)
+    tables.ensure(catalog.CLICKSTREAM_EVENTS)
+    tables.ensure(catalog.CLICKSTREAM_QUARANTINE)
+    min_ts = datetime.fromisoformat(conf.ingest.min_event_ts.replace("Z", "+00:00"))
+    rules = cs.ClickstreamRules(ingested_at, conf.ingest.max_future_skew_hours, min_ts)
+    cached: list[DataFrame] = []
+
+    def materialise(df: DataFrame) -> DataFrame:
+        df = df.persist(StorageLevel.MEMORY_AND_DISK)
+        cached.append(df)
+        df.count()
+        return df
+
+    try:
+        parsed = cs.parse_events(lines, rules).persist(StorageLevel.MEMORY_AND_DISK)
+        cached.append(parsed)
+        refined = _refine_clickstream(spark, conf, tables, parsed, materialise, report.batch_id)
+        quarantine = materialise(
+            cs.to_clickstream_quarantine(refined, report.batch_id, ingested_at)
+        )
+        _count(report, parsed, quarantine)
+        for key, rows in (
+            (catalog.CLICKSTREAM_QUARANTINE, quarantine),
+            (catalog.CLICKSTREAM_EVENTS, cs.to_bronze(refined, report.batch_id, ingested_at)),
+        ):
+            report.writes[key] = tables.append(
+                key, rows, txn=Txn(f"campaignlake.{stream}.{key}", micro_batch)
+            )
+    finally:
+        for df in cached:
+            df.unpersist()
+    return report
 
 
 @dataclass(frozen=True)

@@ -29,6 +29,7 @@ from campaignlake.models.runs import score_customers, train_response_model
 from campaignlake.recommend.runs import recommend, train_recommender
 from campaignlake.report.runs import build_report
 from campaignlake.sample.generator import generate_sample
+from campaignlake.streaming.runs import stream_clickstream
 from campaignlake.tables import Tables
 
 MODEL_VERSION = Flag(
@@ -152,6 +153,22 @@ _JOBS: tuple[Job, ...] = (
         build_report,
         "Write the static HTML report of the run for a date.",
         stage="report",
+    ),
+    Job(
+        "stream_clickstream",
+        stream_clickstream,
+        "Ingest the clickstream landing folder as a Structured Streaming file source into "
+        "bronze/clickstream_events, exactly once (checkpoint under paths.checkpoints): every "
+        "new file, then stop; with --continuous, until stopped.",
+        date=RunDate.NONE,
+        flags=(
+            Flag(
+                "--continuous",
+                "continuous",
+                "keep running, one micro-batch every streaming.trigger_seconds",
+                {"action": "store_true"},
+            ),
+        ),
     ),
     Job(
         "vacuum_tables",

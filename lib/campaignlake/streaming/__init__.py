@@ -1,0 +1,1 @@
+"""Structured Streaming: clickstream ingested as it arrives, exactly once into bronze."""
