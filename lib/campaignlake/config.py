@@ -99,11 +99,25 @@ class CrmAttributeConf:
 
 
 @dataclass(frozen=True)
+class KafkaConf:
+    """The Kafka topic event collectors publish the clickstream to (``streaming.kafka``)."""
+
+    bootstrap_servers: str
+    topic: str
+    #: Where a new checkpoint starts: ``earliest`` (everything the topic retains) or ``latest``.
+    starting_offsets: Literal["earliest", "latest"] = "earliest"
+    #: At most this many records per micro-batch (a backlog is read in steps).
+    max_offsets_per_trigger: int = 100000
+
+
+@dataclass(frozen=True)
 class StreamingConf:
     """How the streaming jobs read (``streaming``)."""
 
     #: At most this many new landing files per micro-batch (a backlog is read in steps).
     max_files_per_trigger: int = 100
+    #: The clickstream's Kafka topic; without it the stream reads the landing folder.
+    kafka: KafkaConf | None = None
     #: Continuous mode: one micro-batch every this many seconds.
     trigger_seconds: int = 30
 
@@ -500,6 +514,8 @@ def _rules(conf: Conf) -> list[tuple[bool, str, str]]:
         (conf.streaming.max_files_per_trigger >= 1, "streaming.max_files_per_trigger",
          "must be at least 1"),
         (conf.streaming.trigger_seconds >= 1, "streaming.trigger_seconds", "must be at least 1"),
+        (conf.streaming.kafka is None or conf.streaming.kafka.max_offsets_per_trigger >= 1,
+         "streaming.kafka.max_offsets_per_trigger", "must be at least 1"),
         (0.0 <= conf.ingest.max_reject_rate <= 1.0, "ingest.max_reject_rate",
          "must be between 0 and 1"),
         (conf.storage.commit_retries >= 0, "storage.commit_retries", "must be 0 or more"),

@@ -55,6 +55,11 @@ def delta_package() -> str | None:
     return f"io.delta:delta-spark_{scala_binary_version()}:{version}"
 
 
+def kafka_package() -> str:
+    """The Maven coordinates of Spark's Kafka source and sink for the installed Spark."""
+    return f"org.apache.spark:spark-sql-kafka-0-10_{scala_binary_version()}:{pyspark.__version__}"
+
+
 def delta_settings(extra_packages: str = "") -> dict[str, str]:
     """Delta's JVM package, SQL extension and catalog for a session built here (empty when the
     delta-spark pip package is not installed)."""
@@ -98,9 +103,15 @@ def local_defaults(conf: Conf) -> dict[str, str]:
     if conf.spark.driver_memory:
         settings["spark.driver.memory"] = conf.spark.driver_memory
     extra = dict(conf.spark.extra)
+    packages = [p for p in (extra.pop("spark.jars.packages", ""),) if p]
+    # A Kafka connector of the user's own in spark.jars.packages (a pinned release) wins.
+    if conf.streaming.kafka is not None and "spark-sql-kafka" not in ",".join(packages):
+        packages.append(kafka_package())
     if conf.storage.engine != "delta-rs":
         # The native engine is the one Databricks and EMR run; delta-rs (pip only) needs no jars.
-        settings.update(delta_settings(extra.pop("spark.jars.packages", "")))
+        settings.update(delta_settings(",".join(packages)))
+    elif packages:
+        settings["spark.jars.packages"] = ",".join(packages)
     settings.update(extra)
     return settings
 

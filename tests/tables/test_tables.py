@@ -9,7 +9,7 @@ import pyspark
 import pytest
 from pyspark.sql import SparkSession
 
-from campaignlake.config import Conf, S3CommitConf
+from campaignlake.config import Conf, KafkaConf, S3CommitConf
 from campaignlake.errors import UnsafeStorageError
 from campaignlake.session import get_spark, local_defaults
 from campaignlake.tables import Tables, make_engine
@@ -70,6 +70,17 @@ def test_local_session_settings(conf: Conf) -> None:
     )
     # The pip-only engine needs no jars.
     assert "spark.jars.packages" not in local_defaults(with_storage(conf, engine="delta-rs"))
+    # A Kafka source adds Spark's connector for the installed Spark, unless one is pinned.
+    kafka = dataclasses.replace(
+        conf, streaming=dataclasses.replace(conf.streaming, kafka=KafkaConf("h:9092", "t"))
+    )
+    connector = f"org.apache.spark:spark-sql-kafka-0-10_{scala}:{pyspark.__version__}"
+    assert local_defaults(kafka)["spark.jars.packages"].split(",")[1:] == [connector]
+    pinned = "org.apache.spark:spark-sql-kafka-0-10_2.13:4.0.0"
+    pinned_conf = dataclasses.replace(
+        kafka, spark=dataclasses.replace(conf.spark, extra={"spark.jars.packages": pinned})
+    )
+    assert local_defaults(pinned_conf)["spark.jars.packages"].split(",")[1:] == [pinned]
 
 
 def test_get_spark_takes_the_active_session(spark: SparkSession, conf: Conf) -> None:

@@ -17,6 +17,7 @@ from datetime import datetime, timezone
 from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import functions as F
 
+from campaignlake import columns as c
 from campaignlake.config import Conf
 from campaignlake.hadoop_fs import relative_source_file
 from campaignlake.ingest.batch import landing_root
@@ -58,6 +59,35 @@ def checkpoint_of(conf: Conf, stream: str) -> str:
 
 
 def clickstream_lines(spark: SparkSession, conf: Conf) -> DataFrame:
+    """The clickstream as a stream of lines with their ``source_file``: the Kafka topic of
+    ``streaming.kafka`` when configured, else the landing folder."""
+    kafka = conf.streaming.kafka
+    if kafka is None:
+        return landing_lines(spark, conf)
+    records = (
+        spark.readStream.format("kafka")
+        .option("kafka.bootstrap.servers", kafka.bootstrap_servers)
+        .option("subscribe", kafka.topic)
+        .option("startingOffsets", kafka.starting_offsets)
+        .option("maxOffsetsPerTrigger", str(kafka.max_offsets_per_trigger))
+        # Records the topic no longer retains, unread, are an error, not a silent gap.
+        .option("failOnDataLoss", "true")
+        .load()
+    )
+    return kafka_records_as_lines(records)
+
+
+def kafka_records_as_lines(records: DataFrame) -> DataFrame:
+    """Kafka records as clickstream lines: the value as the line, and ``kafka:<topic>/
+    <partition>@<offset>`` as its ``source_file`` (where a quarantined record came from)."""
+    origin = F.concat(
+        F.lit("kafka:"), F.col("topic"), F.lit("/"), F.col("partition").cast("string"),
+        F.lit("@"), F.col("offset").cast("string"),
+    )  # fmt: skip
+    return records.select(F.col("value").cast("string").alias(LINE), origin.alias(c.SOURCE_FILE))
+
+
+def landing_lines(spark: SparkSession, conf: Conf) -> DataFrame:
     """The landing folder's clickstream files (``.jsonl``, ``.jsonl.gz``, in any subfolder) as
     a stream of lines with their ``source_file``, as the batch job reads them."""
     folder = f"{conf.paths.landing.rstrip('/')}/clickstream"
@@ -68,7 +98,7 @@ def clickstream_lines(spark: SparkSession, conf: Conf) -> DataFrame:
         .option("pathGlobFilter", "*.jsonl*")
         .option("maxFilesPerTrigger", str(conf.streaming.max_files_per_trigger))
         .load(folder)
-        .select(F.col(LINE), relative_source_file(root).alias("source_file"))
+        .select(F.col(LINE), relative_source_file(root).alias(c.SOURCE_FILE))
     )
 
 
@@ -80,14 +110,17 @@ def stream_clickstream(
     continuous: bool = False,
     now: datetime | None = None,
 ) -> StreamReport:
-    """Ingest the clickstream landing folder as a stream into ``bronze/clickstream_events``.
+    """Ingest the clickstream (``streaming.kafka``'s topic, or the landing folder) as a stream
+    into ``bronze/clickstream_events``.
 
     By default every file not yet in the checkpoint is processed and the stream stops (Spark's
     available-now trigger: tests, a scheduled job); ``continuous`` runs until stopped, one
     micro-batch every ``streaming.trigger_seconds``.
     """
     report = StreamReport(CLICKSTREAM_STREAM)
-    checkpoint = checkpoint_of(conf, CLICKSTREAM_STREAM)
+    # A checkpoint belongs to one source: switching to Kafka starts a checkpoint of its own.
+    source = "files" if conf.streaming.kafka is None else "kafka"
+    checkpoint = checkpoint_of(conf, f"{CLICKSTREAM_STREAM}/{source}")
 
     def ingest(lines: DataFrame, micro_batch: int) -> None:
         query_id = lines.sparkSession.sparkContext.getLocalProperty("sql.streaming.queryId")
