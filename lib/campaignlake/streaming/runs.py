@@ -1,8 +1,9 @@
-"""The streaming jobs' I/O: the clickstream landing folder as a file stream, each micro-batch
-ingested with the batch job's parsing, checks and duplicate rules (``ingest_clickstream_lines``).
+"""The streaming jobs' I/O: the clickstream as a stream (a Kafka topic, or the landing folder as
+a file source), each micro-batch ingested with the batch job's parsing, checks and duplicate
+rules (``ingest_clickstream_lines``).
 
-Exactly once end to end: the checkpoint (``paths.checkpoints``) records which files each
-micro-batch read, and both Delta writes of a micro-batch carry the stream's query id and the
+Exactly once end to end: the checkpoint (``paths.checkpoints``) records which files or offsets
+each micro-batch read, and both Delta writes of a micro-batch carry the stream's query id and the
 batch number as their idempotency token, so a micro-batch replayed after a crash commits
 nothing twice. A new checkpoint is a new query id: its batch numbers restart without being
 mistaken for ones already committed.
@@ -95,7 +96,8 @@ def landing_lines(spark: SparkSession, conf: Conf) -> DataFrame:
     return (
         spark.readStream.format("text")
         .option("recursiveFileLookup", "true")
-        .option("pathGlobFilter", "*.jsonl*")
+        # The names the batch job takes (LANDING_FOLDERS); it reports any other file.
+        .option("pathGlobFilter", "*.{jsonl,jsonl.gz}")
         .option("maxFilesPerTrigger", str(conf.streaming.max_files_per_trigger))
         .load(folder)
         .select(F.col(LINE), relative_source_file(root).alias(c.SOURCE_FILE))
