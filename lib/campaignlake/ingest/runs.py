@@ -244,6 +244,30 @@ class _Plan:
     history_keys: tuple[str, ...] = ()
 
 
+class _RunCache:
+    """The DataFrames one ingestion run caches, released together when it ends."""
+
+    def __init__(self) -> None:
+        self._frames: list[DataFrame] = []
+
+    def keep(self, df: DataFrame) -> DataFrame:
+        """Cache ``df`` for this run, filled by the first job that reads it."""
+        df = df.persist(StorageLevel.MEMORY_AND_DISK)
+        self._frames.append(df)
+        return df
+
+    def materialise(self, df: DataFrame) -> DataFrame:
+        """Cache ``df`` for this run and compute it now."""
+        df = self.keep(df)
+        df.count()
+        return df
+
+    def release(self) -> None:
+        """Unpersist everything this run cached."""
+        for df in self._frames:
+            df.unpersist()
+
+
 def _ingest(
     spark: SparkSession,
     conf: Conf,
@@ -280,19 +304,8 @@ def _ingest(
     present = {entry.path for entry in listed}
     missing = [f for f in batch.files if batch.relative(f) not in present]
     report.changed_files = sorted(batch.retaken)
-    cached: list[DataFrame] = []
-
-    def keep(df: DataFrame) -> DataFrame:
-        """Cache ``df`` for this run, filled by the first job that reads it."""
-        df = df.persist(StorageLevel.MEMORY_AND_DISK)
-        cached.append(df)
-        return df
-
-    def materialise(df: DataFrame) -> DataFrame:
-        """Cache ``df`` for this run and compute it now; released when the run ends."""
-        df = keep(df)
-        df.count()
-        return df
+    cache = _RunCache()
+    keep, materialise = cache.keep, cache.materialise
 
     try:
         # The cache is a barrier: without it the optimizer pushes every later filter on
@@ -340,8 +353,7 @@ def _ingest(
         with _step(plan.job, "close batch"):
             close_batch(tables, batch, missing)
     finally:
-        for df in cached:
-            df.unpersist()
+        cache.release()
     return report
 
 
@@ -478,19 +490,13 @@ def ingest_clickstream_lines(
     tables.ensure(catalog.CLICKSTREAM_QUARANTINE)
     min_ts = datetime.fromisoformat(conf.ingest.min_event_ts.replace("Z", "+00:00"))
     rules = cs.ClickstreamRules(ingested_at, conf.ingest.max_future_skew_hours, min_ts)
-    cached: list[DataFrame] = []
-
-    def materialise(df: DataFrame) -> DataFrame:
-        df = df.persist(StorageLevel.MEMORY_AND_DISK)
-        cached.append(df)
-        df.count()
-        return df
-
+    cache = _RunCache()
     try:
-        parsed = cs.parse_events(lines, rules).persist(StorageLevel.MEMORY_AND_DISK)
-        cached.append(parsed)
-        refined = _refine_clickstream(spark, conf, tables, parsed, materialise, report.batch_id)
-        quarantine = materialise(
+        parsed = cache.keep(cs.parse_events(lines, rules))
+        refined = _refine_clickstream(
+            spark, conf, tables, parsed, cache.materialise, report.batch_id
+        )
+        quarantine = cache.materialise(
             cs.to_clickstream_quarantine(refined, report.batch_id, ingested_at)
         )
         _count(report, parsed, quarantine)
@@ -502,8 +508,7 @@ def ingest_clickstream_lines(
                 key, rows, txn=Txn(f"campaignlake.{stream}.{key}", micro_batch)
             )
     finally:
-        for df in cached:
-            df.unpersist()
+        cache.release()
     return report
 
 
