@@ -402,10 +402,9 @@ def ingest_clickstream(
 ) -> IngestReport:
     """Clickstream JSON lines (``landing/clickstream/**.jsonl``) → ``bronze/clickstream_events``,
     deduplicated by event_id within the batch and against the table."""
-    min_ts = datetime.fromisoformat(conf.ingest.min_event_ts.replace("Z", "+00:00"))
 
     def parse(batch: Batch, files: list[str]) -> tuple[DataFrame, list[str]]:
-        rules = cs.ClickstreamRules(batch.ingested_at, conf.ingest.max_future_skew_hours, min_ts)
+        rules = _clickstream_rules(conf, batch.ingested_at)
         lines = cs.read_lines(spark, files, batch.root)
         return cs.parse_events(lines, rules), []
 
@@ -435,6 +434,12 @@ def ingest_clickstream(
         as_of,
         now,
     )
+
+
+def _clickstream_rules(conf: Conf, ingested_at: datetime) -> cs.ClickstreamRules:
+    """The time bounds of a valid event for a batch or micro-batch ingested at ``ingested_at``."""
+    min_ts = datetime.fromisoformat(conf.ingest.min_event_ts.replace("Z", "+00:00"))
+    return cs.ClickstreamRules(ingested_at, conf.ingest.max_future_skew_hours, min_ts)
 
 
 def _refine_clickstream(
@@ -488,8 +493,7 @@ def ingest_clickstream_lines(
     report = IngestReport(job=stream, batch_id=f"{stream}-{micro_batch:06d}", files=0)
     tables.ensure(catalog.CLICKSTREAM_EVENTS)
     tables.ensure(catalog.CLICKSTREAM_QUARANTINE)
-    min_ts = datetime.fromisoformat(conf.ingest.min_event_ts.replace("Z", "+00:00"))
-    rules = cs.ClickstreamRules(ingested_at, conf.ingest.max_future_skew_hours, min_ts)
+    rules = _clickstream_rules(conf, ingested_at)
     cache = _RunCache()
     try:
         parsed = cache.keep(cs.parse_events(lines, rules))
