@@ -43,6 +43,7 @@ RECOMMENDATIONS = "recommendations"
 SIMILAR_PRODUCTS = "similar_products"
 CAMPAIGN_AUDIENCES = "campaign_audiences"
 ERASURES = "erasures"
+TRIGGER_EVENTS = "trigger_events"
 
 
 @dataclass(frozen=True)
@@ -170,6 +171,10 @@ CATALOGUE: dict[str, CatalogEntry] = {
         ("build_audiences",), _dated(s.CAMPAIGN_AUDIENCES, day=c.SEND_DATE)
     ),
     ERASURES: CatalogEntry(("erase_customers",), TableSpec(schema=s.ERASURES)),
+    TRIGGER_EVENTS: CatalogEntry(
+        ("stream_triggers",),
+        TableSpec(schema=s.TRIGGER_EVENTS, partition_by=(c.FIRED_DATE,), erase_by=_BY_CUSTOMER),
+    ),
 }
 
 #: Every table key, in catalogue order: the keys ``tables:`` in ``conf/<env>.yaml`` must have.

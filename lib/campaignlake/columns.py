@@ -123,6 +123,17 @@ SUPPRESSION_REASON = "suppression_reason"
 CONTACT_DATE = "contact_date"
 RECIPIENT_ID = "recipient_id"
 
+# Real-time triggers
+TRIGGER_ID = "trigger_id"
+RULE_ID = "rule_id"
+TRIGGER_KIND = "trigger_kind"
+CAUSE_EVENT_ID = "cause_event_id"
+CAUSE_TS = "cause_ts"
+FIRED_AT = "fired_at"
+FIRED_DATE = "fired_date"
+OUTCOME = "outcome"
+COMMITTED_AT = "committed_at"
+
 # erasure audit
 CUSTOMER_KEY_HASH = "customer_key_hash"
 ERASED_AT = "erased_at"

@@ -73,11 +73,18 @@ class PathsConf:
     reports: str
     #: Structured Streaming checkpoints, one folder per stream ("": ``<warehouse>/_checkpoints``).
     checkpoints: str = ""
+    #: The real-time triggers' messages, one folder per channel ("": ``<exports>/outbox``).
+    outbox: str = ""
 
     @property
     def checkpoint_root(self) -> str:
         """Where the streams keep their checkpoints."""
         return self.checkpoints or f"{self.warehouse.rstrip('/')}/_checkpoints"
+
+    @property
+    def outbox_root(self) -> str:
+        """Where the triggers' messages go when no Kafka outbox topic is configured."""
+        return self.outbox or f"{self.exports.rstrip('/')}/outbox"
 
 
 #: Table locations by catalogue key: a path relative to ``paths.warehouse``, a full URI, or a
@@ -108,6 +115,8 @@ class KafkaConf:
     starting_offsets: Literal["earliest", "latest"] = "earliest"
     #: At most this many records per micro-batch (a backlog is read in steps).
     max_offsets_per_trigger: int = 100000
+    #: The topic the triggers' messages are published to (None: files under ``paths.outbox``).
+    outbox_topic: str | None = None
 
 
 @dataclass(frozen=True)
@@ -120,6 +129,11 @@ class StreamingConf:
     kafka: KafkaConf | None = None
     #: Continuous mode: one micro-batch every this many seconds.
     trigger_seconds: int = 30
+    #: The trigger rules' directory (``conf/triggers/*.yaml`` next to this file).
+    triggers_dir: str = "triggers"
+    #: How late (event time) an event may arrive and still count; later ones are counted as
+    #: late and dropped by the trigger stream.
+    watermark_minutes: int = 10
 
 
 @dataclass(frozen=True)
@@ -359,6 +373,11 @@ class Conf:
         """The directory of the campaign files (``audiences.campaigns_dir``)."""
         return Path(self.source_file).resolve().parent / self.audiences.campaigns_dir
 
+    @property
+    def triggers_dir(self) -> Path:
+        """The directory of the trigger rule files (``streaming.triggers_dir``)."""
+        return Path(self.source_file).resolve().parent / self.streaming.triggers_dir
+
 
 _TABLE_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*(\.[A-Za-z_][A-Za-z0-9_]*){1,2}$")
 
@@ -514,6 +533,8 @@ def _rules(conf: Conf) -> list[tuple[bool, str, str]]:
         (conf.streaming.max_files_per_trigger >= 1, "streaming.max_files_per_trigger",
          "must be at least 1"),
         (conf.streaming.trigger_seconds >= 1, "streaming.trigger_seconds", "must be at least 1"),
+        (conf.streaming.watermark_minutes >= 0, "streaming.watermark_minutes",
+         "must be 0 or more"),
         (conf.streaming.kafka is None or conf.streaming.kafka.max_offsets_per_trigger >= 1,
          "streaming.kafka.max_offsets_per_trigger", "must be at least 1"),
         (0.0 <= conf.ingest.max_reject_rate <= 1.0, "ingest.max_reject_rate",

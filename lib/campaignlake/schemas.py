@@ -217,6 +217,23 @@ CAMPAIGN_AUDIENCES = _struct(
     (c.AS_OF_DATE, DateType()),
 )
 
+TRIGGER_EVENTS = _struct(
+    (c.TRIGGER_ID, StringType()),
+    (c.RULE_ID, StringType()),
+    (c.TRIGGER_KIND, StringType()),
+    (c.CHANNEL, StringType()),
+    (c.CUSTOMER_ID, StringType()),
+    (c.CAUSE_EVENT_ID, StringType()),
+    (c.CAUSE_TS, TimestampType()),
+    (c.FIRED_AT, TimestampType()),
+    (c.OUTCOME, StringType()),
+    (c.SUPPRESSION_REASON, StringType()),
+    (c.GROUP, StringType()),
+    (c.PRODUCT_IDS, ArrayType(StringType())),
+    (c.COMMITTED_AT, TimestampType()),
+    (c.FIRED_DATE, DateType()),
+)
+
 ERASURES = _struct(
     (c.CUSTOMER_KEY_HASH, StringType()),
     (c.REQUESTED_AT, TimestampType()),

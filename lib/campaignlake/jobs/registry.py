@@ -29,7 +29,7 @@ from campaignlake.models.runs import score_customers, train_response_model
 from campaignlake.recommend.runs import recommend, train_recommender
 from campaignlake.report.runs import build_report
 from campaignlake.sample.generator import generate_sample
-from campaignlake.streaming.runs import stream_clickstream
+from campaignlake.streaming.runs import stream_clickstream, stream_triggers
 from campaignlake.tables import Tables
 
 MODEL_VERSION = Flag(
@@ -166,6 +166,23 @@ _JOBS: tuple[Job, ...] = (
                 "--continuous",
                 "continuous",
                 "keep running, one micro-batch every streaming.trigger_seconds",
+                {"action": "store_true"},
+            ),
+        ),
+    ),
+    Job(
+        "stream_triggers",
+        stream_triggers,
+        "Run the trigger rules (conf/triggers/*.yaml) over bronze/clickstream_events as a "
+        "stream: cart and browse abandonment and post-purchase messages, consent-checked, "
+        "capped and split, into gold/trigger_events exactly once and to the outbox; until "
+        "stopped, or with --available-now what is there, then stop.",
+        date=RunDate.NONE,
+        flags=(
+            Flag(
+                "--available-now",
+                "available_now",
+                "process the events not yet seen, then stop (tests, scheduled runs)",
                 {"action": "store_true"},
             ),
         ),

@@ -1,6 +1,8 @@
 """The streaming jobs' I/O: the clickstream as a stream (a Kafka topic, or the landing folder as
 a file source), each micro-batch ingested with the batch job's parsing, checks and duplicate
-rules (``ingest_clickstream_lines``).
+rules (``ingest_clickstream_lines``); and the real-time triggers, which read
+``bronze/clickstream_events`` as a Delta stream and write ``gold/trigger_events`` and the
+outbox (:mod:`campaignlake.streaming.triggers`).
 
 Exactly once end to end: the checkpoint (``paths.checkpoints``) records which files or offsets
 each micro-batch read, and both Delta writes of a micro-batch carry the stream's query id and the
@@ -13,23 +15,36 @@ from __future__ import annotations
 
 import logging
 from dataclasses import dataclass, field
-from datetime import datetime, timezone
+from datetime import date, datetime, timedelta, timezone
+from typing import Any
 
+from pyspark import StorageLevel
 from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import functions as F
+from pyspark.sql.streaming import DataStreamWriter, StreamingQuery, StreamingQueryListener
 
+from campaignlake import catalog
 from campaignlake import columns as c
+from campaignlake.audiences.build import CAP_WINDOW_DAYS, contact_history
 from campaignlake.config import Conf
 from campaignlake.hadoop_fs import relative_source_file
 from campaignlake.ingest.batch import landing_root
 from campaignlake.ingest.clickstream import LINE
 from campaignlake.ingest.runs import IngestReport, ingest_clickstream_lines
-from campaignlake.tables import Tables
+from campaignlake.streaming import triggers
+from campaignlake.streaming.rules import TriggerRule, load_rules
+from campaignlake.tables import Tables, Txn, WriteResult
 
 log = logging.getLogger(__name__)
 
-#: The stream's name: its checkpoint folder under ``paths.checkpoints``.
+#: The streams' names: their checkpoint folders under ``paths.checkpoints``.
 CLICKSTREAM_STREAM = "stream_clickstream"
+TRIGGERS_STREAM = "stream_triggers"
+#: The tables every trigger needs; the others (contacts, audiences, recommendations) are
+#: optional: without them there is less to cap against or to offer.
+TRIGGER_INPUTS = (
+    catalog.CLICKSTREAM_EVENTS, catalog.CUSTOMERS, catalog.DELETION_REQUESTS, catalog.PRODUCTS,
+)  # fmt: skip
 
 
 @dataclass
@@ -148,10 +163,281 @@ def stream_clickstream(
         .option("checkpointLocation", checkpoint)
         .foreachBatch(ingest)
     )
+    _run(spark, writer, conf, continuous=continuous)
+    return report
+
+
+def _query_id(df: DataFrame, stream: str, micro_batch: int) -> str:
+    query_id = df.sparkSession.sparkContext.getLocalProperty("sql.streaming.queryId")
+    if not query_id:
+        raise RuntimeError(f"{stream}: no streaming query id for batch {micro_batch}")
+    return query_id
+
+
+class _ProgressLog(StreamingQueryListener):
+    """Logs each micro-batch's progress: input rows and rate, duration, state rows and the
+    rows dropped as later than the watermark."""
+
+    def onQueryStarted(self, event: Any) -> None:
+        log.info("stream %s started (query %s)", event.name, event.id)
+
+    def onQueryProgress(self, event: Any) -> None:
+        log.info("%s", describe_progress(event.progress))
+
+    def onQueryIdle(self, event: Any) -> None:
+        pass
+
+    def onQueryTerminated(self, event: Any) -> None:
+        log.info(
+            "stream query %s stopped%s", event.id, f": {event.exception}" if event.exception else ""
+        )
+
+
+def describe_progress(progress: Any) -> str:
+    """One micro-batch's progress in one line (no record contents)."""
+    state_rows = sum(op.numRowsTotal for op in progress.stateOperators)
+    late = sum(op.numRowsDroppedByWatermark for op in progress.stateOperators)
+    return (
+        f"{progress.name} batch {progress.batchId}: {progress.numInputRows} rows in, "
+        f"{progress.inputRowsPerSecond:.0f} rows/s arriving, "
+        f"{progress.processedRowsPerSecond:.0f} rows/s processed, "
+        f"{progress.batchDuration} ms; state rows {state_rows}; late rows dropped {late}"
+    )
+
+
+def _run(
+    spark: SparkSession, writer: DataStreamWriter, conf: Conf, *, continuous: bool
+) -> StreamingQuery:
+    """Start a stream (available-now, or every ``streaming.trigger_seconds``) with its progress
+    logged per micro-batch, and wait for it to end."""
     if continuous:
         writer = writer.trigger(processingTime=f"{conf.streaming.trigger_seconds} seconds")
     else:
         writer = writer.trigger(availableNow=True)
-    query = writer.start()
-    query.awaitTermination()
+    listener = _ProgressLog()
+    spark.streams.addListener(listener)
+    try:
+        query = writer.start()
+        query.awaitTermination()
+    finally:
+        spark.streams.removeListener(listener)
+    return query
+
+
+@dataclass
+class TriggerBatch:
+    """One micro-batch of the trigger stream: its funnel per rule and its table write."""
+
+    micro_batch: int
+    funnel: dict[str, dict[str, int]]
+    write: WriteResult | None
+
+
+@dataclass
+class TriggerReport:
+    """What one run of the trigger stream did."""
+
+    rules: list[str]
+    batches: list[TriggerBatch] = field(default_factory=list)
+    #: Events later than the watermark, dropped by the state machine and counted here.
+    late_rows: int = 0
+
+    def funnel(self) -> dict[str, dict[str, int]]:
+        """Per rule, the run's counts summed over its micro-batches."""
+        total: dict[str, dict[str, int]] = {rule: {} for rule in self.rules}
+        for batch in self.batches:
+            for rule, counts in batch.funnel.items():
+                for name, n in counts.items():
+                    total[rule][name] = total[rule].get(name, 0) + n
+        return total
+
+    def describe(self) -> str:
+        """The run's micro-batches, late rows and per-rule funnel."""
+        lines = [
+            f"{TRIGGERS_STREAM}: {len(self.batches)} micro-batches with triggers, "
+            f"{self.late_rows} late rows dropped"
+        ]
+        for rule, counts in self.funnel().items():
+            suppressed = ", ".join(
+                f"{k.removeprefix('suppressed_')} {v}"
+                for k, v in counts.items()
+                if k.startswith("suppressed_") and v
+            )
+            lines.append(
+                f"  {rule}: candidates {counts.get('candidates', 0)} → cancelled "
+                f"{counts.get(triggers.CANCELLED, 0)} → suppressed {counts.get('suppressed', 0)}"
+                f"{f' ({suppressed})' if suppressed else ''} → control "
+                f"{counts.get('control', 0)}, sent {counts.get('sent', 0)}"
+            )
+        return "\n".join(lines)
+
+
+def stream_triggers(
+    spark: SparkSession,
+    conf: Conf,
+    tables: Tables,
+    *,
+    available_now: bool = False,
+    now: datetime | None = None,
+) -> TriggerReport:
+    """Run the trigger rules (``conf/triggers/*.yaml``) over ``bronze/clickstream_events`` as
+    a stream: fired and cancelled triggers, suppressed and split as the batch audiences are,
+    go to ``gold/trigger_events`` exactly once, and the sent ones to the outbox (Kafka's
+    ``streaming.kafka.outbox_topic``, else JSON files under ``paths.outbox/<channel>/``).
+
+    By default it runs until stopped, one micro-batch every ``streaming.trigger_seconds``;
+    ``available_now`` processes what bronze holds that the checkpoint has not seen, then stops
+    (tests, a scheduled job). ``now`` fixes ``committed_at`` (tests).
+
+    Raises
+    ------
+    ConfigError
+        When a rule file is invalid.
+    MissingInputError
+        When bronze, the CRM tables or the products do not exist yet.
+    """
+    rules = load_rules(conf)
+    tables.require(TRIGGER_INPUTS, "real-time triggers")
+    report = TriggerReport(rules=[r.id for r in rules])
+    inputs = triggers.trigger_inputs(
+        tables.read_stream(catalog.CLICKSTREAM_EVENTS), tables.read(catalog.PRODUCTS)
+    )
+    found = triggers.candidates(inputs, rules, conf.streaming.watermark_minutes)
+
+    def handle(batch: DataFrame, micro_batch: int) -> None:
+        query_id = _query_id(batch, TRIGGERS_STREAM, micro_batch)
+        result = _write_triggers(
+            spark, conf, tables, rules, batch,
+            stream=f"{TRIGGERS_STREAM}.{query_id}", micro_batch=micro_batch,
+            committed_at=now or datetime.now(timezone.utc),
+        )  # fmt: skip
+        if result is not None:
+            report.batches.append(result)
+            log.info("%s batch %d: %s", TRIGGERS_STREAM, micro_batch, result.funnel)
+
+    writer = (
+        found.writeStream.queryName(TRIGGERS_STREAM)
+        .option("checkpointLocation", checkpoint_of(conf, TRIGGERS_STREAM))
+        .outputMode("append")
+        .foreachBatch(handle)
+    )
+    query = _run(spark, writer, conf, continuous=not available_now)
+    report.late_rows = sum(
+        op.numRowsDroppedByWatermark for p in query.recentProgress for op in p.stateOperators
+    )
     return report
+
+
+def _latest_day(df: DataFrame) -> DataFrame:
+    latest = df.agg(F.max(c.AS_OF_DATE)).first()
+    return df.where(F.col(c.AS_OF_DATE) == F.lit(latest[0] if latest else None))
+
+
+def _contact_history(tables: Tables, since: date) -> DataFrame:
+    """Every contact since ``since``: campaign sends, batch audiences' treatment rows and
+    triggers sent."""
+    contacts = tables.read_or_empty(catalog.CAMPAIGN_CONTACTS).where(
+        F.to_date(c.SENT_AT) >= F.lit(since)
+    )
+    audiences = None
+    if tables.exists(catalog.CAMPAIGN_AUDIENCES):
+        audiences = tables.read(catalog.CAMPAIGN_AUDIENCES).where(
+            F.col(c.SEND_DATE) >= F.lit(since)
+        )
+    history = contact_history(contacts, audiences)
+    if tables.exists(catalog.TRIGGER_EVENTS):
+        sent = tables.read(catalog.TRIGGER_EVENTS).where(F.col(c.FIRED_DATE) >= F.lit(since))
+        history = history.unionByName(triggers.trigger_contacts(sent))
+    return history
+
+
+def _write_triggers(
+    spark: SparkSession,
+    conf: Conf,
+    tables: Tables,
+    rules: list[TriggerRule],
+    batch: DataFrame,
+    *,
+    stream: str,
+    micro_batch: int,
+    committed_at: datetime,
+) -> TriggerBatch | None:
+    """One micro-batch's candidates: products, suppression and groups, then the outbox and
+    ``gold/trigger_events`` (whose append carries the micro-batch as its idempotency token)."""
+    found = triggers.with_trigger_ids(batch, triggers.rule_frame(spark, rules)).persist(
+        StorageLevel.MEMORY_AND_DISK
+    )
+    try:
+        first = found.agg(F.min(c.FIRED_DATE)).first()
+        if first is None or first[0] is None:
+            return None
+        longest = max(
+            [CAP_WINDOW_DAYS, *[r.frequency_cap.min_days_since_last_contact or 0 for r in rules]]
+        )
+        products = tables.read(catalog.PRODUCTS)
+        offered = triggers.with_offered_products(
+            found,
+            _latest_day(tables.read_or_empty(catalog.RECOMMENDATIONS)),
+            _latest_day(tables.read_or_empty(catalog.SIMILAR_PRODUCTS)),
+            products,
+        )
+        annotated = triggers.with_trigger_suppression(
+            offered,
+            tables.read(catalog.CUSTOMERS),
+            tables.read(catalog.DELETION_REQUESTS),
+            triggers.contact_pressure_at(
+                offered, _contact_history(tables, first[0] - timedelta(days=longest))
+            ),
+            phone_pattern=conf.audiences.phone_pattern,
+        )
+        rows = triggers.trigger_event_rows(annotated, F.lit(committed_at)).persist(
+            StorageLevel.MEMORY_AND_DISK
+        )
+    finally:
+        found.unpersist()
+    try:
+        funnel = {
+            row[c.RULE_ID]: {k: int(v) for k, v in row.asDict().items() if k != c.RULE_ID}
+            for row in triggers.trigger_funnel(rows).collect()
+        }
+        _send(spark, conf, triggers.outbox_messages(rows), stream, micro_batch)
+        write = tables.append(
+            catalog.TRIGGER_EVENTS, rows, Txn(f"campaignlake.{stream}", micro_batch)
+        )
+    finally:
+        rows.unpersist()
+    return TriggerBatch(micro_batch=micro_batch, funnel=funnel, write=write)
+
+
+def _send(
+    spark: SparkSession, conf: Conf, messages: DataFrame, stream: str, micro_batch: int
+) -> None:
+    """The micro-batch's messages to the outbox. Files: one folder per channel and
+    micro-batch, overwritten when a micro-batch is replayed. Kafka: at least once, keyed by
+    ``trigger_id`` so that a consumer drops a replayed message."""
+    kafka = conf.streaming.kafka
+    if kafka is not None and kafka.outbox_topic:
+        (
+            messages.select(
+                F.col(c.TRIGGER_ID).alias("key"),
+                F.to_json(F.struct(*messages.columns)).alias("value"),
+            )
+            .write.format("kafka")
+            .option("kafka.bootstrap.servers", kafka.bootstrap_servers)
+            .option("topic", kafka.outbox_topic)
+            .save()
+        )
+        return
+    messages = messages.persist(StorageLevel.MEMORY_AND_DISK)
+    try:
+        channels = [r[0] for r in messages.select(c.CHANNEL).distinct().collect()]
+        root = conf.paths.outbox_root.rstrip("/")
+        for channel in sorted(channels):
+            (
+                messages.where(F.col(c.CHANNEL) == F.lit(channel))
+                .coalesce(1)
+                .write.mode("overwrite")
+                .json(f"{root}/{channel}/{stream.replace('.', '-')}-{micro_batch:08d}")
+            )
+    finally:
+        messages.unpersist()

@@ -62,6 +62,9 @@ class Engine(Protocol):
     ) -> DataFrame:
         """The table (at a version or timestamp), optionally with each row's file name."""
 
+    def read_stream(self, path: str) -> DataFrame:
+        """The table as a stream of its appends."""
+
     def append(
         self, path: str, spec: TableSpec, df: DataFrame, txn: Txn | None = None
     ) -> WriteResult:
@@ -211,6 +214,10 @@ class Tables:
     ) -> DataFrame:
         """The table, or one of its versions (``version`` or ``timestamp``)."""
         return self.engine.read(self.path(key), version=version, timestamp=timestamp)
+
+    def read_stream(self, key: str) -> DataFrame:
+        """The table as a stream of its appends (the native engine only)."""
+        return self.engine.read_stream(self.path(key))
 
     def version(self, key: str) -> int:
         """The table's current version."""

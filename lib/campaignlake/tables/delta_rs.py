@@ -176,6 +176,13 @@ class DeltaRsEngine:
             table.load_as_version(version_at(table, path, timestamp))
         return self._read_snapshot(table, with_file_name=with_file_name)
 
+    def read_stream(self, path: str) -> DataFrame:
+        """Not available: Spark reads a Delta table as a stream only through delta-spark."""
+        raise TableError(
+            f"{path}: reading a Delta table as a stream needs the native engine "
+            "(storage.engine: spark, with Delta's jars on the session's classpath)"
+        )
+
     def _read_snapshot(self, table: DeltaTable, *, with_file_name: bool) -> DataFrame:
         schema = StructType.fromJson(json.loads(table.schema().to_json()))
         partition_by = list(table.metadata().partition_columns)

@@ -245,6 +245,14 @@ class SparkDeltaEngine:
             df = df.select("*", F.col("_metadata.file_name").alias(FILE_NAME_COLUMN))
         return df
 
+    def read_stream(self, path: str) -> DataFrame:
+        """The table as a stream of its appends. Commits that change or delete rows (an
+        erasure) are skipped rather than failing the stream: their rows were read already."""
+        if not self.exists(path):
+            raise TableNotFoundError(f"no Delta table at {path}")
+        reader = self.spark.readStream.format("delta").option("skipChangeCommits", "true")
+        return reader.table(path) if is_table_name(path) else reader.load(path)
+
     def append(
         self, path: str, spec: TableSpec, df: DataFrame, txn: Txn | None = None
     ) -> WriteResult:

@@ -1,0 +1,133 @@
+"""Trigger rule files: typed loading, errors naming the file and the key, the shipped rules;
+and the trigger stream's control group: a deterministic hash of (rule, customer)."""
+
+from __future__ import annotations
+
+from datetime import date, datetime, timezone
+from pathlib import Path
+
+import pytest
+from pyspark.sql import SparkSession
+from pyspark.sql import functions as F
+
+from campaignlake import columns as c
+from campaignlake.config import Conf
+from campaignlake.errors import ConfigError
+from campaignlake.schemas import CAMPAIGN_CONTACTS, CUSTOMERS, DELETION_REQUESTS
+from campaignlake.streaming import triggers
+from campaignlake.streaming.rules import load_rule_file, load_rules
+from tests.literals import frame
+
+VALID_RULE = """
+id: cart_email
+kind: cart_abandonment
+channel: email
+delay_minutes: 45
+products: 3
+quiet_hours: {start: "22:00", end: "07:00", timezone: Europe/Berlin}
+frequency_cap: {min_days_since_last_contact: 1, scope: channel}
+control_fraction: 0.2
+"""
+
+
+def test_a_valid_rule_file_loads_with_typed_values(conf: Conf, tmp_path: Path) -> None:
+    path = tmp_path / "cart.yaml"
+    path.write_text(VALID_RULE)
+    rule = load_rule_file(path, conf)
+    assert (rule.id, rule.kind, rule.channel, rule.delay_minutes) == (
+        "cart_email", "cart_abandonment", "email", 45,
+    )  # fmt: skip
+    assert rule.quiet_hours is not None and rule.quiet_hours.minutes() == (22 * 60, 7 * 60)
+    assert rule.frequency_cap.min_days_since_last_contact == 1
+    assert rule.frequency_cap.scope == "channel"
+    assert rule.control_fraction == 0.2 and rule.source_file == str(path)
+
+
+@pytest.mark.parametrize(
+    ("edit", "error"),
+    [
+        (("kind: cart_abandonment", "kind: cart"), r"bad\.yaml: kind: .*cart"),
+        (("channel: email", "channel: fax"), r"bad\.yaml: channel: "),
+        (("delay_minutes: 45", "delay_minutes: 0"), r"bad\.yaml: delay_minutes: must be 1"),
+        (("products: 3", "products: 0"), r"bad\.yaml: products: must be between 1 and 20"),
+        (('start: "22:00"', 'start: "25:00"'), r"bad\.yaml: quiet_hours\.start: '25:00'"),
+        (("Europe/Berlin", "Mars/Olympus"), r"bad\.yaml: quiet_hours\.timezone: 'Mars/Olympus'"),
+        (("control_fraction: 0.2", "control_fraction: 1.0"), r"bad\.yaml: control_fraction: "),
+        (("id: cart_email", "id: cart email"), r"bad\.yaml: id: use letters"),
+        (("products: 3", "products: 3\ndelay: 5"), r"bad\.yaml: delay: unknown key"),
+    ],
+)
+def test_rule_file_errors_name_the_file_and_the_key(
+    conf: Conf, tmp_path: Path, edit: tuple[str, str], error: str
+) -> None:
+    path = tmp_path / "bad.yaml"
+    assert edit[0] in VALID_RULE
+    path.write_text(VALID_RULE.replace(edit[0], edit[1]))
+    with pytest.raises(ConfigError, match=error):
+        load_rule_file(path, conf)
+
+
+def test_duplicate_rule_ids_and_disabled_rules(conf: Conf, tmp_path: Path) -> None:
+    (tmp_path / "a.yaml").write_text(VALID_RULE)
+    (tmp_path / "b.yaml").write_text(VALID_RULE.replace("cart_email", "off") + "enabled: false\n")
+    assert [r.id for r in load_rules(conf, tmp_path)] == ["cart_email"]
+    (tmp_path / "c.yaml").write_text(VALID_RULE)
+    with pytest.raises(ConfigError, match=r"c\.yaml: id: rule 'cart_email' is also defined in"):
+        load_rules(conf, tmp_path)
+    with pytest.raises(ConfigError, match=r"no trigger rule directory \(streaming.triggers_dir\)"):
+        load_rules(conf, tmp_path / "missing")
+
+
+def test_the_shipped_rules_are_valid_and_cover_every_kind(conf: Conf) -> None:
+    assert {r.kind for r in load_rules(conf)} == {
+        "cart_abandonment", "browse_abandonment", "post_purchase",
+    }  # fmt: skip
+
+
+def test_the_control_group_is_a_stable_hash_of_rule_and_customer(
+    spark: SparkSession, conf: Conf, tmp_path: Path
+) -> None:
+    # No quiet hours and no cap: only the hash decides (with a cap, the customer's second
+    # trigger in the micro-batch would be capped).
+    uncapped = VALID_RULE.replace("quiet_hours", "# quiet_hours").replace(
+        "frequency_cap", "# frequency_cap"
+    )
+    (tmp_path / "a.yaml").write_text(uncapped)
+    (tmp_path / "b.yaml").write_text(uncapped.replace("cart_email", "other"))
+    rules = triggers.rule_frame(spark, load_rules(conf, tmp_path))
+    noon = int(datetime(2026, 10, 30, 12, tzinfo=timezone.utc).timestamp() * 1000)
+    customers = [f"C{n:03d}" for n in range(400)]
+    found = spark.createDataFrame(
+        [
+            (rule, "cart_abandonment", cid, f"e-{cid}", noon, noon, "fired", None, ["P1"])
+            for rule in ("cart_email", "other")
+            for cid in customers
+        ],
+        triggers.CANDIDATES,
+    ).transform(lambda df: triggers.with_trigger_ids(df, rules))
+    crm = frame(
+        spark,
+        CUSTOMERS,
+        [{c.CUSTOMER_ID: cid, c.EMAIL: "x@example.com", c.EMAIL_VALID: True,
+          c.EMAIL_OPT_IN: True} for cid in customers],
+    )  # fmt: skip
+    none = spark.createDataFrame([], DELETION_REQUESTS)
+    history = spark.createDataFrame([], CAMPAIGN_CONTACTS).select(
+        c.CAMPAIGN_ID, c.CUSTOMER_ID, c.CHANNEL, F.lit(date(2026, 1, 1)).alias(c.CONTACT_DATE)
+    )
+
+    def controls() -> dict[str, set[str]]:
+        grouped = triggers.with_trigger_suppression(
+            found, crm, none, triggers.contact_pressure_at(found, history), phone_pattern="^x$"
+        ).where(F.col(c.GROUP) == "control")
+        out: dict[str, set[str]] = {"cart_email": set(), "other": set()}
+        for row in grouped.select(c.RULE_ID, c.CUSTOMER_ID).collect():
+            out[row[0]].add(row[1])
+        return out
+
+    first, again = controls(), controls()
+    assert first == again
+    for rule in ("cart_email", "other"):
+        assert 0.13 <= len(first[rule]) / len(customers) <= 0.27
+    # Each rule holds out its own customers, not the same ones.
+    assert first["cart_email"] != first["other"]
