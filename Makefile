@@ -9,7 +9,7 @@ DATE_ARG := $(if $(DATE),--date $(DATE),)
 ARGS ?=
 
 .DEFAULT_GOAL := help
-.PHONY: help run test test-fast test-compat lint format dist pyfiles bench-ingest bench-features bench-als profile-recommender bench-audiences bench-erasure java clean-data clean
+.PHONY: help run test test-fast test-compat lint format dist pyfiles bench-ingest bench-features bench-als profile-recommender bench-audiences bench-erasure bench-stream stream-demo java clean-data clean
 
 help: ## List the targets
 	@grep -E '^[a-zA-Z_-]+:.*?## ' $(MAKEFILE_LIST) | awk 'BEGIN {FS = ":.*?## "}; {printf "  %-14s %s\n", $$1, $$2}'
@@ -20,6 +20,10 @@ $(STAMP): pyproject.toml
 	$(PY) -m pip install --quiet --upgrade pip
 	$(PY) -m pip install --quiet -e '.[dev,local]'
 	@touch $(STAMP)
+
+stream-demo: $(STAMP) java ## Replay the sample's last day as a live feed for a minute and show the triggers firing
+	@test -d data/warehouse/bronze/clickstream_events || $(MAKE) run
+	$(PY) jobs/run.py stream_demo --env $(ENV) $(ARGS)
 
 java: ## Check that Java 17 is installed (Spark needs it)
 	@sh scripts/check_java.sh
@@ -82,6 +86,10 @@ bench-audiences: $(STAMP) java ## Benchmark building the shipped campaigns' audi
 
 bench-erasure: $(STAMP) java ## Benchmark the erasure job on a copy of the 100k-customer warehouse (after bench-features)
 	$(PY) bench/bench_erasure.py --customers 100000
+
+bench-stream: $(STAMP) java ## Benchmark the streams on a real Kafka broker: 20,000 events/s for 2 minutes, then a rate they keep up with
+	$(PY) bench/bench_stream.py --rate 20000 --seconds 120
+	$(PY) bench/bench_stream.py --rate 500 --seconds 120
 
 clean-data: ## Delete local data/ (landing, warehouse, models, exports, reports)
 	rm -rf data

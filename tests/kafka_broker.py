@@ -80,6 +80,21 @@ def publish(servers: str, topic: str, lines: list[str]) -> None:
         raise RuntimeError(f"kafka-console-producer failed: {done.stderr[-2000:]}")
 
 
+def consume(servers: str, topic: str, count: int, timeout_ms: int = 60000) -> list[tuple[str, str]]:
+    """The first ``count`` records of ``topic`` as (key, value), read from the beginning with
+    Kafka's console consumer (fewer when none arrives for ``timeout_ms``)."""
+    done = subprocess.run(
+        ["java", "-cp", f"{broker_jars()}/*", "org.apache.kafka.tools.consumer.ConsoleConsumer",
+         "--bootstrap-server", servers, "--topic", topic, "--from-beginning",
+         "--max-messages", str(count), "--timeout-ms", str(timeout_ms),
+         "--property", "print.key=true", "--property", "key.separator=\t"],
+        capture_output=True, text=True, timeout=120,
+    )  # fmt: skip
+    if done.returncode != 0 and not done.stdout:
+        raise RuntimeError(f"kafka-console-consumer failed: {done.stderr[-2000:]}")
+    return [tuple(line.split("\t", 1)) for line in done.stdout.splitlines() if "\t" in line]
+
+
 @contextmanager
 def kafka_broker(workdir: Path) -> Iterator[str]:
     """Start a broker with its data and log under ``workdir``; yield its bootstrap servers."""

@@ -77,11 +77,13 @@ def test_every_resource_is_a_valid_databricks_definition(target: str) -> None:
 def test_a_dev_deploy_is_paused_and_writes_only_its_own_catalog_schema_and_tables() -> None:
     dev, prod = BUNDLE["targets"]["dev"], BUNDLE["targets"]["prod"]
     assert dev["mode"] == "development" and prod["mode"] == "production"
-    # Development mode pauses schedules only when pause_status is unset.
+    # Development mode pauses schedules and continuous jobs only when pause_status is unset.
     for key, job in resources("dev")["jobs"].items():
-        assert "pause_status" not in job.get("schedule", {}), f"jobs.{key} would run in dev"
+        trigger = job.get("schedule", job.get("continuous", {}))
+        assert "pause_status" not in trigger, f"jobs.{key} would run in dev"
     for key, job in resources("prod")["jobs"].items():
-        assert job["schedule"]["pause_status"] == "UNPAUSED", key
+        trigger = job.get("schedule", job.get("continuous"))
+        assert trigger is not None and trigger["pause_status"] == "UNPAUSED", key
 
     def deployed(target: str) -> set[str]:
         """Every location the jobs of ``target`` write, from the conf loaded as a task does."""

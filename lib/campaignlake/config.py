@@ -123,7 +123,8 @@ class KafkaConf:
 class StreamingConf:
     """How the streaming jobs read (``streaming``)."""
 
-    #: At most this many new landing files per micro-batch (a backlog is read in steps).
+    #: At most this many new files per micro-batch, landing files or bronze's data files (a
+    #: backlog is read in steps).
     max_files_per_trigger: int = 100
     #: The clickstream's Kafka topic; without it the stream reads the landing folder.
     kafka: KafkaConf | None = None
@@ -134,6 +135,13 @@ class StreamingConf:
     #: How late (event time) an event may arrive and still count; later ones are counted as
     #: late and dropped by the trigger stream.
     watermark_minutes: int = 10
+    #: Shuffle partitions of the trigger stream: its state's partitions (fixed by the first
+    #: run's checkpoint) and its micro-batches' joins. Micro-batches are small: few partitions
+    #: keep the per-task overhead down.
+    shuffle_partitions: int = 2
+    #: Where a new trigger checkpoint starts reading bronze: ``latest`` (events appended from
+    #: then on: a first deployment does not message old carts) or ``earliest`` (all of it).
+    triggers_start: Literal["earliest", "latest"] = "latest"
 
 
 @dataclass(frozen=True)
@@ -535,6 +543,8 @@ def _rules(conf: Conf) -> list[tuple[bool, str, str]]:
         (conf.streaming.trigger_seconds >= 1, "streaming.trigger_seconds", "must be at least 1"),
         (conf.streaming.watermark_minutes >= 0, "streaming.watermark_minutes",
          "must be 0 or more"),
+        (conf.streaming.shuffle_partitions >= 1, "streaming.shuffle_partitions",
+         "must be 1 or more"),
         (conf.streaming.kafka is None or conf.streaming.kafka.max_offsets_per_trigger >= 1,
          "streaming.kafka.max_offsets_per_trigger", "must be at least 1"),
         (0.0 <= conf.ingest.max_reject_rate <= 1.0, "ingest.max_reject_rate",

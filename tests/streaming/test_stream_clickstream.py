@@ -5,6 +5,7 @@ not read again, and a micro-batch replayed after a crash commits nothing twice."
 from __future__ import annotations
 
 import dataclasses
+import json
 import os
 import re
 import shutil
@@ -24,7 +25,7 @@ from campaignlake.config import Conf, load_conf
 from campaignlake.ingest.runs import ingest_clickstream_lines
 from campaignlake.streaming.runs import stream_clickstream
 from campaignlake.tables import Tables
-from tests.kafka_broker import REPO_ROOT, kafka_broker, publish
+from tests.kafka_broker import REPO_ROOT, consume, kafka_broker, publish
 from tests.literals import NOW, event_line, write
 
 pytestmark = pytest.mark.slow
@@ -121,23 +122,29 @@ def kafka(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
 CONNECTOR = "org.apache.spark:spark-sql-kafka-0-10_2.13:4.0.0"
 
 
-def kafka_conf_dir(tmp_path: Path, servers: str, topic: str) -> Path:
-    """conf/local.yaml with its data under ``tmp_path/data`` and the clickstream on ``topic``."""
+def kafka_conf_dir(
+    tmp_path: Path, servers: str, topic: str, outbox_topic: str | None = None
+) -> Path:
+    """conf/local.yaml with its data under ``tmp_path/data`` and the clickstream on ``topic``
+    (and the triggers' messages on ``outbox_topic``)."""
     conf_dir = tmp_path / "conf"
     shutil.copytree(REPO_ROOT / "conf", conf_dir)
     raw = yaml.safe_load((conf_dir / "local.yaml").read_text())
     raw["paths"] = {k: f"data/{k}" for k in raw["paths"]}
-    raw["streaming"]["kafka"] = {"bootstrap_servers": servers, "topic": topic}
+    raw["streaming"]["triggers_start"] = "earliest"
+    raw["streaming"]["kafka"] = {
+        "bootstrap_servers": servers, "topic": topic, "outbox_topic": outbox_topic,
+    }  # fmt: skip
     raw["spark"].setdefault("extra", {})["spark.jars.packages"] = CONNECTOR
     (conf_dir / "local.yaml").write_text(yaml.safe_dump(raw))
     return conf_dir
 
 
-def run_stream(conf_dir: Path) -> str:
-    """``stream_clickstream`` in its own process, as a scheduler runs it; its output."""
+def run_stream(conf_dir: Path, job: str = "stream_clickstream", *flags: str) -> str:
+    """A streaming job in its own process, as a scheduler runs it; its output."""
     done = subprocess.run(
-        [sys.executable, str(REPO_ROOT / "jobs" / "run.py"), "stream_clickstream",
-         "--env", "local", "--conf-dir", str(conf_dir)],
+        [sys.executable, str(REPO_ROOT / "jobs" / "run.py"), job,
+         "--env", "local", "--conf-dir", str(conf_dir), *flags],
         capture_output=True, text=True, timeout=600,
         env={**os.environ, "SPARK_LOCAL_IP": "127.0.0.1"},
     )  # fmt: skip
@@ -165,3 +172,53 @@ def test_the_stream_reads_a_kafka_topic_exactly_once_with_the_batch_checks(
     publish(kafka, topic, [event_line("k2", event_ts="2026-10-31T09:00:00Z")])
     assert "1 records, 1 accepted" in run_stream(conf_dir)
     assert ids(tables, catalog.CLICKSTREAM_EVENTS) == ["k1", "k2"]
+
+
+def test_triggers_from_a_kafka_clickstream_reach_the_kafka_outbox_once(
+    spark: SparkSession, tmp_path: Path, kafka: str
+) -> None:
+    conf_dir = kafka_conf_dir(tmp_path, kafka, "clicks", outbox_topic="messages")
+    shutil.rmtree(conf_dir / "triggers")
+    (conf_dir / "triggers").mkdir()
+    (conf_dir / "triggers" / "cart.yaml").write_text(
+        "id: cart\nkind: cart_abandonment\nchannel: email\ndelay_minutes: 30\n"
+        "control_fraction: 0.0\n"
+    )
+    conf = load_conf("local", conf_dir=str(conf_dir))
+    tables = Tables(spark, conf)
+    tables.append(
+        catalog.CUSTOMERS,
+        spark.createDataFrame(
+            [("C1", "c1@example.com", True, True)],
+            "customer_id string, email string, email_valid boolean, email_opt_in boolean",
+        ).select(*[F.col(f.name) if f.name in ("customer_id", "email", "email_valid",
+                   "email_opt_in") else F.lit(None).cast(f.dataType).alias(f.name)
+                   for f in tables.spec(catalog.CUSTOMERS).schema.fields]),
+    )  # fmt: skip
+    tables.ensure(catalog.DELETION_REQUESTS)
+    tables.append(
+        catalog.PRODUCTS,
+        spark.createDataFrame([("P1", "books", True)], "product_id string, category string, "
+                              "active boolean").select(
+            *[F.col(f.name) if f.name in ("product_id", "category", "active")
+              else F.lit(None).cast(f.dataType).alias(f.name)
+              for f in tables.spec(catalog.PRODUCTS).schema.fields]),
+    )  # fmt: skip
+    publish(
+        kafka,
+        "clicks",
+        [
+            event_line("k-c1", event_type="add_to_cart", event_ts="2026-10-30T10:00:00Z"),
+            event_line("k-c2", customer_id="C2", event_ts="2026-10-30T12:00:00Z"),
+        ],
+    )
+    run_stream(conf_dir)
+    out = run_stream(conf_dir, "stream_triggers", "--available-now")
+    assert "cart: candidates 1 → cancelled 0 → suppressed 0 → control 0, sent 1" in out, out
+    messages = consume(kafka, "messages", 1)
+    assert [key for key, _ in messages] == ["cart:k-c1"]
+    assert json.loads(messages[0][1])["customer_id"] == "C1"
+    # Restarted with nothing new: nothing more is sent.
+    again = run_stream(conf_dir, "stream_triggers", "--available-now")
+    assert "0 micro-batches with triggers" in again, again
+    assert [key for key, _ in consume(kafka, "messages", 2, timeout_ms=10000)] == ["cart:k-c1"]

@@ -91,7 +91,9 @@ def trigger_conf(conf: Conf, tmp_path: Path) -> Conf:
     for name, text in RULES.items():
         (folder / f"{name}.yaml").write_text(text)
     paths = dataclasses.replace(conf.paths, checkpoints=str(tmp_path / "checkpoints"))
-    streaming = dataclasses.replace(conf.streaming, triggers_dir=str(folder), watermark_minutes=10)
+    streaming = dataclasses.replace(
+        conf.streaming, triggers_dir=str(folder), watermark_minutes=10, triggers_start="earliest"
+    )
     return dataclasses.replace(conf, paths=paths, streaming=streaming)
 
 

@@ -29,7 +29,7 @@ from campaignlake.models.runs import score_customers, train_response_model
 from campaignlake.recommend.runs import recommend, train_recommender
 from campaignlake.report.runs import build_report
 from campaignlake.sample.generator import generate_sample
-from campaignlake.streaming.runs import stream_clickstream, stream_triggers
+from campaignlake.streaming.runs import stream_clickstream, stream_demo, stream_triggers
 from campaignlake.tables import Tables
 
 MODEL_VERSION = Flag(
@@ -185,6 +185,17 @@ _JOBS: tuple[Job, ...] = (
                 "process the events not yet seen, then stop (tests, scheduled runs)",
                 {"action": "store_true"},
             ),
+        ),
+    ),
+    Job(
+        "stream_demo",
+        stream_demo,
+        "Replay bronze's last day of clickstream into the landing folder as a live feed (new "
+        "event ids, one file per slice of the day) while stream_clickstream and "
+        "stream_triggers run, and show the triggers' funnel per rule (make stream-demo).",
+        date=RunDate.NONE,
+        flags=(
+            Flag("--seconds", "seconds", "how long the feed lasts", {"type": int, "default": 60}),
         ),
     ),
     Job(

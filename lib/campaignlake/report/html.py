@@ -43,6 +43,9 @@ class ReportData:
     behaviour_segments: dict[str, int] = field(default_factory=dict)
     #: one audit summary (``audit.json``) per campaign
     funnels: list[dict[str, Any]] = field(default_factory=list)
+    #: real-time trigger rule → funnel step (candidates, cancelled, suppressed_*, control,
+    #: sent) → triggers fired on the report date
+    trigger_funnels: dict[str, dict[str, int]] = field(default_factory=dict)
 
 
 def render(data: ReportData) -> str:
@@ -53,6 +56,7 @@ def render(data: ReportData) -> str:
         _section("Recommendations", _recommendations(data)),
         _section("Segments", _segments(data)),
         _section("Campaign audiences", _audiences(data)),
+        _section("Real-time triggers", _triggers(data)),
     ]
     title = f"campaignlake run report — {html.escape(data.as_of)}"
     return (
@@ -269,3 +273,16 @@ def _audiences(data: ReportData) -> str:
             + _plot(draw, f"Audience funnel of {funnel['campaign_id']}", (7, 3))
         )
     return "".join(parts)
+
+
+def _triggers(data: ReportData) -> str:
+    if not data.trigger_funnels:
+        return _empty("No real-time trigger fired on this date.")
+    steps = sorted({step for funnel in data.trigger_funnels.values() for step in funnel})
+    order = ["candidates", "cancelled", "suppressed", "control", "sent"]
+    steps = [s for s in order if s in steps] + [s for s in steps if s not in order]
+    rows = [
+        [rule, *[funnel.get(step, 0) for step in steps]]
+        for rule, funnel in sorted(data.trigger_funnels.items())
+    ]
+    return _table(["rule", *steps], rows)

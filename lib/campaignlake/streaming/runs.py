@@ -13,7 +13,11 @@ mistaken for ones already committed.
 
 from __future__ import annotations
 
+import dataclasses
 import logging
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta, timezone
 from typing import Any
@@ -27,7 +31,8 @@ from campaignlake import catalog
 from campaignlake import columns as c
 from campaignlake.audiences.build import CAP_WINDOW_DAYS, contact_history
 from campaignlake.config import Conf
-from campaignlake.hadoop_fs import relative_source_file
+from campaignlake.errors import MissingInputError
+from campaignlake.hadoop_fs import HadoopFs, relative_source_file
 from campaignlake.ingest.batch import landing_root
 from campaignlake.ingest.clickstream import LINE
 from campaignlake.ingest.runs import IngestReport, ingest_clickstream_lines
@@ -103,10 +108,11 @@ def kafka_records_as_lines(records: DataFrame) -> DataFrame:
     return records.select(F.col("value").cast("string").alias(LINE), origin.alias(c.SOURCE_FILE))
 
 
-def landing_lines(spark: SparkSession, conf: Conf) -> DataFrame:
+def landing_lines(spark: SparkSession, conf: Conf, folder: str | None = None) -> DataFrame:
     """The landing folder's clickstream files (``.jsonl``, ``.jsonl.gz``, in any subfolder) as
-    a stream of lines with their ``source_file``, as the batch job reads them."""
-    folder = f"{conf.paths.landing.rstrip('/')}/clickstream"
+    a stream of lines with their ``source_file``, as the batch job reads them (``folder``:
+    another folder of such files)."""
+    folder = folder or f"{conf.paths.landing.rstrip('/')}/clickstream"
     root = landing_root(spark, conf.paths.landing)
     return (
         spark.readStream.format("text")
@@ -137,7 +143,25 @@ def stream_clickstream(
     report = StreamReport(CLICKSTREAM_STREAM)
     # A checkpoint belongs to one source: switching to Kafka starts a checkpoint of its own.
     source = "files" if conf.streaming.kafka is None else "kafka"
-    checkpoint = checkpoint_of(conf, f"{CLICKSTREAM_STREAM}/{source}")
+    writer = _clickstream_writer(
+        spark, conf, tables, clickstream_lines(spark, conf), report,
+        checkpoint_of(conf, f"{CLICKSTREAM_STREAM}/{source}"), now,
+    )  # fmt: skip
+    _run(spark, writer, conf, continuous=continuous)
+    return report
+
+
+def _clickstream_writer(
+    spark: SparkSession,
+    conf: Conf,
+    tables: Tables,
+    clickstream: DataFrame,
+    report: StreamReport,
+    checkpoint: str,
+    now: datetime | None,
+) -> DataStreamWriter:
+    """The stream of clickstream lines, each micro-batch ingested into bronze and noted in
+    ``report``."""
 
     def ingest(lines: DataFrame, micro_batch: int) -> None:
         query_id = lines.sparkSession.sparkContext.getLocalProperty("sql.streaming.queryId")
@@ -158,13 +182,11 @@ def stream_clickstream(
         log.info("%s batch %d: %s", CLICKSTREAM_STREAM, micro_batch, result.describe())
 
     writer = (
-        clickstream_lines(spark, conf)
-        .writeStream.queryName(CLICKSTREAM_STREAM)
+        clickstream.writeStream.queryName(CLICKSTREAM_STREAM)
         .option("checkpointLocation", checkpoint)
         .foreachBatch(ingest)
     )
-    _run(spark, writer, conf, continuous=continuous)
-    return report
+    return writer
 
 
 def _query_id(df: DataFrame, stream: str, micro_batch: int) -> str:
@@ -299,8 +321,37 @@ def stream_triggers(
     rules = load_rules(conf)
     tables.require(TRIGGER_INPUTS, "real-time triggers")
     report = TriggerReport(rules=[r.id for r in rules])
+    writer = _triggers_writer(
+        spark, conf, tables, rules, report, checkpoint_of(conf, TRIGGERS_STREAM),
+        starting_version=conf.streaming.triggers_start, now=now,
+    )  # fmt: skip
+    with _stream_partitions(spark, conf):
+        query = _run(spark, writer, conf, continuous=not available_now)
+    report.late_rows = sum(
+        op.numRowsDroppedByWatermark for p in query.recentProgress for op in p.stateOperators
+    )
+    return report
+
+
+def _triggers_writer(
+    spark: SparkSession,
+    conf: Conf,
+    tables: Tables,
+    rules: list[TriggerRule],
+    report: TriggerReport,
+    checkpoint: str,
+    *,
+    starting_version: str,
+    now: datetime | None,
+) -> DataStreamWriter:
+    """The trigger stream over bronze, each micro-batch written and noted in ``report``."""
     inputs = triggers.trigger_inputs(
-        tables.read_stream(catalog.CLICKSTREAM_EVENTS), tables.read(catalog.PRODUCTS)
+        tables.read_stream(
+            catalog.CLICKSTREAM_EVENTS,
+            max_files_per_trigger=conf.streaming.max_files_per_trigger,
+            starting_version=starting_version,
+        ),
+        tables.read(catalog.PRODUCTS),
     )
     found = triggers.candidates(inputs, rules, conf.streaming.watermark_minutes)
 
@@ -317,15 +368,24 @@ def stream_triggers(
 
     writer = (
         found.writeStream.queryName(TRIGGERS_STREAM)
-        .option("checkpointLocation", checkpoint_of(conf, TRIGGERS_STREAM))
+        .option("checkpointLocation", checkpoint)
         .outputMode("append")
         .foreachBatch(handle)
     )
-    query = _run(spark, writer, conf, continuous=not available_now)
-    report.late_rows = sum(
-        op.numRowsDroppedByWatermark for p in query.recentProgress for op in p.stateOperators
-    )
-    return report
+    return writer
+
+
+@contextmanager
+def _stream_partitions(spark: SparkSession, conf: Conf) -> Iterator[None]:
+    """The session's shuffle partitions set to ``streaming.shuffle_partitions`` while the
+    trigger stream starts and runs (its state takes them on its first run)."""
+    shuffle = "spark.sql.shuffle.partitions"
+    batch_partitions = spark.conf.get(shuffle)
+    spark.conf.set(shuffle, str(conf.streaming.shuffle_partitions))
+    try:
+        yield
+    finally:
+        spark.conf.set(shuffle, batch_partitions)
 
 
 def _latest_day(df: DataFrame) -> DataFrame:
@@ -386,7 +446,7 @@ def _write_triggers(
             tables.read(catalog.CUSTOMERS),
             tables.read(catalog.DELETION_REQUESTS),
             triggers.contact_pressure_at(
-                offered, _contact_history(tables, first[0] - timedelta(days=longest))
+                found, _contact_history(tables, first[0] - timedelta(days=longest))
             ),
             phone_pattern=conf.audiences.phone_pattern,
         )
@@ -441,3 +501,124 @@ def _send(
             )
     finally:
         messages.unpersist()
+
+
+#: The landing contract's fields, in the order a replayed line carries them.
+_LANDING_FIELDS = (
+    c.EVENT_ID, c.EVENT_TYPE, c.EVENT_TS, c.CUSTOMER_ID, c.ANONYMOUS_ID, c.SESSION_ID,
+    c.PRODUCT_ID, c.QUANTITY, c.PRICE, c.AMOUNT, c.PAGE_URL, c.REFERRER, c.UTM_SOURCE,
+    c.UTM_MEDIUM, c.UTM_CAMPAIGN, c.DEVICE, c.USER_AGENT,
+)  # fmt: skip
+
+
+@dataclass
+class DemoReport:
+    """What the replayed feed produced: the triggers' funnel per rule, and a few triggers."""
+
+    tag: str
+    events: int
+    funnel: dict[str, dict[str, int]]
+    examples: list[str]
+
+    def describe(self) -> str:
+        """The funnel per rule and example triggers."""
+        report = TriggerReport(
+            rules=sorted(self.funnel), batches=[TriggerBatch(0, self.funnel, None)]
+        )
+        lines = [f"stream_demo {self.tag}: {self.events} events replayed", report.describe()]
+        lines += ["  examples:", *[f"    {e}" for e in self.examples]]
+        return "\n".join(lines)
+
+
+def stream_demo(
+    spark: SparkSession, conf: Conf, tables: Tables, *, seconds: int = 60, slices: int = 12
+) -> DemoReport:
+    """Replay bronze's last day of clickstream into the landing folder as a live feed: the
+    day's events, under new ids, cut by event time into ``slices`` files written over
+    ``seconds``, while ``stream_clickstream`` and ``stream_triggers`` run (fresh checkpoints,
+    triggers from bronze's latest version). Returns the triggers' funnel once both streams
+    have caught up."""
+    rules = load_rules(conf)
+    tables.require(TRIGGER_INPUTS, "the streaming demo")
+    tag = datetime.now(timezone.utc).strftime("demo%Y%m%d%H%M%S")
+    bronze = tables.read(catalog.CLICKSTREAM_EVENTS)
+    last = bronze.agg(F.max(c.EVENT_DATE)).first()
+    if last is None or last[0] is None:
+        raise MissingInputError("bronze/clickstream_events is empty: run `make run` first")
+    day = bronze.where(F.col(c.EVENT_DATE) == F.lit(last[0]))
+    seconds_of_day = F.col(c.EVENT_TS).cast("long") - F.unix_timestamp(
+        F.lit(last[0]).cast("timestamp")
+    )
+    lines = (
+        day.withColumn(
+            "__slice", F.least(F.floor(seconds_of_day * slices / 86400), F.lit(slices - 1))
+        )
+        .withColumn(c.EVENT_ID, F.concat(F.lit(f"{tag}-"), F.col(c.EVENT_ID)))
+        .withColumn(c.EVENT_TS, F.date_format(c.EVENT_TS, "yyyy-MM-dd'T'HH:mm:ss.SSSXXX"))
+        .select("__slice", F.to_json(F.struct(*_LANDING_FIELDS)).alias("value"))
+        .persist(StorageLevel.MEMORY_AND_DISK)
+    )
+    demo = dataclasses.replace(
+        conf, streaming=dataclasses.replace(conf.streaming, trigger_seconds=2)
+    )
+    fs = HadoopFs(spark)
+    # Its own folder: the landing folder's history would be read again by a new checkpoint.
+    feed = checkpoint_of(conf, f"stream_demo/{tag}/feed")
+    fs.write_text(f"{feed}/.started", tag)
+    clicks, fired = StreamReport(CLICKSTREAM_STREAM), TriggerReport(rules=[r.id for r in rules])
+    queries: list[StreamingQuery] = []
+    listener = _ProgressLog()
+    spark.streams.addListener(listener)
+    with _stream_partitions(spark, conf):
+        try:
+            events = lines.count()
+            for writer in (
+                _clickstream_writer(
+                    spark,
+                    demo,
+                    tables,
+                    landing_lines(spark, conf, feed),
+                    clicks,
+                    checkpoint_of(conf, f"stream_demo/{tag}/clickstream"),
+                    None,
+                ),
+                _triggers_writer(
+                    spark,
+                    demo,
+                    tables,
+                    rules,
+                    fired,
+                    checkpoint_of(conf, f"stream_demo/{tag}/triggers"),
+                    starting_version="latest",
+                    now=None,
+                ),
+            ):
+                queries.append(writer.trigger(processingTime="2 seconds").start())
+            for n in range(slices):
+                staging = f"{feed}/.{tag}-{n:02d}.tmp"
+                lines.where(F.col("__slice") == n).select("value").coalesce(1).write.text(staging)
+                part = next(p for p in fs.list(staging) if p.startswith("part-"))
+                fs.move(f"{staging}/{part}", f"{feed}/{tag}-{n:02d}.jsonl")
+                fs.delete(staging)
+                log.info("stream_demo: slice %d of %d landed", n + 1, slices)
+                time.sleep(seconds / slices)
+            for query in queries:
+                query.processAllAvailable()
+        finally:
+            for query in queries:
+                query.stop()
+            spark.streams.removeListener(listener)
+            lines.unpersist()
+    mine = tables.read(catalog.TRIGGER_EVENTS).where(F.col(c.CAUSE_EVENT_ID).startswith(f"{tag}-"))
+    funnel = {
+        row[c.RULE_ID]: {k: int(v) for k, v in row.asDict().items() if k != c.RULE_ID}
+        for row in triggers.trigger_funnel(mine).collect()
+    }
+    examples = [
+        f"{r[c.TRIGGER_ID]} {r[c.CHANNEL]} at {r[c.FIRED_AT]:%H:%M}: {', '.join(r[c.PRODUCT_IDS])}"
+        for r in mine.where(F.col(c.GROUP) == F.lit("treatment"))
+        .orderBy(c.FIRED_AT)
+        .limit(5)
+        .collect()
+    ]
+    return DemoReport(tag=tag, events=events, funnel=funnel, examples=examples)

@@ -62,8 +62,11 @@ class Engine(Protocol):
     ) -> DataFrame:
         """The table (at a version or timestamp), optionally with each row's file name."""
 
-    def read_stream(self, path: str) -> DataFrame:
-        """The table as a stream of its appends."""
+    def read_stream(
+        self, path: str, *, max_files_per_trigger: int = 1000, starting_version: str = "earliest"
+    ) -> DataFrame:
+        """The table as a stream of its appends, at most ``max_files_per_trigger`` new files
+        per micro-batch, from its first version or (``latest``) from now on."""
 
     def append(
         self, path: str, spec: TableSpec, df: DataFrame, txn: Txn | None = None
@@ -215,9 +218,15 @@ class Tables:
         """The table, or one of its versions (``version`` or ``timestamp``)."""
         return self.engine.read(self.path(key), version=version, timestamp=timestamp)
 
-    def read_stream(self, key: str) -> DataFrame:
+    def read_stream(
+        self, key: str, *, max_files_per_trigger: int = 1000, starting_version: str = "earliest"
+    ) -> DataFrame:
         """The table as a stream of its appends (the native engine only)."""
-        return self.engine.read_stream(self.path(key))
+        return self.engine.read_stream(
+            self.path(key),
+            max_files_per_trigger=max_files_per_trigger,
+            starting_version=starting_version,
+        )
 
     def version(self, key: str) -> int:
         """The table's current version."""

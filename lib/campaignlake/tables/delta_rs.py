@@ -176,7 +176,9 @@ class DeltaRsEngine:
             table.load_as_version(version_at(table, path, timestamp))
         return self._read_snapshot(table, with_file_name=with_file_name)
 
-    def read_stream(self, path: str) -> DataFrame:
+    def read_stream(
+        self, path: str, *, max_files_per_trigger: int = 1000, starting_version: str = "earliest"
+    ) -> DataFrame:
         """Not available: Spark reads a Delta table as a stream only through delta-spark."""
         raise TableError(
             f"{path}: reading a Delta table as a stream needs the native engine "

@@ -245,12 +245,22 @@ class SparkDeltaEngine:
             df = df.select("*", F.col("_metadata.file_name").alias(FILE_NAME_COLUMN))
         return df
 
-    def read_stream(self, path: str) -> DataFrame:
-        """The table as a stream of its appends. Commits that change or delete rows (an
-        erasure) are skipped rather than failing the stream: their rows were read already."""
+    def read_stream(
+        self, path: str, *, max_files_per_trigger: int = 1000, starting_version: str = "earliest"
+    ) -> DataFrame:
+        """The table as a stream of its appends, at most ``max_files_per_trigger`` new files
+        per micro-batch, from its first version or (``latest``) from now on. Commits that
+        change or delete rows (an erasure) are skipped rather than failing the stream: their
+        rows were read already."""
         if not self.exists(path):
             raise TableNotFoundError(f"no Delta table at {path}")
-        reader = self.spark.readStream.format("delta").option("skipChangeCommits", "true")
+        reader = (
+            self.spark.readStream.format("delta")
+            .option("skipChangeCommits", "true")
+            .option("maxFilesPerTrigger", str(max_files_per_trigger))
+        )
+        if starting_version == "latest":
+            reader = reader.option("startingVersion", "latest")
         return reader.table(path) if is_table_name(path) else reader.load(path)
 
     def append(
