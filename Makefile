@@ -87,9 +87,10 @@ bench-audiences: $(STAMP) java ## Benchmark building the shipped campaigns' audi
 bench-erasure: $(STAMP) java ## Benchmark the erasure job on a copy of the 100k-customer warehouse (after bench-features)
 	$(PY) bench/bench_erasure.py --customers 100000
 
-bench-stream: $(STAMP) java ## Benchmark the streams on a real Kafka broker: 20,000 events/s for 2 minutes, then a rate they keep up with
+bench-stream: $(STAMP) java ## Benchmark the streams on a real Kafka broker: 20,000, 500 and 50 events/s for 2 minutes each
 	$(PY) bench/bench_stream.py --rate 20000 --seconds 120
 	$(PY) bench/bench_stream.py --rate 500 --seconds 120
+	$(PY) bench/bench_stream.py --rate 50 --seconds 120 --drain 120
 
 clean-data: ## Delete local data/ (landing, warehouse, models, exports, reports)
 	rm -rf data

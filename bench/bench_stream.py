@@ -105,6 +105,7 @@ def seed_tables(folder: Path) -> None:
     )
     tables.append(catalog.PRODUCTS, shaped(products, catalog.PRODUCTS))
     tables.ensure(catalog.DELETION_REQUESTS)
+    tables.ensure(catalog.CLICKSTREAM_EVENTS)
     similar = spark.range(PRODUCTS).select(
         F.format_string("P%05d", "id").alias(c.PRODUCT_ID),
         F.lit(1).alias(c.RANK),
@@ -159,6 +160,16 @@ def produce(servers: str, rate: int, seconds: int) -> int:
     return serial[0]
 
 
+def create_topic(servers: str, topic: str, partitions: int) -> None:
+    """Create ``topic`` before the streams subscribe to it (one partition per core)."""
+    subprocess.run(
+        ["java", "-cp", f"{broker_jars()}/*", "org.apache.kafka.tools.TopicCommand",
+         "--bootstrap-server", servers, "--create", "--topic", topic,
+         "--partitions", str(partitions), "--replication-factor", "1"],
+        check=True, capture_output=True, timeout=120,
+    )  # fmt: skip
+
+
 def start(folder: Path, job: str, log: Path) -> subprocess.Popen:
     return subprocess.Popen(
         [sys.executable, str(REPO_ROOT / "jobs" / "run.py"), job, "--env", "local",
@@ -185,6 +196,7 @@ def main() -> None:
     root.mkdir(parents=True)
     with kafka_broker(root) as servers:
         folder = conf_dir(root, servers)
+        create_topic(servers, "clicks", partitions=2)
         seed_tables(folder)
         jobs = {
             name: start(folder, name, root / f"{name}.log")
@@ -203,7 +215,7 @@ def main() -> None:
             os.killpg(process.pid, signal.SIGKILL)
             process.wait()
         bronze = tables.read(catalog.CLICKSTREAM_EVENTS).count()
-        fired = tables.read(catalog.TRIGGER_EVENTS).where(F.col(c.OUTCOME) == "fired")
+        fired = tables.read_or_empty(catalog.TRIGGER_EVENTS).where(F.col(c.OUTCOME) == "fired")
         latency = fired.select(
             (F.col(c.COMMITTED_AT).cast("double") - F.col(c.FIRED_AT).cast("double")).alias("s")
         )

@@ -545,7 +545,10 @@ def stream_demo(
     last = bronze.agg(F.max(c.EVENT_DATE)).first()
     if last is None or last[0] is None:
         raise MissingInputError("bronze/clickstream_events is empty: run `make run` first")
-    day = bronze.where(F.col(c.EVENT_DATE) == F.lit(last[0]))
+    # The day as the sample has it: not the copies earlier demos appended.
+    day = bronze.where(
+        (F.col(c.EVENT_DATE) == F.lit(last[0])) & ~F.col(c.EVENT_ID).rlike(r"^demo[0-9]{14}-")
+    )
     seconds_of_day = F.col(c.EVENT_TS).cast("long") - F.unix_timestamp(
         F.lit(last[0]).cast("timestamp")
     )

@@ -174,8 +174,10 @@ def customer_state_machine(
         memory = json.loads(state.get[0]) if state.exists else {"pending": [], "views": {}}
         emitted: list[dict[str, Any]] = []
         if not state.hasTimedOut:
-            events = pd.concat(list(batches), ignore_index=True)
-            events = events.sort_values([_EVENT_MS, c.EVENT_ID], kind="stable")
+            frames = list(batches)
+            events = frames[0] if len(frames) == 1 else pd.concat(frames, ignore_index=True)
+            if len(events) > 1:
+                events = events.sort_values([_EVENT_MS, c.EVENT_ID], kind="stable")
             for event in events.to_dict("records"):
                 _fire_due(memory, int(event[_EVENT_MS]), customer, emitted)
                 _apply(memory, event, settings, customer, emitted)
@@ -192,7 +194,9 @@ def customer_state_machine(
                 v["last_ms"] + browse_window_ms for v in memory["views"].values()
             ]
             state.setTimeoutTimestamp(max(min(deadlines), watermark + 1))
-        yield pd.DataFrame(emitted, columns=CANDIDATES.fieldNames())
+        # Most calls emit nothing: no frame at all spares its conversion to Arrow.
+        if emitted:
+            yield pd.DataFrame(emitted, columns=CANDIDATES.fieldNames())
 
     return advance
 
