@@ -685,6 +685,45 @@ def load_yaml(text: str) -> Any:
 T = typing.TypeVar("T")
 
 
+class _Definition(typing.Protocol):
+    """A definition loaded from its own file: a campaign, a trigger rule."""
+
+    @property
+    def id(self) -> str: ...
+
+    @property
+    def source_file(self) -> str: ...
+
+
+D = typing.TypeVar("D", bound=_Definition)
+
+
+def load_definition_files(
+    folder: Path, load: Callable[[Path], D], what: str, key: str
+) -> dict[str, D]:
+    """Every ``*.yaml``/``*.yml`` definition in ``folder``, one per file, by id (its ``id``
+    attribute), in file name order.
+
+    Raises
+    ------
+    ConfigError
+        When ``folder`` is missing (naming the conf ``key`` that points to it), a file is
+        invalid (``load`` raises), or two files define the same id.
+    """
+    if not folder.is_dir():
+        raise ConfigError(f"{folder}: no {what} directory ({key})")
+    found: dict[str, D] = {}
+    for path in sorted([*folder.glob("*.yaml"), *folder.glob("*.yml")]):
+        definition = load(path)
+        if definition.id in found:
+            raise ConfigError(
+                f"{path}: id: {what} {definition.id!r} is also defined in "
+                f"{found[definition.id].source_file}"
+            )
+        found[definition.id] = definition
+    return found
+
+
 def build_dataclass(cls: type[T], data: Any, source: str, prefix: str) -> T:
     """Build dataclass ``cls`` from a YAML mapping, naming ``source`` and the key on errors."""
     where = prefix.rstrip(".") or "(top level)"

@@ -72,7 +72,9 @@ def test_duplicate_rule_ids_and_disabled_rules(conf: Conf, tmp_path: Path) -> No
     (tmp_path / "b.yaml").write_text(VALID_RULE.replace("cart_email", "off") + "enabled: false\n")
     assert [r.id for r in load_rules(conf, tmp_path)] == ["cart_email"]
     (tmp_path / "c.yaml").write_text(VALID_RULE)
-    with pytest.raises(ConfigError, match=r"c\.yaml: id: rule 'cart_email' is also defined in"):
+    with pytest.raises(
+        ConfigError, match=r"c\.yaml: id: trigger rule 'cart_email' is also defined in"
+    ):
         load_rules(conf, tmp_path)
     with pytest.raises(ConfigError, match=r"no trigger rule directory \(streaming.triggers_dir\)"):
         load_rules(conf, tmp_path / "missing")

@@ -21,7 +21,12 @@ from pyspark.sql import SparkSession
 from pyspark.sql import functions as F
 from pyspark.sql.types import BooleanType, StructType
 
-from campaignlake.config import Conf, build_dataclass, read_yaml_mapping
+from campaignlake.config import (
+    Conf,
+    build_dataclass,
+    load_definition_files,
+    read_yaml_mapping,
+)
 from campaignlake.errors import ConfigError
 from campaignlake.expressions import check_safe_expression
 from campaignlake.models.registry import ModelStore
@@ -146,17 +151,9 @@ def load_campaigns(conf: Conf, directory: str | Path | None = None) -> list[Camp
         When a file is invalid, or two files define the same campaign id.
     """
     folder = Path(directory) if directory is not None else conf.campaigns_dir
-    if not folder.is_dir():
-        raise ConfigError(f"{folder}: no campaign directory (audiences.campaigns_dir)")
-    campaigns: dict[str, Campaign] = {}
-    for path in sorted([*folder.glob("*.yaml"), *folder.glob("*.yml")]):
-        campaign = load_campaign_file(path, conf)
-        if campaign.id in campaigns:
-            raise ConfigError(
-                f"{path}: id: campaign {campaign.id!r} is also defined in "
-                f"{campaigns[campaign.id].source_file}"
-            )
-        campaigns[campaign.id] = campaign
+    campaigns = load_definition_files(
+        folder, lambda path: load_campaign_file(path, conf), "campaign", "audiences.campaigns_dir"
+    )
     return sorted(campaigns.values(), key=lambda c: c.order_key)
 
 

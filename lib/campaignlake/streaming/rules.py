@@ -27,7 +27,7 @@ from typing import Literal
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from campaignlake.audiences.campaigns import FrequencyCapConf
-from campaignlake.config import Conf, build_dataclass, read_yaml_mapping
+from campaignlake.config import Conf, build_dataclass, load_definition_files, read_yaml_mapping
 from campaignlake.errors import ConfigError
 
 CART_ABANDONMENT = "cart_abandonment"
@@ -138,16 +138,9 @@ def load_rules(conf: Conf, directory: str | Path | None = None) -> list[TriggerR
         define the same rule id.
     """
     folder = Path(directory) if directory is not None else conf.triggers_dir
-    if not folder.is_dir():
-        raise ConfigError(f"{folder}: no trigger rule directory (streaming.triggers_dir)")
-    rules: dict[str, TriggerRule] = {}
-    for path in sorted([*folder.glob("*.yaml"), *folder.glob("*.yml")]):
-        rule = load_rule_file(path, conf)
-        if rule.id in rules:
-            raise ConfigError(
-                f"{path}: id: rule {rule.id!r} is also defined in {rules[rule.id].source_file}"
-            )
-        rules[rule.id] = rule
+    rules = load_definition_files(
+        folder, lambda path: load_rule_file(path, conf), "trigger rule", "streaming.triggers_dir"
+    )
     enabled = [rules[key] for key in sorted(rules) if rules[key].enabled]
     if not enabled:
         raise ConfigError(f"{folder}: no enabled trigger rule (*.yaml with enabled: true)")
