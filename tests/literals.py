@@ -21,6 +21,7 @@ from pyspark.sql.types import (
     StructType,
 )
 
+from campaignlake import catalog
 from campaignlake import columns as c
 from campaignlake.audiences.campaigns import Campaign, SelectionConf
 from campaignlake.feature_set import FeatureSet
@@ -31,6 +32,7 @@ from campaignlake.schemas import (
     DELETION_REQUESTS,
     PRODUCTS,
 )
+from campaignlake.tables import Tables
 
 
 def assert_frames_equal(actual: DataFrame, expected: DataFrame, *, ordered: bool = False) -> None:
@@ -265,3 +267,33 @@ def crm_row(
         f"{customer_id},{email},Ana,Lima,de,Berlin,2024-01-05,1990,{tier},"
         f"{email_opt_in},false,yes,+49 151 1234567,{updated_at}"
     )
+
+
+#: One cart-abandonment rule, 30 minutes, no control group: every trigger it fires is sent.
+CART_RULE = (
+    "id: cart\nkind: cart_abandonment\nchannel: email\ndelay_minutes: 30\ncontrol_fraction: 0.0\n"
+)
+
+
+def with_only_rule(conf_dir: Path, text: str = CART_RULE) -> None:
+    """Replace the trigger rules of the conf copy in ``conf_dir`` by the one rule ``text``."""
+    folder = conf_dir / "triggers"
+    for path in folder.glob("*.yaml"):
+        path.unlink()
+    (folder / "rule.yaml").write_text(text)
+
+
+def seed_trigger_inputs(
+    spark: SparkSession, tables: Tables, customers: list[str], products: list[tuple[str, str]]
+) -> None:
+    """The CRM (``customers``, each consenting to email with a valid address), no deletion
+    request, and ``products`` as (product id, category): what the trigger stream needs."""
+    crm = [
+        {c.CUSTOMER_ID: cid, c.EMAIL: f"{cid.lower()}@example.com", c.EMAIL_VALID: True,
+         c.EMAIL_OPT_IN: True}
+        for cid in customers
+    ]  # fmt: skip
+    tables.append(catalog.CUSTOMERS, frame(spark, CUSTOMERS, crm))
+    tables.ensure(catalog.DELETION_REQUESTS)
+    rows = [{c.PRODUCT_ID: p, c.CATEGORY: cat, c.ACTIVE: True} for p, cat in products]
+    tables.append(catalog.PRODUCTS, frame(spark, PRODUCTS, rows))

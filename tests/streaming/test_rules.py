@@ -54,6 +54,10 @@ def test_a_valid_rule_file_loads_with_typed_values(conf: Conf, tmp_path: Path) -
         (("Europe/Berlin", "Mars/Olympus"), r"bad\.yaml: quiet_hours\.timezone: 'Mars/Olympus'"),
         (("control_fraction: 0.2", "control_fraction: 1.0"), r"bad\.yaml: control_fraction: "),
         (("id: cart_email", "id: cart email"), r"bad\.yaml: id: use letters"),
+        (
+            ("min_days_since_last_contact: 1", "min_days_since_last_contact: 0"),
+            r"bad\.yaml: frequency_cap\.min_days_since_last_contact: must be 1 or more",
+        ),
         (("products: 3", "products: 3\ndelay: 5"), r"bad\.yaml: delay: unknown key"),
     ],
 )

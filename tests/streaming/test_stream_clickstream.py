@@ -26,7 +26,7 @@ from campaignlake.ingest.runs import ingest_clickstream_lines
 from campaignlake.streaming.runs import stream_clickstream
 from campaignlake.tables import Tables
 from tests.kafka_broker import REPO_ROOT, consume, kafka_broker, publish
-from tests.literals import NOW, event_line, write
+from tests.literals import NOW, event_line, seed_trigger_inputs, with_only_rule, write
 
 pytestmark = pytest.mark.slow
 
@@ -178,32 +178,9 @@ def test_triggers_from_a_kafka_clickstream_reach_the_kafka_outbox_once(
     spark: SparkSession, tmp_path: Path, kafka: str
 ) -> None:
     conf_dir = kafka_conf_dir(tmp_path, kafka, "clicks", outbox_topic="messages")
-    shutil.rmtree(conf_dir / "triggers")
-    (conf_dir / "triggers").mkdir()
-    (conf_dir / "triggers" / "cart.yaml").write_text(
-        "id: cart\nkind: cart_abandonment\nchannel: email\ndelay_minutes: 30\n"
-        "control_fraction: 0.0\n"
-    )
+    with_only_rule(conf_dir)
     conf = load_conf("local", conf_dir=str(conf_dir))
-    tables = Tables(spark, conf)
-    tables.append(
-        catalog.CUSTOMERS,
-        spark.createDataFrame(
-            [("C1", "c1@example.com", True, True)],
-            "customer_id string, email string, email_valid boolean, email_opt_in boolean",
-        ).select(*[F.col(f.name) if f.name in ("customer_id", "email", "email_valid",
-                   "email_opt_in") else F.lit(None).cast(f.dataType).alias(f.name)
-                   for f in tables.spec(catalog.CUSTOMERS).schema.fields]),
-    )  # fmt: skip
-    tables.ensure(catalog.DELETION_REQUESTS)
-    tables.append(
-        catalog.PRODUCTS,
-        spark.createDataFrame([("P1", "books", True)], "product_id string, category string, "
-                              "active boolean").select(
-            *[F.col(f.name) if f.name in ("product_id", "category", "active")
-              else F.lit(None).cast(f.dataType).alias(f.name)
-              for f in tables.spec(catalog.PRODUCTS).schema.fields]),
-    )  # fmt: skip
+    seed_trigger_inputs(spark, Tables(spark, conf), ["C1"], [("P1", "books")])
     publish(
         kafka,
         "clicks",

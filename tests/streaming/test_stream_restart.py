@@ -22,7 +22,7 @@ from campaignlake import columns as c
 from campaignlake.config import load_conf
 from campaignlake.tables import Tables
 from tests.kafka_broker import REPO_ROOT
-from tests.literals import event_line, write
+from tests.literals import event_line, seed_trigger_inputs, with_only_rule, write
 
 pytestmark = pytest.mark.slow
 
@@ -86,33 +86,10 @@ def test_a_stream_killed_mid_batch_restarts_without_duplicates_or_losses(
         triggers_start="earliest",
     )  # fmt: skip
     (conf_dir / "local.yaml").write_text(yaml.safe_dump(raw))
-    shutil.rmtree(conf_dir / "triggers")
-    (conf_dir / "triggers").mkdir()
-    (conf_dir / "triggers" / "cart.yaml").write_text(
-        "id: cart\nkind: cart_abandonment\nchannel: email\ndelay_minutes: 30\n"
-        "control_fraction: 0.0\n"
-    )
+    with_only_rule(conf_dir)
     conf = load_conf("local", conf_dir=str(conf_dir))
     tables = Tables(spark, conf)
-    schema = tables.spec(catalog.CUSTOMERS).schema
-    given = {c.CUSTOMER_ID, c.EMAIL, c.EMAIL_VALID, c.EMAIL_OPT_IN}
-    crm = spark.createDataFrame(
-        [(cid, f"{cid.lower()}@example.com", True, True) for cid in CUSTOMERS],
-        "customer_id string, email string, email_valid boolean, email_opt_in boolean",
-    ).select(
-        *[F.col(f.name) if f.name in given else F.lit(None).cast(f.dataType).alias(f.name)
-          for f in schema.fields]
-    )  # fmt: skip
-    tables.append(catalog.CUSTOMERS, crm)
-    tables.ensure(catalog.DELETION_REQUESTS)
-    products = tables.spec(catalog.PRODUCTS).schema
-    tables.append(
-        catalog.PRODUCTS,
-        spark.range(1).select(
-            *[F.lit("P1" if f.name == c.PRODUCT_ID else None).cast(f.dataType).alias(f.name)
-              for f in products.fields]
-        ),
-    )  # fmt: skip
+    seed_trigger_inputs(spark, tables, CUSTOMERS, [("P1", "books")])
     # One customer's cart per landing file, ten minutes apart.
     for n, cid in enumerate(CUSTOMERS):
         write(

@@ -54,6 +54,15 @@ class FrequencyCapConf:
     max_contacts_30d: int | None = None
     scope: Literal["all", "channel"] = "all"
 
+    def problems(self) -> list[tuple[str, str]]:
+        """(key under ``frequency_cap``, what is wrong) of each invalid value."""
+        found = []
+        if self.min_days_since_last_contact is not None and self.min_days_since_last_contact < 1:
+            found.append(("min_days_since_last_contact", "must be 1 or more"))
+        if self.max_contacts_30d is not None and self.max_contacts_30d < 1:
+            found.append(("max_contacts_30d", "must be 1 or more"))
+        return found
+
 
 @dataclass(frozen=True)
 class Campaign:
@@ -132,11 +141,8 @@ def _check_campaign(campaign: Campaign, conf: Conf) -> None:
         fail("products", f"must be between 0 and recommendations.k ({conf.recommendations.k})")
     if not 0.0 <= campaign.control_fraction < 1.0:
         fail("control_fraction", "must be at least 0 and below 1")
-    cap = campaign.frequency_cap
-    if cap.min_days_since_last_contact is not None and cap.min_days_since_last_contact < 1:
-        fail("frequency_cap.min_days_since_last_contact", "must be 1 or more")
-    if cap.max_contacts_30d is not None and cap.max_contacts_30d < 1:
-        fail("frequency_cap.max_contacts_30d", "must be 1 or more")
+    for key, problem in campaign.frequency_cap.problems():
+        fail(f"frequency_cap.{key}", problem)
     if not campaign.eligibility.strip():
         fail("eligibility", "must not be empty (use 'true' for everyone)")
 

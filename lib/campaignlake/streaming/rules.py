@@ -110,11 +110,8 @@ def _check_rule(rule: TriggerRule, conf: Conf) -> None:
         fail("min_views", "must be 1 or more")
     if not 0.0 <= rule.control_fraction < 1.0:
         fail("control_fraction", "must be at least 0 and below 1")
-    cap = rule.frequency_cap
-    if cap.min_days_since_last_contact is not None and cap.min_days_since_last_contact < 1:
-        fail("frequency_cap.min_days_since_last_contact", "must be 1 or more")
-    if cap.max_contacts_30d is not None and cap.max_contacts_30d < 1:
-        fail("frequency_cap.max_contacts_30d", "must be 1 or more")
+    for key, problem in rule.frequency_cap.problems():
+        fail(f"frequency_cap.{key}", problem)
     quiet = rule.quiet_hours
     if quiet is not None:
         for key, clock in (("start", quiet.start), ("end", quiet.end)):
