@@ -20,7 +20,7 @@ from campaignlake.models.evaluation import LOGISTIC_BASELINE, MODEL, RECENCY_RUL
 from campaignlake.models.tracking import champion_version, log_report
 from campaignlake.recommend.evaluation import HOLDOUT, POPULARITY_BASELINE
 from campaignlake.report.html import ReportData, render
-from campaignlake.streaming.triggers import trigger_funnel
+from campaignlake.streaming.triggers import funnel_by_rule
 from campaignlake.tables import Tables
 
 REPORT_FILE = "report.html"
@@ -85,10 +85,7 @@ def gather(spark: SparkSession, conf: Conf, tables: Tables, as_of: date) -> Repo
         }
     if tables.exists(catalog.TRIGGER_EVENTS):
         fired = tables.read(catalog.TRIGGER_EVENTS).where(F.col(c.FIRED_DATE) == F.lit(as_of))
-        data.trigger_funnels = {
-            row[c.RULE_ID]: {k: int(v) for k, v in row.asDict().items() if k != c.RULE_ID}
-            for row in trigger_funnel(fired).collect()
-        }
+        data.trigger_funnels = funnel_by_rule(fired)
     fs = HadoopFs(spark)
     for campaign in due_campaigns(load_campaigns(conf), as_of, conf.audiences.lead_days):
         path = audit_path(conf.paths.exports, campaign)

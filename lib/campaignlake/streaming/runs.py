@@ -164,11 +164,7 @@ def _clickstream_writer(
     ``report``."""
 
     def ingest(lines: DataFrame, micro_batch: int) -> None:
-        query_id = lines.sparkSession.sparkContext.getLocalProperty("sql.streaming.queryId")
-        if not query_id:
-            raise RuntimeError(
-                f"{CLICKSTREAM_STREAM}: no streaming query id for batch {micro_batch}"
-            )
+        query_id = _query_id(lines, CLICKSTREAM_STREAM, micro_batch)
         result = ingest_clickstream_lines(
             spark,
             conf,
@@ -277,21 +273,28 @@ class TriggerReport:
         """The run's micro-batches, late rows and per-rule funnel."""
         lines = [
             f"{TRIGGERS_STREAM}: {len(self.batches)} micro-batches with triggers, "
-            f"{self.late_rows} late rows dropped"
+            f"{self.late_rows} late rows dropped",
+            *describe_funnel(self.funnel()),
         ]
-        for rule, counts in self.funnel().items():
-            suppressed = ", ".join(
-                f"{k.removeprefix('suppressed_')} {v}"
-                for k, v in counts.items()
-                if k.startswith("suppressed_") and v
-            )
-            lines.append(
-                f"  {rule}: candidates {counts.get('candidates', 0)} → cancelled "
-                f"{counts.get(triggers.CANCELLED, 0)} → suppressed {counts.get('suppressed', 0)}"
-                f"{f' ({suppressed})' if suppressed else ''} → control "
-                f"{counts.get('control', 0)}, sent {counts.get('sent', 0)}"
-            )
         return "\n".join(lines)
+
+
+def describe_funnel(funnel: dict[str, dict[str, int]]) -> list[str]:
+    """One line per rule: candidates → cancelled → suppressed (by reason) → control, sent."""
+    lines = []
+    for rule, counts in funnel.items():
+        suppressed = ", ".join(
+            f"{k.removeprefix('suppressed_')} {v}"
+            for k, v in counts.items()
+            if k.startswith("suppressed_") and v
+        )
+        lines.append(
+            f"  {rule}: candidates {counts.get('candidates', 0)} → cancelled "
+            f"{counts.get(triggers.CANCELLED, 0)} → suppressed {counts.get('suppressed', 0)}"
+            f"{f' ({suppressed})' if suppressed else ''} → control "
+            f"{counts.get('control', 0)}, sent {counts.get('sent', 0)}"
+        )
+    return lines
 
 
 def stream_triggers(
@@ -456,10 +459,7 @@ def _write_triggers(
     finally:
         found.unpersist()
     try:
-        funnel = {
-            row[c.RULE_ID]: {k: int(v) for k, v in row.asDict().items() if k != c.RULE_ID}
-            for row in triggers.trigger_funnel(rows).collect()
-        }
+        funnel = triggers.funnel_by_rule(rows)
         _send(spark, conf, triggers.outbox_messages(rows), stream, micro_batch)
         write = tables.append(
             catalog.TRIGGER_EVENTS, rows, Txn(f"campaignlake.{stream}", micro_batch)
@@ -522,10 +522,10 @@ class DemoReport:
 
     def describe(self) -> str:
         """The funnel per rule and example triggers."""
-        report = TriggerReport(
-            rules=sorted(self.funnel), batches=[TriggerBatch(0, self.funnel, None)]
-        )
-        lines = [f"stream_demo {self.tag}: {self.events} events replayed", report.describe()]
+        lines = [
+            f"stream_demo {self.tag}: {self.events} events replayed",
+            *describe_funnel(self.funnel),
+        ]
         lines += ["  examples:", *[f"    {e}" for e in self.examples]]
         return "\n".join(lines)
 
@@ -613,10 +613,7 @@ def stream_demo(
             spark.streams.removeListener(listener)
             lines.unpersist()
     mine = tables.read(catalog.TRIGGER_EVENTS).where(F.col(c.CAUSE_EVENT_ID).startswith(f"{tag}-"))
-    funnel = {
-        row[c.RULE_ID]: {k: int(v) for k, v in row.asDict().items() if k != c.RULE_ID}
-        for row in triggers.trigger_funnel(mine).collect()
-    }
+    funnel = triggers.funnel_by_rule(mine)
     examples = [
         f"{r[c.TRIGGER_ID]} {r[c.CHANNEL]} at {r[c.FIRED_AT]:%H:%M}: {', '.join(r[c.PRODUCT_IDS])}"
         for r in mine.where(F.col(c.GROUP) == F.lit("treatment"))

@@ -630,6 +630,14 @@ def trigger_funnel(trigger_events: DataFrame) -> DataFrame:
     return trigger_events.groupBy(c.RULE_ID).agg(*counts).orderBy(c.RULE_ID)
 
 
+def funnel_by_rule(trigger_events: DataFrame) -> dict[str, dict[str, int]]:
+    """:func:`trigger_funnel` as rule → step → count (one small row per rule collected)."""
+    return {
+        row[c.RULE_ID]: {k: int(v) for k, v in row.asDict().items() if k != c.RULE_ID}
+        for row in trigger_funnel(trigger_events).collect()
+    }
+
+
 def outbox_messages(trigger_events: DataFrame) -> DataFrame:
     """The messages to send: the treatment rows, without personal data beyond the customer id
     (the sending system looks the address up, with consent checked once more there)."""
