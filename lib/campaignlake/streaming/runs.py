@@ -13,7 +13,6 @@ mistaken for ones already committed.
 
 from __future__ import annotations
 
-import dataclasses
 import logging
 import time
 from collections.abc import Iterator
@@ -561,9 +560,6 @@ def stream_demo(
         .select("__slice", F.to_json(F.struct(*_LANDING_FIELDS)).alias("value"))
         .persist(StorageLevel.MEMORY_AND_DISK)
     )
-    demo = dataclasses.replace(
-        conf, streaming=dataclasses.replace(conf.streaming, trigger_seconds=2)
-    )
     fs = HadoopFs(spark)
     # Its own folder: the landing folder's history would be read again by a new checkpoint.
     feed = checkpoint_of(conf, f"stream_demo/{tag}/feed")
@@ -578,7 +574,7 @@ def stream_demo(
             for writer in (
                 _clickstream_writer(
                     spark,
-                    demo,
+                    conf,
                     tables,
                     landing_lines(spark, conf, feed),
                     clicks,
@@ -587,7 +583,7 @@ def stream_demo(
                 ),
                 _triggers_writer(
                     spark,
-                    demo,
+                    conf,
                     tables,
                     rules,
                     fired,
