@@ -9,7 +9,7 @@ DATE_ARG := $(if $(DATE),--date $(DATE),)
 ARGS ?=
 
 .DEFAULT_GOAL := help
-.PHONY: help run test test-fast test-compat lint format dist pyfiles bench-ingest bench-features bench-als profile-recommender bench-audiences bench-erasure bench-stream stream-demo java clean-data clean
+.PHONY: help run test test-fast test-compat lint format dist pyfiles bench-ingest bench-features bench-als profile-recommender bench-audiences bench-erasure bench-measure bench-stream stream-demo java clean-data clean
 
 help: ## List the targets
 	@grep -E '^[a-zA-Z_-]+:.*?## ' $(MAKEFILE_LIST) | awk 'BEGIN {FS = ":.*?## "}; {printf "  %-14s %s\n", $$1, $$2}'
@@ -73,6 +73,9 @@ bench-ingest: $(STAMP) java ## Benchmark clickstream ingestion on delta-spark an
 bench-features: $(STAMP) java ## Benchmark the feature build (100k customers) and GBT against LightGBM (writes bench/out)
 	$(PY) -m pip install --quiet -e '.[dev,local,bench]'
 	$(PY) bench/bench_features.py --customers 100000
+
+bench-measure: $(STAMP) java ## Benchmark the campaign lift readout at 100k customers and the uplift model's Qini against the response model's (writes bench/out)
+	$(PY) bench/bench_measure.py --customers 100000
 
 bench-als: $(STAMP) java ## Benchmark MLlib ALS against implicit on the bench set and a long catalogue, and similar products at 100k products
 	$(PY) -m pip install --quiet -e '.[dev,local,bench]'

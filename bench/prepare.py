@@ -4,6 +4,7 @@ bench/out/features-<customers>/."""
 from __future__ import annotations
 
 import dataclasses
+import shutil
 import time
 from datetime import date, datetime, timezone
 from pathlib import Path
@@ -33,6 +34,10 @@ def prepared(
     (``spark_extra``: more settings for the session, e.g. an event log)."""
     root = OUT / f"features-{customers}"
     landing = root / "landing"
+    history = sorted((landing / "campaigns").glob("campaign_history_*.csv"))
+    if history and not history[0].read_text().partition("\n")[0].endswith(",group"):
+        # Generated before the sample's campaigns had control groups: generate it again.
+        shutil.rmtree(root)
     if not landing.exists():
         started = time.perf_counter()
         summary = generate(

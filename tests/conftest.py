@@ -4,6 +4,7 @@ whose every path points into a fresh temporary directory."""
 from __future__ import annotations
 
 import dataclasses
+import json
 import os
 import sys
 from collections.abc import Iterator
@@ -105,6 +106,8 @@ def tables(spark: SparkSession, conf: Conf, engine: SparkDeltaEngine) -> Tables:
 
 
 SAMPLE_AS_OF = date(2026, 10, 31)
+#: Next to the sample warehouse's landing folder: campaign id → planted conversion lift.
+PLANTED_LIFT_FILE = "planted_lift.json"
 
 
 @pytest.fixture(scope="session")
@@ -117,7 +120,7 @@ def sample_warehouse(
     base = load_conf("local", conf_dir=str(REPO_ROOT / "conf"))
     names = ("landing", "warehouse", "models", "exports", "reports")
     conf = dataclasses.replace(base, paths=PathsConf(**{k: str(root / k) for k in names}))
-    generate(
+    summary = generate(
         SampleSpec(
             seed=5, customers=1200, products=100, days=60, end_date=SAMPLE_AS_OF,
             sessions_per_customer_per_week=1.5, crm_exports=2, campaigns=3,
@@ -125,6 +128,8 @@ def sample_warehouse(
         ),
         root / "landing",
     )  # fmt: skip
+    # The true effect the generator planted, for the tests that check the readout finds it.
+    (root / PLANTED_LIFT_FILE).write_text(json.dumps(summary.planted_lift))
     tables = Tables(spark, conf, engine=SparkDeltaEngine(spark, commit_retries=2))
     now = datetime(2026, 11, 1, 6, tzinfo=timezone.utc)
     for ingest in (ingest_products, ingest_crm, ingest_campaigns, ingest_clickstream):

@@ -17,8 +17,8 @@ REPO_ROOT = Path(__file__).resolve().parents[1]
 PACKAGE = REPO_ROOT / "lib" / "campaignlake"
 #: The packages between the job layer and the table layer.
 DOMAIN_PACKAGES = (
-    "audiences", "erasure", "features", "ingest", "maintenance", "models", "recommend",
-    "report", "sample", "streaming",
+    "audiences", "erasure", "features", "ingest", "maintenance", "measurement", "models",
+    "recommend", "report", "sample", "streaming",
 )  # fmt: skip
 #: Runs modules allowed to use another's: the clickstream stream ingests each micro-batch
 #: with the ingestion job's function.

@@ -44,6 +44,7 @@ SIMILAR_PRODUCTS = "similar_products"
 CAMPAIGN_AUDIENCES = "campaign_audiences"
 ERASURES = "erasures"
 TRIGGER_EVENTS = "trigger_events"
+CAMPAIGN_RESULTS = "campaign_results"
 
 
 @dataclass(frozen=True)
@@ -171,6 +172,12 @@ CATALOGUE: dict[str, CatalogEntry] = {
         ("build_audiences",), _dated(s.CAMPAIGN_AUDIENCES, day=c.SEND_DATE)
     ),
     ERASURES: CatalogEntry(("erase_customers",), TableSpec(schema=s.ERASURES)),
+    # Aggregates only: no customer's row, so nothing to erase (cells below the configured
+    # minimum size are not broken down).
+    CAMPAIGN_RESULTS: CatalogEntry(
+        ("measure_campaigns",),
+        TableSpec(schema=s.CAMPAIGN_RESULTS, partition_by=(c.AS_OF_DATE,)),
+    ),
     TRIGGER_EVENTS: CatalogEntry(
         ("stream_triggers",),
         TableSpec(schema=s.TRIGGER_EVENTS, partition_by=(c.FIRED_DATE,), erase_by=_BY_CUSTOMER),

@@ -208,6 +208,11 @@ class ResponseModelConf:
     #: Partitions of the training examples. GBT draws its row samples per partition, so an
     #: environment with another number fits another model from the same data.
     fit_partitions: int = 8
+    #: ``uplift``: also train the uplift model (on past campaigns' control groups) beside the
+    #: response model, score customers with both, and let campaigns ``rank_by: uplift``.
+    objective: Literal["response", "uplift"] = "response"
+    #: The uplift model's name (models folder, registry, scores).
+    uplift_name: str = "campaign_uplift"
 
 
 @dataclass(frozen=True)
@@ -324,6 +329,27 @@ class ErasureConf:
 
 
 @dataclass(frozen=True)
+class MeasurementConf:
+    """The campaign lift readout (``measurement``); the attribution window is
+    ``response_model.attribution_days``, so the uplift model learns the outcome measured."""
+
+    #: What counts as converting, for both groups: ``category_purchase``, a purchase in the
+    #: category the campaign promotes (from its id, ``response_model.campaign_category_pattern``;
+    #: any purchase when the id names none), or ``any_purchase``.
+    outcome: Literal["category_purchase", "any_purchase"] = "category_purchase"
+    #: Of every confidence interval; a result is significant when its p-value is below 1 − this.
+    confidence: float = 0.95
+    #: The power the minimum detectable lift is stated for.
+    power: float = 0.8
+    #: A campaign or breakdown cell is measured only when both groups have this many customers.
+    min_group_size: int = 100
+    #: Breakdowns of each campaign's result (audience columns): ``rfm_segment``, ``decile``.
+    breakdowns: list[str] = dataclasses.field(default_factory=lambda: ["rfm_segment", "decile"])
+    #: Campaigns whose window closed more than this many days before the date are not re-read.
+    max_age_days: int = 365
+
+
+@dataclass(frozen=True)
 class SampleConf:
     """The generated sample's size and shape (``sample``)."""
 
@@ -359,6 +385,7 @@ class Conf:
     audiences: AudiencesConf
     erasure: ErasureConf
     streaming: StreamingConf = StreamingConf()
+    measurement: MeasurementConf = MeasurementConf()
     source_file: str = ""
 
     def table_path(self, key: str) -> str:
@@ -537,7 +564,14 @@ def _rules(conf: Conf) -> list[tuple[bool, str, str]]:
     unknown = [o.channel for o in conf.scoring.offers if o.channel not in conf.ingest.channels]
     named = conf.named_tables()
     s3 = conf.storage.s3_commit
+    measurement = conf.measurement
     return [
+        (0.5 < measurement.confidence < 1.0, "measurement.confidence",
+         "must be between 0.5 and 1 (0.95 for a 95% interval)"),
+        (0.5 <= measurement.power < 1.0, "measurement.power", "must be between 0.5 and 1"),
+        (measurement.min_group_size >= 2, "measurement.min_group_size", "must be at least 2"),
+        (set(measurement.breakdowns) <= {"rfm_segment", "decile"}, "measurement.breakdowns",
+         f"must name rfm_segment or decile, not {measurement.breakdowns}"),
         (conf.streaming.max_files_per_trigger >= 1, "streaming.max_files_per_trigger",
          "must be at least 1"),
         (conf.streaming.trigger_seconds >= 1, "streaming.trigger_seconds", "must be at least 1"),

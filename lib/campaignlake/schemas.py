@@ -117,6 +117,7 @@ CAMPAIGN_CONTACTS = _struct(
     (c.CLICKED_AT, TimestampType()),
     (c.CONVERTED_AT, TimestampType()),
     (c.REVENUE, MONEY),
+    (c.GROUP, StringType()),
     (c.EXPORT_DATE, DateType()),
     *INGEST_METADATA,
 )
@@ -214,6 +215,42 @@ CAMPAIGN_AUDIENCES = _struct(
     (c.BEHAVIOUR_SEGMENT, IntegerType()),
     (c.MODEL_NAME, StringType()),
     (c.MODEL_VERSION, StringType()),
+    (c.AS_OF_DATE, DateType()),
+)
+
+#: One row per measured campaign and breakdown cell (``breakdown`` ``all`` is the whole
+#: campaign); see :mod:`campaignlake.measurement.lift`.
+CAMPAIGN_RESULTS = _struct(
+    (c.CAMPAIGN_ID, StringType()),
+    (c.CHANNEL, StringType()),
+    (c.SENT_AT, TimestampType()),
+    (c.WINDOW_END, TimestampType()),
+    (c.BREAKDOWN, StringType()),
+    (c.BREAKDOWN_VALUE, StringType()),
+    (c.STATUS, StringType()),
+    (c.TREATMENT_CUSTOMERS, LongType()),
+    (c.CONTROL_CUSTOMERS, LongType()),
+    (c.TREATMENT_CONVERSIONS, LongType()),
+    (c.CONTROL_CONVERSIONS, LongType()),
+    (c.TREATMENT_RATE, DoubleType()),
+    (c.CONTROL_RATE, DoubleType()),
+    (c.CONVERSION_LIFT, DoubleType()),
+    (c.CONVERSION_LIFT_RELATIVE, DoubleType()),
+    (c.CONVERSION_CI_LOW, DoubleType()),
+    (c.CONVERSION_CI_HIGH, DoubleType()),
+    (c.CONVERSION_P_VALUE, DoubleType()),
+    (c.TREATMENT_REVENUE_PER_CUSTOMER, DoubleType()),
+    (c.CONTROL_REVENUE_PER_CUSTOMER, DoubleType()),
+    (c.REVENUE_LIFT, DoubleType()),
+    (c.REVENUE_LIFT_RELATIVE, DoubleType()),
+    (c.REVENUE_CI_LOW, DoubleType()),
+    (c.REVENUE_CI_HIGH, DoubleType()),
+    (c.REVENUE_P_VALUE, DoubleType()),
+    (c.INCREMENTAL_CONVERSIONS, DoubleType()),
+    (c.INCREMENTAL_REVENUE, DoubleType()),
+    (c.SIGNIFICANT, BooleanType()),
+    (c.MIN_DETECTABLE_LIFT, DoubleType()),
+    (c.ATTRIBUTED_CONVERSIONS, LongType()),
     (c.AS_OF_DATE, DateType()),
 )
 

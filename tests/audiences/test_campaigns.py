@@ -44,7 +44,12 @@ def test_a_valid_campaign_file_loads_with_typed_values(conf: Conf, tmp_path: Pat
             r"bad\.yaml: audience_size: unknown key",
         ),
         (("products: 3", "products: three"), r"bad\.yaml: products: expected an integer"),
-        (("model: campaign_response\n", ""), r"bad\.yaml: model: missing value"),
+        (
+            ("model: campaign_response\n", "model: campaign_response\nrank_by: uplift\n"),
+            r"bad\.yaml: model: 'campaign_response' with rank_by: uplift; the uplift model is "
+            r"'campaign_uplift'",
+        ),
+        (("model: campaign_response\n", "rank_by: lift\n"), r"bad\.yaml: rank_by: expected one"),
         (("channel: email", "channel: fax"), r"bad\.yaml: channel: expected one of email, sms"),
         (
             ("send_date: 2026-11-02", "send_date: 2026-13-02"),
@@ -81,6 +86,28 @@ def test_campaign_file_errors_name_the_file_and_the_key(
     path.write_text(VALID_CAMPAIGN.replace(edit[0], edit[1]))
     with pytest.raises(ConfigError, match=error):
         load_campaign_file(path, conf)
+
+
+def test_rank_by_picks_the_model_whose_scores_rank_customers(conf: Conf, tmp_path: Path) -> None:
+    path = tmp_path / "uplift.yaml"
+    path.write_text(
+        VALID_CAMPAIGN.replace("model: campaign_response\n", "rank_by: uplift\n").replace(
+            "selection: {top_n: 100}", "selection: {top_n: 100, min_score: 0.0}"
+        )
+    )
+    ranked = load_campaign_file(path, conf)
+    assert (ranked.rank_by, ranked.model) == ("uplift", conf.response_model.uplift_name)
+    assert ranked.selection.min_score == 0.0
+    path.write_text(VALID_CAMPAIGN.replace("model: campaign_response\n", ""))
+    assert load_campaign_file(path, conf).model == conf.response_model.name
+    response_only = dataclasses.replace(
+        conf, response_model=dataclasses.replace(conf.response_model, objective="response")
+    )
+    path.write_text(VALID_CAMPAIGN.replace("model: campaign_response\n", "rank_by: uplift\n"))
+    with pytest.raises(
+        ConfigError, match=r"uplift\.yaml: rank_by: uplift needs response_model\.objective"
+    ):
+        load_campaign_file(path, response_only)
 
 
 def test_duplicate_campaign_ids_and_build_order(conf: Conf, tmp_path: Path) -> None:

@@ -9,6 +9,7 @@ import hmac
 import pytest
 from deltalake import DeltaTable
 from pyspark.sql import SparkSession
+from pyspark.sql import functions as F
 
 from campaignlake import columns as c
 from campaignlake.config import Conf, PiiConf
@@ -338,6 +339,30 @@ def test_products_and_campaigns(spark: SparkSession, conf: Conf, tables: Tables)
     contacts = {r[c.CUSTOMER_ID]: r for r in tables.read("campaign_contacts").collect()}
     assert sorted(contacts) == ["C1", "C5", "C6", "C7"]
     assert str(contacts["C1"][c.REVENUE]) == "42.50" and contacts["C5"][c.REVENUE] is None
+    # Exports from before holdouts were recorded have no group column: every row a contact.
+    assert {r[c.GROUP] for r in contacts.values()} == {c.TREATMENT}
+    write(
+        landing,
+        "campaigns/campaign_history_2026-10-06.csv",
+        "\n".join(
+            [
+                "campaign_id,channel,customer_id,sent_at,opened_at,clicked_at,converted_at,"
+                "revenue,group",
+                "K2,email,C1,2026-09-10T09:00:00Z,,,,,treatment",
+                "K2,email,C5,2026-09-10T09:00:00Z,,,,,Control",
+                "K2,email,C6,2026-09-10T09:00:00Z,2026-09-10T10:00:00Z,,,,control",
+                "K2,email,C7,2026-09-10T09:00:00Z,,,,,holdout",
+            ]
+        )
+        + "\n",
+    )
+    report = ingest_campaigns(spark, conf, tables, now=NOW)
+    assert report.by_reason == {"control_with_response": 1, "invalid_group": 1}
+    k2 = tables.read("campaign_contacts").where(F.col(c.CAMPAIGN_ID) == "K2")
+    assert {(r[c.CUSTOMER_ID], r[c.GROUP]) for r in k2.collect()} == {
+        ("C1", c.TREATMENT),
+        ("C5", c.CONTROL),
+    }
 
 
 @job_runs

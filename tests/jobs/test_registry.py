@@ -58,12 +58,17 @@ def test_the_wheel_has_every_module_and_one_console_script_for_every_job(wheel: 
 
 def test_the_pipeline_stages_come_from_the_registry_in_order() -> None:
     assert STAGES == (
-        "ingest", "erase", "features", "train", "score", "recommend", "audiences", "report"
+        "ingest", "erase", "features", "train", "score", "recommend", "audiences", "measure",
+        "report",
     )  # fmt: skip
     staged = [job.name for job in JOBS if job.stage]
     assert staged.index("erase_customers") == staged.index("ingest_clickstream") + 1
     assert staged.index("build_features") > staged.index("erase_customers")
-    assert {job.name for job in JOBS if job.trains} == {"train_response_model", "train_recommender"}
+    assert {job.name for job in JOBS if job.trains} == {
+        "train_response_model", "train_uplift_model", "train_recommender"
+    }  # fmt: skip
+    # The uplift model is compared with the response model in service: trained after it.
+    assert staged.index("train_uplift_model") > staged.index("train_response_model")
 
 
 def test_every_bundle_task_runs_an_entry_point_of_the_wheel(wheel: Path) -> None:
@@ -89,8 +94,10 @@ def test_every_bundle_task_runs_an_entry_point_of_the_wheel(wheel: Path) -> None
         for dependency in task.get("depends_on", []):
             assert dependency["task_key"] in daily
     stages = ["ingest_clickstream", "build_features", "score_customers", "recommend",
-              "build_audiences", "build_report"]  # fmt: skip
+              "build_audiences", "measure_campaigns", "build_report"]  # fmt: skip
     assert set(stages) <= set(daily)
+    # Campaigns built today are in the audiences the readout reads.
+    assert {d["task_key"] for d in daily["measure_campaigns"]["depends_on"]} == {"build_audiences"}
     assert {d["task_key"] for d in daily["build_audiences"]["depends_on"]} == {
         "score_customers", "recommend"
     }  # fmt: skip

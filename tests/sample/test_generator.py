@@ -60,7 +60,12 @@ def test_layout_and_broken_records(tmp_path: Path) -> None:
 def test_events_are_filed_by_hour_and_response_follows_affinity(tmp_path: Path) -> None:
     spec = SampleSpec(**{**SPEC.__dict__, "customers": 1500, "days": 60, "bad_record_rate": 0.0})
     generate(spec, tmp_path)
-    contacts = pd.read_csv(tmp_path / "campaigns/campaign_history_2026-10-31.csv")
+    history = pd.read_csv(tmp_path / "campaigns/campaign_history_2026-10-31.csv")
+    # Held-out customers were never contacted: no response of theirs is recorded.
+    held_out = history[history["group"] == "control"]
+    assert 0.15 < len(held_out) / len(history) < 0.35
+    assert held_out[["opened_at", "clicked_at", "converted_at", "revenue"]].isna().all().all()
+    contacts = history[history["group"] == "treatment"].copy()
     products = pd.read_csv(tmp_path / "products/products_2026-10-31.csv")
     frames = []
     for path in sorted((tmp_path / "clickstream").rglob("*.jsonl")):

@@ -27,8 +27,8 @@ from campaignlake.pii import hmac_sha256_hex, with_hmac_key
 from campaignlake.recommend.metrics import ids_in_rank_order
 from campaignlake.schemas import CAMPAIGN_AUDIENCES
 
-TREATMENT = "treatment"
-CONTROL = "control"
+TREATMENT = c.TREATMENT
+CONTROL = c.CONTROL
 
 ERASED = "erased"
 GLOBAL_OPT_OUT = "global_opt_out"
@@ -122,8 +122,9 @@ def with_products(selected: DataFrame, recommendations: DataFrame, count: int) -
 
 def contact_history(contacts: DataFrame, audiences: DataFrame | None) -> DataFrame:
     """Every known contact as (campaign_id, customer_id, channel, contact_date): the sends in
-    the campaign history plus the treatment rows of audiences already built. A campaign's
-    contact of a customer counts once, at its earliest date, even when it appears in both.
+    the campaign history (not its held-out customers) plus the treatment rows of audiences
+    already built. A campaign's contact of a customer counts once, at its earliest date, even
+    when it appears in both.
 
     Parameters
     ----------
@@ -133,7 +134,7 @@ def contact_history(contacts: DataFrame, audiences: DataFrame | None) -> DataFra
         ``gold/campaign_audiences`` rows of the campaigns to count (already filtered to those
         built before the campaign at hand), or None.
     """
-    sent = contacts.select(
+    sent = contacts.where(~F.col(c.GROUP).eqNullSafe(F.lit(c.CONTROL))).select(
         c.CAMPAIGN_ID, c.CUSTOMER_ID, c.CHANNEL, F.to_date(c.SENT_AT).alias(c.CONTACT_DATE)
     )
     if audiences is not None:

@@ -10,6 +10,7 @@ read, so a typo fails at once with the column named.
 
 from __future__ import annotations
 
+import dataclasses
 import re
 from dataclasses import dataclass, field
 from datetime import date, timedelta
@@ -74,8 +75,6 @@ class Campaign:
     #: The promoted product category; the response model scores customers for it.
     category: str
     send_date: date
-    #: The response model whose scores rank customers.
-    model: str
     selection: SelectionConf
     #: How many recommended products each contacted customer gets (0 = none).
     products: int
@@ -86,6 +85,12 @@ class Campaign:
     #: Campaigns sending on the same day are built in (priority, id) order; a customer in an
     #: earlier one's audience counts as contacted for the frequency caps of the later ones.
     priority: int = 100
+    #: ``propensity``: rank by the response model's probability of a response; ``uplift``:
+    #: by the uplift model's predicted uplift (needs ``response_model.objective: uplift``).
+    rank_by: Literal["propensity", "uplift"] = "propensity"
+    #: The model whose scores rank customers; by default the conf's response model
+    #: (``rank_by: propensity``) or uplift model (``rank_by: uplift``).
+    model: str = ""
     source_file: str = ""
 
     @property
@@ -107,6 +112,10 @@ def load_campaign_file(path: str | Path, conf: Conf) -> Campaign:
     path = Path(path)
     campaign = build_dataclass(Campaign, read_yaml_mapping(path), str(path), "")
     _check_campaign(campaign, conf)
+    if not campaign.model:
+        model = conf.response_model
+        name = model.uplift_name if campaign.rank_by == "uplift" else model.name
+        campaign = dataclasses.replace(campaign, model=name)
     return campaign
 
 
@@ -135,8 +144,22 @@ def _check_campaign(campaign: Campaign, conf: Conf) -> None:
         fail("selection", "give top_n, min_score or both")
     if selection.top_n is not None and selection.top_n < 1:
         fail("selection.top_n", "must be 1 or more")
-    if selection.min_score is not None and not 0.0 <= selection.min_score <= 1.0:
-        fail("selection.min_score", "must be between 0 and 1")
+    uplift = campaign.rank_by == "uplift"
+    if uplift and conf.response_model.objective != "uplift":
+        fail(
+            "rank_by",
+            f"uplift needs response_model.objective: uplift in {conf.source_file} (the "
+            "uplift model is trained and scored only then)",
+        )
+    if uplift and campaign.model and campaign.model != conf.response_model.uplift_name:
+        fail(
+            "model",
+            f"{campaign.model!r} with rank_by: uplift; the uplift model is "
+            f"{conf.response_model.uplift_name!r} (leave model out)",
+        )
+    lowest = -1.0 if uplift else 0.0
+    if selection.min_score is not None and not lowest <= selection.min_score <= 1.0:
+        fail("selection.min_score", f"must be between {lowest:g} and 1")
     if not 0 <= campaign.products <= conf.recommendations.k:
         fail("products", f"must be between 0 and recommendations.k ({conf.recommendations.k})")
     if not 0.0 <= campaign.control_fraction < 1.0:

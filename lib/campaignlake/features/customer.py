@@ -264,8 +264,9 @@ def _category_features(visible_events: DataFrame, products: DataFrame, fs: Featu
 
 def _contact_features(keys: DataFrame, contacts: DataFrame, fs: FeatureSet) -> DataFrame:
     """Campaign contacts and email responses per window; a response counts only when it
-    happened before the cutoff."""
-    before = _before_cutoff(contacts, keys, c.SENT_AT, fs.horizon).withColumn(
+    happened before the cutoff. Held-out (control) rows were never contacted."""
+    sent = contacts.where(~F.col(c.GROUP).eqNullSafe(F.lit(c.CONTROL)))
+    before = _before_cutoff(sent, keys, c.SENT_AT, fs.horizon).withColumn(
         _AGE, _days_before_cutoff(F.col(c.SENT_AT))
     )
     email = F.col(c.CHANNEL) == "email"

@@ -42,8 +42,10 @@ DELETION_FIELDS = (c.CUSTOMER_ID, c.REQUESTED_AT)
 PRODUCT_FIELDS = (c.PRODUCT_ID, c.NAME, c.CATEGORY, c.BRAND, c.PRICE, c.ACTIVE)
 CAMPAIGN_FIELDS = (
     c.CAMPAIGN_ID, c.CHANNEL, c.CUSTOMER_ID, c.SENT_AT, c.OPENED_AT, c.CLICKED_AT,
-    c.CONVERTED_AT, c.REVENUE,
+    c.CONVERTED_AT, c.REVENUE, c.GROUP,
 )  # fmt: skip
+#: Exports from before control groups were recorded end at ``revenue``: every row is a contact.
+CAMPAIGN_OPTIONAL_FIELDS = (c.GROUP,)
 
 TRUE_WORDS = ("true", "1", "yes", "y", "t")
 FALSE_WORDS = ("false", "0", "no", "n", "f")
@@ -67,41 +69,77 @@ class CsvRules:
 
 
 def read_csv_records(
-    spark: SparkSession, files: list[str], fields: tuple[str, ...], root: str
+    spark: SparkSession,
+    files: list[str],
+    fields: tuple[str, ...],
+    root: str,
+    *,
+    optional: tuple[str, ...] = (),
 ) -> tuple[DataFrame, list[str]]:
     """Rows of CSV ``files`` (header required, RFC 4180: quoted fields may hold commas, doubled
     quotes and line breaks; ``.csv.gz`` is decompressed) as strings, with ``source_file``
     (relative to ``root``) and ``_corrupt_record`` (the raw row when it does not have the
     expected number of fields). I/O, not a transform.
 
+    Parameters
+    ----------
+    optional
+        Trailing ``fields`` that older exports do not have: a file whose header is ``fields``
+        without them is read too, with those columns null.
+
     Returns
     -------
     tuple
-        The rows of the files whose header is exactly ``fields``, and the full paths of the
-        files whose header is not (they are not read: the caller quarantines each as a whole).
+        The rows of the files whose header is ``fields`` (or ``fields`` without the optional
+        ones), and the full paths of the files whose header is not (they are not read: the
+        caller quarantines each as a whole).
     """
-    header = ",".join(fields)
-    schema = StructType(
-        [StructField(name, StringType()) for name in fields] + [StructField(CORRUPT, StringType())]
-    )
+    required = fields[: len(fields) - len(optional)] if optional else fields
+    if optional and fields[len(required) :] != optional:
+        raise ValueError(f"optional fields {optional} must be the last of {fields}")
+    schema = _string_schema(fields)
     if not files:
         empty = spark.createDataFrame([], schema)
         return empty.withColumn(c.SOURCE_FILE, F.lit(None).cast("string")), []
     paths = [escape_glob(f) for f in files]
     lines = spark.read.text(paths).select(F.col("value"), source_file().alias(c.SOURCE_FILE))
-    bad_headers = sorted(
-        r[c.SOURCE_FILE]
-        for r in (
-            lines.groupBy(c.SOURCE_FILE)
-            .agg(F.max((F.trim(F.col("value")) == header).cast("int")).alias("has_header"))
-            .where(F.col("has_header") == 0)
-            .collect()  # one row per file with a wrong header, if any
+    line = F.trim(F.col("value"))
+    #: file → whether it has the older header (without the optional fields).
+    without_full_header = {
+        r[c.SOURCE_FILE]: bool(r["short"]) and bool(optional)
+        for r in lines.groupBy(c.SOURCE_FILE)
+        .agg(
+            F.max((line == ",".join(fields)).cast("int")).alias("full"),
+            F.max((line == ",".join(required)).cast("int")).alias("short"),
         )
-    )
-    good = [p for f, p in zip(files, paths, strict=True) if f not in bad_headers]
-    if not good:
+        .where(F.col("full") == 0)
+        .collect()  # one row per file without the full header
+    }
+    bad_headers = sorted(f for f, older in without_full_header.items() if not older)
+    short = {f for f, older in without_full_header.items() if older}
+    full_paths = [p for f, p in zip(files, paths, strict=True) if f not in without_full_header]
+    short_paths = [p for f, p in zip(files, paths, strict=True) if f in short]
+    if not full_paths and not short_paths:
         return read_csv_records(spark, [], fields, root)[0], bad_headers
-    rows = (
+    parts = []
+    if full_paths:
+        parts.append(_read_csv(spark, full_paths, schema, root))
+    if short_paths:
+        older = _read_csv(spark, short_paths, _string_schema(required), root)
+        absent = [F.lit(None).cast("string").alias(f) for f in optional]
+        parts.append(older.select(*required, *absent, CORRUPT, c.SOURCE_FILE))
+    rows = parts[0] if len(parts) == 1 else parts[0].unionByName(parts[1])
+    return rows, bad_headers
+
+
+def _string_schema(fields: tuple[str, ...]) -> StructType:
+    return StructType(
+        [StructField(name, StringType()) for name in fields] + [StructField(CORRUPT, StringType())]
+    )
+
+
+def _read_csv(spark: SparkSession, paths: list[str], schema: StructType, root: str) -> DataFrame:
+    return (
         spark.read.schema(schema)
         .option("header", "true")
         .option("mode", "PERMISSIVE")
@@ -110,10 +148,9 @@ def read_csv_records(
         .option("multiLine", "true")
         .option("quote", '"')
         .option("escape", '"')
-        .csv(good)
+        .csv(paths)
         .withColumn(c.SOURCE_FILE, relative_source_file(root))
     )
-    return rows, bad_headers
 
 
 def raw_record(fields: tuple[str, ...]) -> Column:
@@ -302,12 +339,16 @@ def parse_products(raw: DataFrame, rules: CsvRules) -> DataFrame:
 
 
 def parse_campaign_contacts(raw: DataFrame, rules: CsvRules) -> DataFrame:
-    """Typed campaign history rows: one per (campaign, customer) contact and its response."""
+    """Typed campaign history rows: one per (campaign, customer), a contact and its response
+    (``group`` treatment) or a customer held out of the campaign (``group`` control: never
+    contacted, ``sent_at`` is when the others were sent, no response)."""
     times = {n: parse_ts(n) for n in (c.SENT_AT, c.OPENED_AT, c.CLICKED_AT, c.CONVERTED_AT)}
     revenue = F.expr(f"try_cast(trim(`{c.REVENUE}`) AS DECIMAL(12,2))")
     channel = F.lower(text(c.CHANNEL))
     sent = times[c.SENT_AT]
     responses = [c.OPENED_AT, c.CLICKED_AT, c.CONVERTED_AT]
+    # A row without a group is a contact (exports from before holdouts were recorded).
+    group = F.coalesce(F.lower(text(c.GROUP)), F.lit(c.TREATMENT))
     reason = first_failure(
         [
             (F.col(CORRUPT).isNotNull(), "malformed_row"),
@@ -320,6 +361,12 @@ def parse_campaign_contacts(raw: DataFrame, rules: CsvRules) -> DataFrame:
             *[(times[n] < sent, "response_before_send") for n in responses],
             (text(c.REVENUE).isNotNull() & revenue.isNull(), "invalid_revenue"),
             (revenue < 0, "negative_revenue"),
+            (~group.isin(c.TREATMENT, c.CONTROL), "invalid_group"),
+            (
+                (group == c.CONTROL)
+                & F.coalesce(*[text(n) for n in (*responses, c.REVENUE)]).isNotNull(),
+                "control_with_response",
+            ),
             (export_date_of(F.col(c.SOURCE_FILE)).isNull(), "missing_export_date_in_file_name"),
         ]
     )
@@ -329,6 +376,7 @@ def parse_campaign_contacts(raw: DataFrame, rules: CsvRules) -> DataFrame:
         text(c.CUSTOMER_ID).alias(c.CUSTOMER_ID),
         *[times[n].alias(n) for n in (c.SENT_AT, *responses)],
         revenue.alias(c.REVENUE),
+        group.alias(c.GROUP),
         export_date_of(F.col(c.SOURCE_FILE)).alias(c.EXPORT_DATE),
         *audit_columns(CAMPAIGN_FIELDS, reason),
     )

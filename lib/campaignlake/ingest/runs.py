@@ -538,6 +538,8 @@ class CsvSource:
     #: The table that keeps every valid version, if any, and the key of a version there.
     history: str | None = None
     history_keys: tuple[str, ...] = ()
+    #: Trailing ``fields`` older exports do not have (read as null).
+    optional_fields: tuple[str, ...] = ()
     #: Customer-specific rules after the newest row per key is chosen: within the batch
     #: (parsed rows → rows) and against the table (source, table rows → source).
     within_batch: Callable[[DataFrame], DataFrame] | None = None
@@ -576,6 +578,7 @@ CAMPAIGN_HISTORY_SOURCE = CsvSource(
     target=catalog.CAMPAIGN_CONTACTS,
     quarantine=catalog.CAMPAIGN_CONTACTS_QUARANTINE,
     fields=csv.CAMPAIGN_FIELDS,
+    optional_fields=csv.CAMPAIGN_OPTIONAL_FIELDS,
     parse=csv.parse_campaign_contacts,
     keys=(c.CAMPAIGN_ID, c.CUSTOMER_ID),
     winner_order=(c.EXPORT_DATE, c.SOURCE_FILE),
@@ -657,7 +660,9 @@ def ingest_csv(
     keys = list(source.keys)
 
     def parse_batch(batch: Batch, files: list[str]) -> tuple[DataFrame, list[str]]:
-        raw, bad_headers = csv.read_csv_records(spark, files, source.fields, batch.root)
+        raw, bad_headers = csv.read_csv_records(
+            spark, files, source.fields, batch.root, optional=source.optional_fields
+        )
         parsed = source.parse(raw, _csv_rules(conf, batch))
         if c.CUSTOMER_ID in source.keys and _has_erasures(tables):
             key = hmac_key_frame(spark, resolve_hmac_key(conf.pii))

@@ -25,7 +25,8 @@ from campaignlake.ingest.runs import (
 from campaignlake.jobs.job import Flag, Job, RunDate
 from campaignlake.jobs.pipeline import PipelineReport, run_stages
 from campaignlake.maintenance.runs import vacuum_tables
-from campaignlake.models.runs import score_customers, train_response_model
+from campaignlake.measurement.runs import measure_campaigns
+from campaignlake.models.runs import score_customers, train_response_model, train_uplift_model
 from campaignlake.recommend.runs import recommend, train_recommender
 from campaignlake.report.runs import build_report
 from campaignlake.sample.generator import generate_sample
@@ -115,6 +116,14 @@ _JOBS: tuple[Job, ...] = (
         trains=lambda conf: conf.response_model.name,
     ),
     Job(
+        "train_uplift_model",
+        train_uplift_model,
+        "Train the uplift model on past campaigns' treatment and control groups and compare "
+        "its Qini with the response model's (response_model.objective: uplift).",
+        stage="train",
+        trains=lambda conf: conf.response_model.uplift_name,
+    ),
+    Job(
         "score_customers",
         score_customers,
         "Score every customer's features of a date with the response model into "
@@ -147,6 +156,13 @@ _JOBS: tuple[Job, ...] = (
             ),
         ),
         stage="audiences",
+    ),
+    Job(
+        "measure_campaigns",
+        measure_campaigns,
+        "Measure every campaign whose attribution window closed by a date: treatment against "
+        "control, conversion and revenue lift with intervals, into gold/campaign_results.",
+        stage="measure",
     ),
     Job(
         "build_report",

@@ -28,7 +28,8 @@ from campaignlake.errors import ConfigError, ModelNotFoundError
 from campaignlake.feature_set import FeatureSet, cutoff_of
 from campaignlake.features.inputs import FEATURE_INPUTS, REQUIRED_FEATURE_INPUTS, features_for
 from campaignlake.frames import fit_layout, metrics_rows
-from campaignlake.models import response
+from campaignlake.measurement.outcomes import behaviour_outcomes, campaign_assignments
+from campaignlake.models import response, uplift
 from campaignlake.models.evaluation import (
     LOGISTIC_BASELINE,
     MODEL,
@@ -105,11 +106,14 @@ class ScoringReport:
     as_of: date
     rows: int = 0
     writes: dict[str, WriteResult] = field(default_factory=dict)
+    #: The uplift model version that scored too (objective ``uplift``), if any.
+    uplift_version: str | None = None
 
     def describe(self) -> str:
-        """The model version, the rows and the write, in one line."""
+        """The model versions, the rows and the writes, in one line."""
+        also = f" and uplift {self.uplift_version}" if self.uplift_version else ""
         return (
-            f"score_customers {self.as_of}: {self.model_name} {self.model_version} → "
+            f"score_customers {self.as_of}: {self.model_name} {self.model_version}{also} → "
             f"{self.rows} scores; {describe_writes(self.writes)}"
         )
 
@@ -274,6 +278,248 @@ def train_response_model(
             df.unpersist()
 
 
+UPLIFT = "uplift"
+
+
+@dataclass
+class UpliftReport:
+    """What one ``train_uplift_model`` run trained and measured (or why it did not run)."""
+
+    model_name: str
+    skipped: str | None = None
+    model_version: str | None = None
+    path: str | None = None
+    train_rows: int = 0
+    validation_rows: int = 0
+    validation_campaigns: tuple[str, ...] = ()
+    #: ranker → metric → value on the validation campaign (Qini, uplift by decile).
+    validation: dict[str, dict[str, float]] = field(default_factory=dict)
+    params: dict[str, float] = field(default_factory=dict)
+    mlflow_run_id: str | None = None
+    promotion: Promotion | None = None
+
+    def describe(self) -> str:
+        """The Qini of the uplift model against the response model and a random ranking,
+        and the uplift model's uplift by decile."""
+        if self.skipped:
+            return f"train_uplift_model: skipped ({self.skipped})"
+        lines = [
+            f"train_uplift_model: {self.model_name} {self.model_version} saved to {self.path}",
+            f"   {self.train_rows} training, {self.validation_rows} validation customers "
+            f"(validation campaign {', '.join(self.validation_campaigns)}); chosen params "
+            f"{self.params}",
+        ]
+        for ranker, m in self.validation.items():
+            lines.append(f"   {ranker:<32} Qini {m['qini']:+.4f}")
+        mine = self.validation.get(self.model_name, {})
+        deciles = " ".join(
+            f"{mine.get(f'uplift_d{d:02d}', float('nan')) * 100:+.1f}" for d in range(1, 11)
+        )
+        lines.append(f"   uplift by decile (pp, decile 1 = highest predicted): {deciles}")
+        lines.append(f"   champion gate: {describe_promotion(self.promotion)}")
+        return "\n".join(lines)
+
+
+def uplift_training_examples(
+    conf: Conf, tables: Tables, as_of: date
+) -> tuple[DataFrame, FeatureSet]:
+    """One row per audience member of every past campaign with both groups whose window
+    closed by ``as_of``: features as of the send, group, behaviour outcome and the
+    transformed label."""
+    model_conf = conf.response_model
+    feature_set = FeatureSet.from_conf(conf)
+    tables.require(TRAINING_INPUTS, "training the uplift model")
+    inputs = {key: tables.read_or_empty(key) for key in FEATURE_INPUTS}
+    audiences = (
+        tables.read(catalog.CAMPAIGN_AUDIENCES)
+        if tables.exists(catalog.CAMPAIGN_AUDIENCES)
+        else None
+    )
+    assignments = campaign_assignments(
+        inputs[catalog.CAMPAIGN_CONTACTS],
+        audiences,
+        attribution_days=model_conf.attribution_days,
+        closed_by=cutoff_of(as_of),
+        category_pattern=model_conf.campaign_category_pattern,
+    )
+    outcomes = behaviour_outcomes(
+        assignments,
+        inputs[catalog.CLICKSTREAM_EVENTS],
+        inputs[catalog.PRODUCTS],
+        category_only=conf.measurement.outcome == "category_purchase",
+    )
+    examples = uplift.uplift_examples(outcomes)
+    return with_campaign_context(features_for(examples, inputs, feature_set)), feature_set
+
+
+def train_uplift_model(
+    spark: SparkSession,
+    conf: Conf,
+    tables: Tables,
+    *,
+    as_of: date,
+    now: datetime | None = None,
+) -> UpliftReport:
+    """Train, evaluate (Qini against the response model and a random ranking) and save a new
+    version of the uplift model, when ``response_model.objective`` is ``uplift``.
+
+    Raises
+    ------
+    MissingInputError
+        When the CRM tables or the campaign history do not exist yet.
+    TrainingDataError
+        When no past campaign has both a treatment and a control group.
+    """
+    model_conf = conf.response_model
+    name = model_conf.uplift_name
+    if model_conf.objective != UPLIFT:
+        return UpliftReport(name, skipped=f"response_model.objective is {model_conf.objective}")
+    created = now or datetime.now(timezone.utc)
+    tables.require(TRAINING_INPUTS, "training the uplift model")
+    versions = tables.versions(FEATURE_INPUTS)
+    examples, feature_set = uplift_training_examples(conf, tables, as_of)
+    examples = examples.persist(StorageLevel.MEMORY_AND_DISK)
+    cached = [examples]
+    try:
+        split = split_examples(
+            examples,
+            attribution_days=model_conf.attribution_days,
+            validation_fraction=model_conf.validation_fraction,
+            seed=model_conf.seed,
+        )
+        treated, held_out = uplift.group_counts(split.train)
+        keys, parts = [c.CAMPAIGN_ID, c.CUSTOMER_ID], model_conf.fit_partitions
+        train = fit_layout(uplift.with_group_weights(split.train, treated, held_out), keys, parts)
+        validation = fit_layout(split.validation, keys, parts)
+        train = train.persist(StorageLevel.MEMORY_AND_DISK)
+        validation = validation.persist(StorageLevel.MEMORY_AND_DISK)
+        cached += [train, validation]
+        inputs = response.ModelInputs.for_features(feature_set)
+        empty = response.all_null_columns(train, inputs)
+        inputs = inputs.without(empty)
+        search = response.gbt_search(inputs, model_conf).fit(train)
+        model = search.bestModel
+        keep = [c.GROUP, c.CONVERTED]
+        scored = {
+            name: uplift.uplift_score(model, validation, keep=keep),
+            f"{name}.{uplift.RANDOM_RANKER}": uplift.random_ranking(
+                validation, keep=keep, seed=model_conf.seed
+            ),
+        }
+        responder = _response_ranker(spark, conf)
+        if responder is not None:
+            scored[f"{name}.{uplift.RESPONSE_RANKER}"] = response.score(
+                responder, validation, keep=keep
+            )
+        validation_metrics = {
+            ranker: uplift.uplift_metrics(uplift.decile_outcomes(df))
+            for ranker, df in scored.items()
+        }
+        train_metrics = uplift.uplift_metrics(
+            uplift.decile_outcomes(uplift.uplift_score(model, train, keep=keep))
+        )
+        importances = response.feature_importances(model, inputs)
+        params = response.best_params(search)
+        store = ModelStore(spark, conf.paths.models)
+        version = store.next_version(name)
+        metadata: dict[str, Any] = {
+            "created_at": created.isoformat(),
+            "as_of": as_of.isoformat(),
+            "objective": UPLIFT,
+            "method": "class transformation, groups weighted equally; uplift = 2 P(z=1) - 1",
+            "outcome": "a purchase within attribution_days of the send (behaviour)",
+            "attribution_days": model_conf.attribution_days,
+            "params": params,
+            "numeric_features": list(inputs.numeric),
+            "categorical_features": list(inputs.categorical),
+            "dropped_all_null_features": sorted(empty),
+            "input_table_versions": versions,
+            "split": {
+                "method": split.method,
+                "validation_campaigns": list(split.validation_campaigns),
+                "train_treated": treated,
+                "train_held_out": held_out,
+            },
+            "metrics": {VALIDATION: validation_metrics, TRAIN: {name: train_metrics}},
+            "feature_importances": importances,
+            "spark_version": pyspark.__version__,
+        }
+        path = store.save(name, version, model, metadata)
+        _write_metrics(
+            spark, tables, name, version, validation_metrics, train_metrics, importances,
+            params, created,
+        )  # fmt: skip
+        report = UpliftReport(
+            name,
+            model_version=version,
+            path=path,
+            train_rows=treated + held_out,
+            validation_rows=int(validation_metrics[name]["rows"]),
+            validation_campaigns=split.validation_campaigns,
+            validation=validation_metrics,
+            params=params,
+        )
+        champion = champion_version(conf, name)
+        champion_value, unmeasured = _champion_qini(store, name, champion, validation)
+        promotion = Promotion(
+            model=name,
+            challenger=version,
+            champion=champion,
+            metric="qini",
+            challenger_value=validation_metrics[name]["qini"],
+            champion_value=champion_value,
+            tolerance=conf.tracking.champion_tolerance,
+            unmeasured_reason=unmeasured,
+        )
+        report.mlflow_run_id = log_training_run(
+            conf,
+            run_name=f"{name}-{version}",
+            params={**params, "objective": UPLIFT, "split": split.method},
+            metrics={
+                f"{VALIDATION}.{ranker.split('.')[-1]}.{metric}": value
+                for ranker, metrics in validation_metrics.items()
+                for metric, value in metrics.items()
+                if metric == "qini" or metric.startswith("uplift_d")
+            },
+            tags={"model_name": name, "model_version": version, "path": path},
+            metadata=metadata,
+            model=model,
+            model_inputs=train.select(*inputs.numeric, *inputs.categorical).schema,
+        )
+        if report.mlflow_run_id is not None:
+            register_version(conf, name, version, report.mlflow_run_id, promotion)
+            report.promotion = promotion
+        return report
+    finally:
+        for df in cached:
+            df.unpersist()
+
+
+def _response_ranker(spark: SparkSession, conf: Conf) -> Any:
+    """The response model in service (the baseline an uplift model must beat), if any."""
+    name = conf.response_model.name
+    try:
+        return (
+            ModelStore(spark, conf.paths.models).load(name, champion_version(conf, name)).pipeline
+        )
+    except ModelNotFoundError:
+        return None
+
+
+def _champion_qini(
+    store: ModelStore, name: str, champion: str | None, validation: DataFrame
+) -> tuple[float | None, str]:
+    """The champion uplift model's Qini on this run's validation campaign, or why not."""
+    if champion is None:
+        return None, ""
+    try:
+        stored = store.load(name, champion)
+        scored = uplift.uplift_score(stored.pipeline, validation, keep=[c.GROUP, c.CONVERTED])
+        return uplift.uplift_metrics(uplift.decile_outcomes(scored))["qini"], ""
+    except (ModelNotFoundError, AnalysisException) as exc:
+        return None, str(exc).strip().splitlines()[0][:200]
+
+
 def score_customers(
     spark: SparkSession,
     conf: Conf,
@@ -305,9 +551,25 @@ def score_customers(
         report.writes[catalog.PROPENSITY_SCORES] = tables.replace_slice(
             catalog.PROPENSITY_SCORES, scores, f"{day} AND {c.MODEL_NAME} = '{name}'"
         )
-        return report
     finally:
         scores.unpersist()
+    uplift_name = conf.response_model.uplift_name
+    store = ModelStore(spark, conf.paths.models)
+    if conf.response_model.objective == UPLIFT and store.versions(uplift_name):
+        stored = store.load(uplift_name, champion_version(conf, uplift_name))
+        uplifts = propensity_scores(
+            features, stored.pipeline, uplift_name, stored.version, conf.scoring.offers,
+            uplift=True,
+        ).persist(StorageLevel.MEMORY_AND_DISK)  # fmt: skip
+        try:
+            report.uplift_version = stored.version
+            report.rows += uplifts.count()
+            report.writes[f"{catalog.PROPENSITY_SCORES}[{uplift_name}]"] = tables.replace_slice(
+                catalog.PROPENSITY_SCORES, uplifts, f"{day} AND {c.MODEL_NAME} = '{uplift_name}'"
+            )
+        finally:
+            uplifts.unpersist()
+    return report
 
 
 def _champion_auc(

@@ -11,6 +11,7 @@ from campaignlake.config import OfferConf
 from campaignlake.models import response
 from campaignlake.models.evaluation import with_deciles
 from campaignlake.models.training import category_affinity
+from campaignlake.models.uplift import uplift_score
 from campaignlake.schemas import PROPENSITY_SCORES
 
 
@@ -27,11 +28,19 @@ def offer_rows(features: DataFrame, offers: list[OfferConf]) -> DataFrame:
 
 
 def propensity_scores(
-    features: DataFrame, model, model_name: str, model_version: str, offers: list[OfferConf]
+    features: DataFrame,
+    model,
+    model_name: str,
+    model_version: str,
+    offers: list[OfferConf],
+    *,
+    uplift: bool = False,
 ) -> DataFrame:
-    """Scores and per-offer deciles in the schema of ``gold/propensity_scores``."""
+    """Scores and per-offer deciles in the schema of ``gold/propensity_scores``: the
+    probability of a response, or with ``uplift`` the uplift model's predicted uplift."""
     keep = [c.CUSTOMER_ID, c.CHANNEL, c.CATEGORY, c.AS_OF_DATE]
-    scored = response.score(model, offer_rows(features, offers), keep=keep)
+    score = uplift_score if uplift else response.score
+    scored = score(model, offer_rows(features, offers), keep=keep)
     deciled = with_deciles(scored, by=(c.CHANNEL, c.CATEGORY))
     derived = {c.MODEL_NAME: F.lit(model_name), c.MODEL_VERSION: F.lit(model_version)}
     return deciled.select(

@@ -30,7 +30,8 @@ def labelled_contacts(
     label: str,
     category_pattern: str,
 ) -> DataFrame:
-    """Contacts whose attribution window closed before ``cutoff``, with their label.
+    """Contacts whose attribution window closed before ``cutoff``, with their label (the
+    history's held-out customers were not contacted: the uplift model reads them).
 
     Parameters
     ----------
@@ -56,7 +57,8 @@ def labelled_contacts(
     window_end = sent + F.make_interval(days=F.lit(attribution_days))
     response = F.col(c.CONVERTED_AT if label == "converted" else c.CLICKED_AT)
     category = F.regexp_extract(F.col(c.CAMPAIGN_ID), category_pattern, 1)
-    return contacts.where((window_end <= F.lit(cutoff)) & sent.isNotNull()).select(
+    contacted = ~F.col(c.GROUP).eqNullSafe(F.lit(c.CONTROL))
+    return contacts.where((window_end <= F.lit(cutoff)) & sent.isNotNull() & contacted).select(
         c.CUSTOMER_ID,
         sent.alias(c.CUTOFF_TS),
         c.CAMPAIGN_ID,

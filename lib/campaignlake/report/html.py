@@ -46,6 +46,11 @@ class ReportData:
     #: real-time trigger rule → funnel step (candidates, cancelled, suppressed_*, control,
     #: sent) → triggers fired on the report date
     trigger_funnels: dict[str, dict[str, int]] = field(default_factory=dict)
+    #: ``gold/campaign_results`` rows of the report date (as dicts), whole campaigns first
+    campaign_results: list[dict[str, Any]] = field(default_factory=list)
+    #: uplift ranker (the uplift model, the response model, random) → metric → value, on the
+    #: uplift model's validation campaign
+    uplift_metrics: dict[str, dict[str, float]] = field(default_factory=dict)
 
 
 def render(data: ReportData) -> str:
@@ -57,6 +62,7 @@ def render(data: ReportData) -> str:
         _section("Segments", _segments(data)),
         _section("Campaign audiences", _audiences(data)),
         _section("Real-time triggers", _triggers(data)),
+        _section("Campaign results", _results(data)),
     ]
     title = f"campaignlake run report — {html.escape(data.as_of)}"
     return (
@@ -286,3 +292,103 @@ def _triggers(data: ReportData) -> str:
         for rule, funnel in sorted(data.trigger_funnels.items())
     ]
     return _table(["rule", *steps], rows)
+
+
+def _pp(value: Any) -> str:
+    return "" if value is None else f"{value * 100:+.2f} pp"
+
+
+def _results(data: ReportData) -> str:
+    whole = [r for r in data.campaign_results if r["breakdown"] == "all"]
+    if not whole and not data.uplift_metrics:
+        return _empty("No campaign's attribution window has closed by this date.")
+    parts = []
+    measured = [r for r in whole if r["status"] == "measured"]
+    if whole:
+        rows = [
+            [
+                r["campaign_id"], r["treatment_customers"], r["control_customers"],
+                r["status"], _pp(r.get("conversion_lift")),
+                f"[{_pp(r.get('conversion_ci_low'))}, {_pp(r.get('conversion_ci_high'))}]"
+                if r["status"] == "measured" else "",
+                r.get("conversion_p_value") if r["status"] == "measured" else "",
+                r.get("incremental_revenue") if r["status"] == "measured" else "",
+                _pp(r.get("min_detectable_lift")),
+            ]
+            for r in whole
+        ]  # fmt: skip
+        parts.append(
+            _table(
+                [
+                    "campaign",
+                    "treatment",
+                    "control",
+                    "status",
+                    "conversion lift",
+                    "95% interval",
+                    "p-value",
+                    "incremental revenue",
+                    "smallest detectable lift",
+                ],
+                rows,
+            )
+        )
+        parts.append(
+            "<p>Conversion: a purchase within the attribution window after the send, read "
+            "from the clickstream for both groups. The smallest detectable lift is what the "
+            "groups' sizes detect with 80% power at the 95% level: a true lift smaller than it "
+            "will often read as not significant.</p>"
+        )
+    if measured:
+
+        def intervals(ax: Axes) -> None:
+            ys = list(range(len(measured)))
+            lifts = [r["conversion_lift"] * 100 for r in measured]
+            low = [(r["conversion_lift"] - r["conversion_ci_low"]) * 100 for r in measured]
+            high = [(r["conversion_ci_high"] - r["conversion_lift"]) * 100 for r in measured]
+            ax.errorbar(lifts, ys, xerr=[low, high], fmt="o", capsize=4)
+            ax.axvline(0, color="#999", linewidth=1)
+            ax.set_yticks(ys, [r["campaign_id"] for r in measured])
+            ax.set_xlabel("conversion lift, percentage points (95% interval)")
+
+        parts.append(_plot(intervals, "conversion lift per campaign", (7, 1 + 0.5 * len(measured))))
+    cells = [r for r in data.campaign_results if r["breakdown"] != "all"]
+    if cells:
+        rows = [
+            [r["campaign_id"], r["breakdown"], r["breakdown_value"], r["treatment_customers"],
+             r["control_customers"], _pp(r.get("conversion_lift")),
+             f"[{_pp(r.get('conversion_ci_low'))}, {_pp(r.get('conversion_ci_high'))}]"
+             if r["status"] == "measured" else r["status"]]
+            for r in cells
+        ]  # fmt: skip
+        parts.append("<h3>By segment and decile</h3>")
+        parts.append(
+            _table(
+                ["campaign", "breakdown", "value", "treatment", "control", "lift", "interval"],
+                rows,
+            )
+        )
+    if data.uplift_metrics:
+        parts.append("<h3>Uplift model (validation campaign)</h3>")
+        rankers = sorted(data.uplift_metrics)
+        rows = [
+            [ranker, data.uplift_metrics[ranker].get("qini", float("nan")),
+             *[_pp(data.uplift_metrics[ranker].get(f"uplift_d{d:02d}")) for d in DECILES]]
+            for ranker in rankers
+        ]  # fmt: skip
+        parts.append(_table(["ranker", "Qini", *[f"d{d}" for d in DECILES]], rows))
+
+        def by_decile(ax: Axes) -> None:
+            for ranker in rankers:
+                values = [
+                    data.uplift_metrics[ranker].get(f"uplift_d{d:02d}", float("nan")) * 100
+                    for d in DECILES
+                ]
+                ax.plot(list(DECILES), values, marker="o", label=ranker)
+            ax.axhline(0, color="#999", linewidth=1)
+            ax.set_xlabel("decile of the ranker's score (1 = highest)")
+            ax.set_ylabel("treated − control conversion, pp")
+            ax.legend()
+
+        parts.append(_plot(by_decile, "uplift by decile"))
+    return "".join(parts)

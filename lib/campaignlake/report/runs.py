@@ -16,8 +16,10 @@ from campaignlake.audiences.campaigns import due_campaigns, load_campaigns
 from campaignlake.audiences.exports import audit_path, read_audit
 from campaignlake.config import Conf
 from campaignlake.hadoop_fs import HadoopFs
+from campaignlake.measurement.lift import ALL
 from campaignlake.models.evaluation import LOGISTIC_BASELINE, MODEL, RECENCY_RULE, VALIDATION
 from campaignlake.models.tracking import champion_version, log_report
+from campaignlake.models.uplift import RANDOM_RANKER, RESPONSE_RANKER
 from campaignlake.recommend.evaluation import HOLDOUT, POPULARITY_BASELINE
 from campaignlake.report.html import ReportData, render
 from campaignlake.streaming.triggers import funnel_by_rule
@@ -86,6 +88,14 @@ def gather(spark: SparkSession, conf: Conf, tables: Tables, as_of: date) -> Repo
     if tables.exists(catalog.TRIGGER_EVENTS):
         fired = tables.read(catalog.TRIGGER_EVENTS).where(F.col(c.FIRED_DATE) == F.lit(as_of))
         data.trigger_funnels = funnel_by_rule(fired)
+    if tables.exists(catalog.CAMPAIGN_RESULTS):
+        results = tables.read(catalog.CAMPAIGN_RESULTS).where(F.col(c.AS_OF_DATE) == F.lit(as_of))
+        # A few rows per campaign: its breakdown cells.
+        rows = [r.asDict() for r in results.collect()]
+        data.campaign_results = sorted(
+            rows, key=lambda r: (r[c.BREAKDOWN] != ALL, r[c.CAMPAIGN_ID], r[c.BREAKDOWN],
+                                 r[c.BREAKDOWN_VALUE])
+        )  # fmt: skip
     fs = HadoopFs(spark)
     for campaign in due_campaigns(load_campaigns(conf), as_of, conf.audiences.lead_days):
         path = audit_path(conf.paths.exports, campaign)
@@ -99,10 +109,12 @@ def _model_metrics(tables: Tables, conf: Conf, data: ReportData) -> None:
     champion, or the latest version without a registry."""
     response = conf.response_model.name
     recommender = conf.recommendations.model_name
+    uplift = conf.response_model.uplift_name
     variants = {
         response: response, f"{response}.{LOGISTIC_BASELINE}": response,
         f"{response}.{RECENCY_RULE}": response, recommender: recommender,
-        f"{recommender}.{POPULARITY_BASELINE}": recommender,
+        f"{recommender}.{POPULARITY_BASELINE}": recommender, uplift: uplift,
+        f"{uplift}.{RESPONSE_RANKER}": uplift, f"{uplift}.{RANDOM_RANKER}": uplift,
     }  # fmt: skip
     metrics = tables.read(catalog.MODEL_METRICS).where(F.col(c.MODEL_NAME).isin(list(variants)))
     latest = dict(
@@ -110,7 +122,7 @@ def _model_metrics(tables: Tables, conf: Conf, data: ReportData) -> None:
         .agg(F.max_by(c.MODEL_VERSION, F.expr(f"int(substr({c.MODEL_VERSION}, 2))")))
         .collect()
     )
-    for model in (response, recommender):
+    for model in (response, recommender, uplift):
         serving = champion_version(conf, model) or latest.get(model)
         if serving is not None:
             data.model_versions[model] = serving
@@ -131,6 +143,8 @@ def _model_metrics(tables: Tables, conf: Conf, data: ReportData) -> None:
             data.importances[metric[len(_IMPORTANCE) :]] = value
         elif owner == recommender and split == HOLDOUT:
             data.ranking_metrics.setdefault(name, {})[metric] = value
+        elif owner == uplift and split == VALIDATION:
+            data.uplift_metrics.setdefault(name, {})[metric] = value
 
 
 def build_report(spark: SparkSession, conf: Conf, tables: Tables, *, as_of: date) -> ReportResult:

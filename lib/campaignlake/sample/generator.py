@@ -4,10 +4,15 @@ The data has structure later models must find:
 
 * every customer has latent category preferences (a peaked Dirichlet draw) that decide what
   they view, put in their cart and buy, and an activity level that decides how often they visit;
-* campaign response (open, click, convert) depends on recency, frequency, engagement and the
+* campaign response (open, click) depends on recency, frequency, engagement and the
   customer's affinity to the campaign's category, not additively (affinity counts most for
   engaged customers, a very recent buyer is saturated), plus noise; conversions appear in the
   clickstream as purchases carrying the campaign's UTM tags;
+* every past campaign holds out a control group (25%), and the message's effect is planted
+  and heterogeneous: engaged customers with affinity are persuaded, frequent recent buyers buy
+  anyway (in both groups), and recent buyers without affinity are put off. Both potential
+  outcomes of every audience member are drawn, so the true lift of each campaign is known
+  (:attr:`SampleSummary.planted_lift`);
 * CRM exports change over time: new customers, tier changes, opt-outs, stale replays and a few
   deletion requests.
 
@@ -41,6 +46,10 @@ CATEGORIES = [
     "garden",
     "pets",
 ]
+#: The held-out share of the sample's past campaigns, and the window their outcome is read in
+#: (the conf's ``response_model.attribution_days`` as shipped).
+SAMPLE_CONTROL_FRACTION = 0.25
+ATTRIBUTION_DAYS = 7
 BRANDS = ["Acme", "Nordlys", "Verde", "Kiroshi", "Maple&Co", "Lumen", "Orbit", "Tessa"]
 COUNTRY_OFFSETS = {  # country -> (UTC offset hours, a few cities)
     "DE": (1, ["Berlin", "München", "Köln"]),
@@ -106,6 +115,8 @@ class SampleSummary:
     campaign_contacts: int
     clickstream_files: int
     bad_clickstream_lines: int
+    #: campaign id → the true conversion lift planted (see :func:`_campaigns`).
+    planted_lift: dict[str, float]
 
 
 def generate(spec: SampleSpec, landing: Path) -> SampleSummary:
@@ -116,7 +127,7 @@ def generate(spec: SampleSpec, landing: Path) -> SampleSummary:
     products = _products(rng, spec.products)
     customers = _customers(rng, spec, start)
     events = _sessions_and_events(rng, spec, start, customers, products)
-    contacts, campaign_events = _campaigns(rng, spec, start, customers, products, events)
+    contacts, campaign_events, planted = _campaigns(rng, spec, start, customers, products, events)
     # Positional from here on: the writers align columns by position, not by label.
     events = (
         pd.concat([events, campaign_events], ignore_index=True)
@@ -136,6 +147,7 @@ def generate(spec: SampleSpec, landing: Path) -> SampleSummary:
         campaign_contacts=len(contacts),
         clickstream_files=files,
         bad_clickstream_lines=bad,
+        planted_lift=planted,
     )
 
 
@@ -311,17 +323,22 @@ def _campaigns(
     customers: pd.DataFrame,
     products: pd.DataFrame,
     events: pd.DataFrame,
-) -> tuple[pd.DataFrame, pd.DataFrame]:
-    """Campaign sends and their responses; returns contacts and the events responses cause."""
+) -> tuple[pd.DataFrame, pd.DataFrame, dict[str, float]]:
+    """Campaign sends, held-out customers and their responses; returns the campaign history,
+    the events responses cause, and each campaign's planted conversion lift (the mean, over
+    its audience, of converting if sent minus converting if held out, where converting is
+    buying in the campaign's category within :data:`ATTRIBUTION_DAYS` of the send)."""
     channels = ["email", "sms", "push"]
     consent = {"email": "email_opt_in", "sms": "sms_opt_in", "push": "push_opt_in"}
     first_send = start + timedelta(days=spec.days // 3)
     span = max(1, (spec.days - spec.days // 3) - 10)
     purchases = events[events["event_type"] == "purchase"]
+    category_of = products["category_idx"].to_numpy()
     sessions = events[events["event_type"] == "page_view"]
     prefs = np.stack(customers["pref"].to_numpy())
     n = len(customers)
     contact_frames, event_frames = [], []
+    planted: dict[str, float] = {}
     for k in range(spec.campaigns):
         send_day = first_send + timedelta(days=int(k * span / max(1, spec.campaigns - 1)))
         send_at = np.datetime64(datetime.combine(send_day, datetime.min.time())) + np.timedelta64(
@@ -359,19 +376,51 @@ def _campaigns(
             + rng.normal(0, 0.5, n)
         )
         p_convert = 1 / (1 + np.exp(-logit))
+        # Who the message changes (the planted treatment effect, heterogeneous as in real
+        # campaigns): frequent recent buyers mostly buy anyway, in both groups, and the message
+        # does not move them (those who do not care for the category are even put off: it
+        # cancels half their purchases); the others are persuaded (treatment only), the more
+        # the more engaged they are and the more they care for the category. p_convert, the
+        # response signal, decides who opens and clicks.
+        recent_buyer = (recency < 14) & (freq >= 2)
+        p_persuade = 1 / (
+            1 + np.exp(-(-3.2 + 6.0 * affinity * engaged + 0.3 * np.log1p(engagement)))
+        )
+        p_anyway = np.where(recent_buyer, 0.4 + 0.4 * affinity, 0.0)
+        p_put_off = np.where(recent_buyer & (affinity < 0.1), 0.5, 0.0)
         c = chosen
+        control = rng.random(len(c)) < SAMPLE_CONTROL_FRACTION
         opened = rng.random(len(c)) < np.minimum(0.95, 0.25 + 2.5 * p_convert[c])
         clicked = opened & (rng.random(len(c)) < np.minimum(0.95, 0.2 + 3.0 * p_convert[c]))
-        converted = rng.random(len(c)) < p_convert[c] * np.where(clicked, 2.5, 0.6)
-        converted &= rng.random(len(c)) < 0.98
+        persuaded = (rng.random(len(c)) < p_persuade[c]) & ~recent_buyer[c]
+        anyway = rng.random(len(c)) < p_anyway[c]
+        put_off = rng.random(len(c)) < p_put_off[c]
         open_at = send_at + rng.integers(600, 48 * 3600, len(c)).astype("timedelta64[s]")
         click_at = open_at + rng.integers(5, 3600, len(c)).astype("timedelta64[s]")
-        convert_at = click_at + rng.integers(60, 5 * 24 * 3600, len(c)).astype("timedelta64[s]")
+        # At most 2 days to open, an hour to click and 4 days to buy: inside the 7-day window.
+        convert_at = click_at + rng.integers(60, 4 * 24 * 3600, len(c)).astype("timedelta64[s]")
+        anyway_at = send_at + rng.integers(3600, 6 * 24 * 3600, len(c)).astype("timedelta64[s]")
         in_cat = np.nonzero(
             (products["category_idx"] == cat).to_numpy() & products["active"].to_numpy()
         )[0]
         bought = rng.choice(in_cat, len(c))
         revenue = np.round(products["price"].to_numpy()[bought] * (1 + rng.poisson(0.3, len(c))), 2)
+        # Both potential outcomes of every audience member, to state the true effect.
+        window_end = send_at + np.timedelta64(ATTRIBUTION_DAYS, "D")
+        organic = purchases[
+            ~purchases["anonymous"]
+            & (purchases["ts"] >= send_at)
+            & (purchases["ts"] < window_end)
+            & (category_of[purchases["product"].to_numpy()] == cat)
+        ]
+        buys_on_their_own = np.isin(c, organic["cust"].to_numpy())
+        buys_anyway = buys_on_their_own | anyway
+        buys_if_sent = buys_on_their_own | (anyway & ~put_off) | persuaded
+        planted[campaign_id] = float(np.mean(buys_if_sent.astype(int) - buys_anyway.astype(int)))
+        sent = ~control
+        # The contacted buy after persuasion or anyway (unless put off); the held out anyway.
+        converted = sent & (persuaded | (anyway & ~put_off))
+        conversion_at = np.where(persuaded, convert_at, anyway_at)
         nat = np.datetime64("NaT")
         contact_frames.append(
             pd.DataFrame(
@@ -380,37 +429,54 @@ def _campaigns(
                     "channel": channel,
                     "customer_id": customers["customer_id"].to_numpy()[c],
                     "sent_at": send_at,
-                    "opened_at": np.where(opened, open_at, nat),
-                    "clicked_at": np.where(clicked, click_at, nat),
-                    "converted_at": np.where(converted, convert_at, nat),
+                    "opened_at": np.where(sent & opened, open_at, nat),
+                    "clicked_at": np.where(sent & clicked, click_at, nat),
+                    "converted_at": np.where(converted, conversion_at, nat),
                     "revenue": np.where(converted, revenue, np.nan),
+                    "group": np.where(sent, "treatment", "control"),
                 }
             )
         )
-        # Responses show up in the clickstream: opens and clicks for email, purchases for all.
+        # Responses show up in the clickstream: opens and clicks for email, purchases for all;
+        # a held-out customer's purchase is organic (no campaign tags).
         frames = []
         if channel == "email":
             frames.append(
                 _response_events(
-                    c[opened], open_at[opened], "email_open", campaign_id, -1, 0, np.nan
+                    c[sent & opened],
+                    open_at[sent & opened],
+                    "email_open",
+                    campaign_id,
+                    -1,
+                    0,
+                    np.nan,
                 )
             )
             frames.append(
                 _response_events(
-                    c[clicked], click_at[clicked], "email_click", campaign_id, -1, 0, np.nan
+                    c[sent & clicked],
+                    click_at[sent & clicked],
+                    "email_click",
+                    campaign_id,
+                    -1,
+                    0,
+                    np.nan,
                 )
             )
-        frames.append(
-            _response_events(
-                c[converted],
-                convert_at[converted],
-                "purchase",
-                campaign_id,
-                bought[converted],
-                1,
-                products["price"].to_numpy()[bought[converted]],
+        held_out_buys = control & anyway
+        for buys, tag in ((converted, campaign_id), (held_out_buys, None)):
+            frames.append(
+                _response_events(
+                    c[buys],
+                    conversion_at[buys],
+                    "purchase",
+                    tag if tag is not None else f"{campaign_id}-holdout",
+                    bought[buys],
+                    1,
+                    products["price"].to_numpy()[bought[buys]],
+                    tagged=tag is not None,
+                )
             )
-        )
         event_frames += frames
     contacts = pd.concat(contact_frames, ignore_index=True)
     campaign_events = pd.concat(event_frames, ignore_index=True)
@@ -422,7 +488,7 @@ def _campaigns(
         late = contacts[column] > end
         contacts.loc[late, column] = pd.NaT
     contacts.loc[contacts["converted_at"].isna(), "revenue"] = np.nan
-    return contacts, campaign_events
+    return contacts, campaign_events, planted
 
 
 def _response_events(
@@ -433,6 +499,8 @@ def _response_events(
     product: object,
     qty: int,
     price: object,
+    *,
+    tagged: bool = True,
 ) -> pd.DataFrame:
     n = len(cust)
     return pd.DataFrame(
@@ -447,7 +515,7 @@ def _response_events(
             "price": np.broadcast_to(price, n),
             "utm": 2,
             "device": "mobile",
-            "campaign": campaign,
+            "campaign": campaign if tagged else None,
         }
     )
 
@@ -721,6 +789,10 @@ class SampleRun:
             f"sample: {s.events} events in {s.clickstream_files} files "
             f"({s.bad_clickstream_lines} broken on purpose), {s.customers} customers, "
             f"{s.products} products, {s.campaign_contacts} campaign contacts -> {self.landing}"
+            + "".join(
+                f"\n   planted conversion lift {campaign}: {lift:+.4f}"
+                for campaign, lift in s.planted_lift.items()
+            )
         )
 
 

@@ -1,0 +1,1 @@
+"""What campaigns did: behaviour outcomes of treatment and control groups, and their lift."""
