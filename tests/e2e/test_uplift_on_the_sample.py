@@ -1,9 +1,16 @@
-"""The uplift model on the generated sample, where the generator planted who a message
-persuades (engaged customers with affinity) and who buys anyway (frequent recent buyers)."""
+"""The uplift model trained, recorded and scored on the generated sample.
+
+Whether it beats the response model is not asserted here: the sample's validation campaign
+holds a few hundred customers (about 90 held out), where a random ranking's Qini already
+varies by ±0.02 (BENCHMARKS.md, "Campaign results and uplift"). tests/models/test_uplift.py
+checks that on 16,000 rows with a known effect, and ``make bench-measure`` on the 100,000-
+customer bench set."""
 
 from __future__ import annotations
 
+import dataclasses
 from datetime import datetime, timezone
+from pathlib import Path
 from typing import TYPE_CHECKING
 
 import pytest
@@ -12,6 +19,7 @@ from pyspark.sql import functions as F
 
 from campaignlake import catalog
 from campaignlake import columns as c
+from campaignlake.audiences.runs import build_audiences
 from campaignlake.models.runs import score_customers, train_uplift_model
 from tests.conftest import SAMPLE_AS_OF
 
@@ -20,16 +28,16 @@ if TYPE_CHECKING:
 
 
 @pytest.mark.slow
-def test_the_uplift_model_ranks_the_persuadable_above_the_response_model(
-    spark: SparkSession, sample_models: SampleModels
+def test_the_uplift_model_is_compared_recorded_and_scores_beside_the_response_model(
+    spark: SparkSession, sample_models: SampleModels, tmp_path: Path
 ) -> None:
     conf, tables = sample_models.conf, sample_models.tables
     now = datetime(2026, 11, 1, 7, tzinfo=timezone.utc)
     report = train_uplift_model(spark, conf, tables, as_of=SAMPLE_AS_OF, now=now)
     name = conf.response_model.uplift_name
     qini = {ranker: m["qini"] for ranker, m in report.validation.items()}
-    assert qini[name] > qini[f"{name}.response_model"], report.describe()
-    assert qini[name] > qini[f"{name}.random"], report.describe()
+    assert set(qini) == {name, f"{name}.response_model", f"{name}.random"}
+    assert report.validation_rows > 0 and "Qini" in report.describe()
     metrics = tables.read(catalog.MODEL_METRICS).where(F.col(c.MODEL_NAME).startswith(name))
     recorded = {
         (r[c.MODEL_NAME], r[c.METRIC]): r[c.VALUE]
@@ -43,3 +51,36 @@ def test_the_uplift_model_ranks_the_persuadable_above_the_response_model(
     uplifts = tables.read(catalog.PROPENSITY_SCORES).where(F.col(c.MODEL_NAME) == name)
     bounds = uplifts.agg(F.min(c.SCORE), F.max(c.SCORE), F.count(F.lit(1))).first()
     assert -1.0 <= bounds[0] < bounds[1] <= 1.0 and bounds[2] > 0
+
+    # A campaign ranking by uplift selects on those scores, and min_score 0 leaves out the
+    # customers the message is predicted to put off.
+    (tmp_path / "uplift.yaml").write_text(UPLIFT_CAMPAIGN)
+    ranked = dataclasses.replace(
+        conf, audiences=dataclasses.replace(conf.audiences, campaigns_dir=str(tmp_path))
+    )
+    [result] = build_audiences(spark, ranked, tables, as_of=SAMPLE_AS_OF).results
+    audience = tables.read(catalog.CAMPAIGN_AUDIENCES).where(
+        F.col(c.CAMPAIGN_ID) == "CMP-20261101-email-fashion-uplift"
+    )
+    assert result.funnel["audience"] == audience.count() > 0
+    assert {r[c.MODEL_NAME] for r in audience.select(c.MODEL_NAME).distinct().collect()} == {name}
+    day = uplifts.where((F.col(c.CHANNEL) == "email") & (F.col(c.CATEGORY) == "fashion")).select(
+        c.CUSTOMER_ID, F.col(c.SCORE).alias("uplift")
+    )
+    joined = audience.join(day, c.CUSTOMER_ID)
+    assert joined.count() == audience.count()
+    assert joined.where(F.col(c.SCORE) != F.col("uplift")).isEmpty()
+    assert joined.where(F.col(c.SCORE) < 0).isEmpty()
+
+
+UPLIFT_CAMPAIGN = """\
+id: CMP-20261101-email-fashion-uplift
+name: Fashion, by uplift
+channel: email
+category: fashion
+send_date: 2026-11-01
+rank_by: uplift
+selection: {top_n: 60, min_score: 0.0}
+products: 0
+control_fraction: 0.1
+"""

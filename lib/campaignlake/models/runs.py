@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import logging
 import platform
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import date, datetime, timezone
 from typing import Any
@@ -243,7 +244,14 @@ def train_response_model(
             params=params,
         )
         champion = champion_version(conf, model_conf.name)
-        champion_value, unmeasured = _champion_auc(store, model_conf.name, champion, validation)
+        champion_value, unmeasured = _champion_value(
+            store,
+            model_conf.name,
+            champion,
+            lambda model: binary_metrics(response.score(model, validation, keep=[c.LABEL]))[
+                "roc_auc"
+            ],
+        )
         promotion = Promotion(
             model=model_conf.name,
             challenger=version,
@@ -460,7 +468,14 @@ def train_uplift_model(
             params=params,
         )
         champion = champion_version(conf, name)
-        champion_value, unmeasured = _champion_qini(store, name, champion, validation)
+        champion_value, unmeasured = _champion_value(
+            store,
+            name,
+            champion,
+            lambda model: uplift.uplift_metrics(
+                uplift.decile_outcomes(uplift.uplift_score(model, validation, keep=keep))
+            )["qini"],
+        )
         promotion = Promotion(
             model=name,
             challenger=version,
@@ -504,20 +519,6 @@ def _response_ranker(spark: SparkSession, conf: Conf) -> Any:
         )
     except ModelNotFoundError:
         return None
-
-
-def _champion_qini(
-    store: ModelStore, name: str, champion: str | None, validation: DataFrame
-) -> tuple[float | None, str]:
-    """The champion uplift model's Qini on this run's validation campaign, or why not."""
-    if champion is None:
-        return None, ""
-    try:
-        stored = store.load(name, champion)
-        scored = uplift.uplift_score(stored.pipeline, validation, keep=[c.GROUP, c.CONVERTED])
-        return uplift.uplift_metrics(uplift.decile_outcomes(scored))["qini"], ""
-    except (ModelNotFoundError, AnalysisException) as exc:
-        return None, str(exc).strip().splitlines()[0][:200]
 
 
 def score_customers(
@@ -572,16 +573,15 @@ def score_customers(
     return report
 
 
-def _champion_auc(
-    store: ModelStore, name: str, champion: str | None, validation: DataFrame
+def _champion_value(
+    store: ModelStore, name: str, champion: str | None, measure: Callable[[Any], float]
 ) -> tuple[float | None, str]:
-    """The champion's ROC AUC on this run's validation split, or why it cannot be measured."""
+    """``measure`` of the champion's pipeline (on this run's validation data), or why it
+    cannot be measured."""
     if champion is None:
         return None, ""
     try:
-        stored = store.load(name, champion)
-        scored = response.score(stored.pipeline, validation, keep=[c.LABEL])
-        return binary_metrics(scored)["roc_auc"], ""
+        return measure(store.load(name, champion).pipeline), ""
     except (ModelNotFoundError, AnalysisException) as exc:
         return None, str(exc).strip().splitlines()[0][:200]
 

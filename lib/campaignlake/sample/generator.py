@@ -46,6 +46,8 @@ CATEGORIES = [
     "garden",
     "pets",
 ]
+#: Changes whenever the same spec writes different data (cached benchmark sets compare it).
+GENERATOR_VERSION = "2026-11-30.holdouts"
 #: The held-out share of the sample's past campaigns, and the window their outcome is read in
 #: (the conf's ``response_model.attribution_days`` as shipped).
 SAMPLE_CONTROL_FRACTION = 0.25
@@ -377,11 +379,11 @@ def _campaigns(
         )
         p_convert = 1 / (1 + np.exp(-logit))
         # Who the message changes (the planted treatment effect, heterogeneous as in real
-        # campaigns): frequent recent buyers mostly buy anyway, in both groups, and the message
-        # does not move them (those who do not care for the category are even put off: it
-        # cancels half their purchases); the others are persuaded (treatment only), the more
-        # the more engaged they are and the more they care for the category. p_convert, the
-        # response signal, decides who opens and clicks.
+        # campaigns): contacts convert with p_convert, the response signal (treatment only);
+        # beyond that, customers who are not frequent recent buyers are persuaded the more
+        # they are engaged and care for the category; frequent recent buyers mostly buy
+        # anyway, in both groups (those who do not care for the category are put off: the
+        # message cancels half their purchases).
         recent_buyer = (recency < 14) & (freq >= 2)
         p_persuade = 1 / (
             1 + np.exp(-(-3.2 + 6.0 * affinity * engaged + 0.3 * np.log1p(engagement)))
@@ -392,7 +394,8 @@ def _campaigns(
         control = rng.random(len(c)) < SAMPLE_CONTROL_FRACTION
         opened = rng.random(len(c)) < np.minimum(0.95, 0.25 + 2.5 * p_convert[c])
         clicked = opened & (rng.random(len(c)) < np.minimum(0.95, 0.2 + 3.0 * p_convert[c]))
-        persuaded = (rng.random(len(c)) < p_persuade[c]) & ~recent_buyer[c]
+        persuaded = rng.random(len(c)) < p_convert[c] * np.where(clicked, 2.5, 0.6)
+        persuaded |= (rng.random(len(c)) < p_persuade[c]) & ~recent_buyer[c]
         anyway = rng.random(len(c)) < p_anyway[c]
         put_off = rng.random(len(c)) < p_put_off[c]
         open_at = send_at + rng.integers(600, 48 * 3600, len(c)).astype("timedelta64[s]")
