@@ -120,6 +120,8 @@ def test_lift_is_read_from_behaviour_in_the_window(
     }
 
 
+# Slow: three more warehouses of literal tables; make test-fast keeps the first.
+@pytest.mark.slow
 def test_rerun_commits_nothing_and_small_groups_are_not_measured(
     spark: SparkSession, conf: Conf, tables: Tables
 ) -> None:
@@ -136,6 +138,8 @@ def test_rerun_commits_nothing_and_small_groups_are_not_measured(
     assert "not measured (insufficient_size)" in strict.describe()
 
 
+# Slow: three more warehouses of literal tables; make test-fast keeps the first.
+@pytest.mark.slow
 def test_before_any_window_closes_nothing_is_measured(
     spark: SparkSession, conf: Conf, tables: Tables
 ) -> None:
@@ -144,6 +148,8 @@ def test_before_any_window_closes_nothing_is_measured(
     assert report.campaigns == [] and tables.read(catalog.CAMPAIGN_RESULTS).count() == 0
 
 
+# Slow: three more warehouses of literal tables; make test-fast keeps the first.
+@pytest.mark.slow
 def test_a_campaign_naming_a_category_counts_only_purchases_in_it(
     spark: SparkSession, conf: Conf, tables: Tables
 ) -> None:
