@@ -170,18 +170,13 @@ def train_response_model(
             seed=model_conf.seed,
         )
         negatives, positives = class_counts(split.train)
-        # A fixed layout, not the joins' (or the core count's): GBT's split candidates and
-        # the search's random split are drawn per partition, so the same examples must reach
-        # MLlib the same way on a laptop and on a cluster to give the same model.
-        keys, parts = [c.CAMPAIGN_ID, c.CUSTOMER_ID], model_conf.fit_partitions
-        train = fit_layout(with_class_weights(split.train, negatives, positives), keys, parts)
-        validation = fit_layout(split.validation, keys, parts)
-        train = train.persist(StorageLevel.MEMORY_AND_DISK)
-        validation = validation.persist(StorageLevel.MEMORY_AND_DISK)
+        train, validation, inputs, empty = _fit_inputs(
+            with_class_weights(split.train, negatives, positives),
+            split.validation,
+            feature_set,
+            model_conf.fit_partitions,
+        )
         cached += [train, validation]
-        inputs = response.ModelInputs.for_features(feature_set)
-        empty = response.all_null_columns(train, inputs)
-        inputs = inputs.without(empty)
 
         search = response.gbt_search(inputs, model_conf).fit(train)
         gbt = search.bestModel
@@ -396,15 +391,13 @@ def train_uplift_model(
             seed=model_conf.seed,
         )
         treated, held_out = uplift.group_counts(split.train)
-        keys, parts = [c.CAMPAIGN_ID, c.CUSTOMER_ID], model_conf.fit_partitions
-        train = fit_layout(uplift.with_group_weights(split.train, treated, held_out), keys, parts)
-        validation = fit_layout(split.validation, keys, parts)
-        train = train.persist(StorageLevel.MEMORY_AND_DISK)
-        validation = validation.persist(StorageLevel.MEMORY_AND_DISK)
+        train, validation, inputs, empty = _fit_inputs(
+            uplift.with_group_weights(split.train, treated, held_out),
+            split.validation,
+            feature_set,
+            model_conf.fit_partitions,
+        )
         cached += [train, validation]
-        inputs = response.ModelInputs.for_features(feature_set)
-        empty = response.all_null_columns(train, inputs)
-        inputs = inputs.without(empty)
         search = response.gbt_search(inputs, model_conf).fit(train)
         model = search.bestModel
         keep = [c.GROUP, c.CONVERTED]
@@ -571,6 +564,22 @@ def score_customers(
         finally:
             uplifts.unpersist()
     return report
+
+
+def _fit_inputs(
+    train: DataFrame, validation: DataFrame, feature_set: FeatureSet, partitions: int
+) -> tuple[DataFrame, DataFrame, response.ModelInputs, set[str]]:
+    """The training and validation examples laid out for MLlib and cached, the model inputs,
+    and the features dropped because no training row has a value."""
+    # A fixed layout, not the joins' (or the core count's): GBT's split candidates and the
+    # search's random split are drawn per partition, so the same examples must reach MLlib
+    # the same way on a laptop and on a cluster to give the same model.
+    keys = [c.CAMPAIGN_ID, c.CUSTOMER_ID]
+    train = fit_layout(train, keys, partitions).persist(StorageLevel.MEMORY_AND_DISK)
+    validation = fit_layout(validation, keys, partitions).persist(StorageLevel.MEMORY_AND_DISK)
+    inputs = response.ModelInputs.for_features(feature_set)
+    empty = response.all_null_columns(train, inputs)
+    return train, validation, inputs.without(empty), empty
 
 
 def _champion_value(
