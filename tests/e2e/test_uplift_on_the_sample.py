@@ -48,6 +48,10 @@ def test_the_uplift_model_is_compared_recorded_and_scores_beside_the_response_mo
     # Scoring adds the uplift model's scores beside the response model's, in [-1, 1].
     scoring = score_customers(spark, conf, tables, as_of=SAMPLE_AS_OF)
     assert scoring.uplift_version == report.model_version
+    customers = tables.read(catalog.CUSTOMER_FEATURES).where(
+        F.col(c.AS_OF_DATE) == F.lit(SAMPLE_AS_OF)
+    )
+    assert scoring.uplift_rows == scoring.rows == customers.count() * len(conf.scoring.offers)
     uplifts = tables.read(catalog.PROPENSITY_SCORES).where(F.col(c.MODEL_NAME) == name)
     bounds = uplifts.agg(F.min(c.SCORE), F.max(c.SCORE), F.count(F.lit(1))).first()
     assert -1.0 <= bounds[0] < bounds[1] <= 1.0 and bounds[2] > 0

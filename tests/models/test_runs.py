@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING
 import mlflow
 import pytest
 from pyspark.sql import SparkSession
+from pyspark.sql import functions as F
 
 from campaignlake import columns as c
 from campaignlake.config import Conf
@@ -82,7 +83,8 @@ def test_save_load_score_round_trip_and_rerun_changes_nothing(spark: SparkSessio
     first = score_customers(spark, conf, tables, as_of=AS_OF)
     customers = tables.read("customer_features").where(f"{c.AS_OF_DATE} = DATE'{AS_OF}'").count()
     assert first.rows == customers * len(conf.scoring.offers)
-    scores = tables.read("propensity_scores")
+    # Probabilities (the uplift model's scores, in [-1, 1], share the table under its name).
+    scores = tables.read("propensity_scores").where(F.col(c.MODEL_NAME) == conf.response_model.name)
     assert scores.where(f"{c.SCORE} < 0 OR {c.SCORE} > 1 OR {c.DECILE} NOT BETWEEN 1 AND 10")\
         .isEmpty()  # fmt: skip
     versions = {k: tables.version(k) for k in ("propensity_scores", "customer_features",

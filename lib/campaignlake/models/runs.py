@@ -105,17 +105,19 @@ class ScoringReport:
     model_name: str
     model_version: str
     as_of: date
+    #: The response model's scores.
     rows: int = 0
     writes: dict[str, WriteResult] = field(default_factory=dict)
-    #: The uplift model version that scored too (objective ``uplift``), if any.
+    #: The uplift model version that scored too (objective ``uplift``), if any, and its scores.
     uplift_version: str | None = None
+    uplift_rows: int = 0
 
     def describe(self) -> str:
         """The model versions, the rows and the writes, in one line."""
         also = f" and uplift {self.uplift_version}" if self.uplift_version else ""
         return (
             f"score_customers {self.as_of}: {self.model_name} {self.model_version}{also} → "
-            f"{self.rows} scores; {describe_writes(self.writes)}"
+            f"{self.rows + self.uplift_rows} scores; {describe_writes(self.writes)}"
         )
 
 
@@ -557,7 +559,7 @@ def score_customers(
         ).persist(StorageLevel.MEMORY_AND_DISK)  # fmt: skip
         try:
             report.uplift_version = stored.version
-            report.rows += uplifts.count()
+            report.uplift_rows = uplifts.count()
             report.writes[f"{catalog.PROPENSITY_SCORES}[{uplift_name}]"] = tables.replace_slice(
                 catalog.PROPENSITY_SCORES, uplifts, f"{day} AND {c.MODEL_NAME} = '{uplift_name}'"
             )
