@@ -18,7 +18,7 @@ PACKAGE = REPO_ROOT / "lib" / "campaignlake"
 #: The packages between the job layer and the table layer.
 DOMAIN_PACKAGES = (
     "audiences", "erasure", "features", "ingest", "maintenance", "measurement", "models",
-    "recommend", "report", "sample", "streaming",
+    "recommend", "report", "sample", "streaming", "text",
 )  # fmt: skip
 #: Runs modules allowed to use another's: the clickstream stream ingests each micro-batch
 #: with the ingestion job's function.

@@ -45,6 +45,10 @@ CAMPAIGN_AUDIENCES = "campaign_audiences"
 ERASURES = "erasures"
 TRIGGER_EVENTS = "trigger_events"
 CAMPAIGN_RESULTS = "campaign_results"
+REVIEWS = "reviews"
+REVIEWS_QUARANTINE = "reviews_quarantine"
+PRODUCT_TOPICS = "product_topics"
+REVIEW_SENTIMENT = "review_sentiment"
 
 
 @dataclass(frozen=True)
@@ -112,7 +116,9 @@ _QUARANTINE = TableSpec(
     erase_by=c.RAW_RECORD,
 )
 _BY_CUSTOMER = c.CUSTOMER_ID
-_INGEST_JOBS = ("ingest_products", "ingest_crm", "ingest_campaigns", "ingest_clickstream")
+_INGEST_JOBS = (
+    "ingest_products", "ingest_crm", "ingest_campaigns", "ingest_reviews", "ingest_clickstream",
+)  # fmt: skip
 
 
 def _dated(schema: StructType, day: str = c.AS_OF_DATE) -> TableSpec:
@@ -152,7 +158,7 @@ CATALOGUE: dict[str, CatalogEntry] = {
     CUSTOMER_FEATURES: CatalogEntry(("build_features",), None),
     CUSTOMER_SEGMENTS: CatalogEntry(("build_features",), _dated(s.CUSTOMER_SEGMENTS)),
     MODEL_METRICS: CatalogEntry(
-        ("train_response_model", "train_recommender", "build_features"),
+        ("train_response_model", "train_recommender", "build_features", "build_text_features"),
         TableSpec(schema=s.MODEL_METRICS, partition_by=(c.MODEL_NAME,)),
     ),
     PROPENSITY_SCORES: CatalogEntry(("score_customers",), _dated(s.PROPENSITY_SCORES)),
@@ -165,8 +171,11 @@ CATALOGUE: dict[str, CatalogEntry] = {
         ("train_recommender", "recommend"), TableSpec(schema=s.PRODUCT_INDEX)
     ),
     RECOMMENDATIONS: CatalogEntry(("recommend",), _dated(s.RECOMMENDATIONS)),
+    # ALS neighbours (method als, by recommend) and text neighbours (method content, by
+    # build_text_features) side by side; each job replaces only its own method's slice.
     SIMILAR_PRODUCTS: CatalogEntry(
-        ("recommend",), TableSpec(schema=s.SIMILAR_PRODUCTS, partition_by=(c.AS_OF_DATE,))
+        ("recommend", "build_text_features"),
+        TableSpec(schema=s.SIMILAR_PRODUCTS, partition_by=(c.AS_OF_DATE,)),
     ),
     CAMPAIGN_AUDIENCES: CatalogEntry(
         ("build_audiences",), _dated(s.CAMPAIGN_AUDIENCES, day=c.SEND_DATE)
@@ -177,6 +186,17 @@ CATALOGUE: dict[str, CatalogEntry] = {
     CAMPAIGN_RESULTS: CatalogEntry(
         ("measure_campaigns",),
         TableSpec(schema=s.CAMPAIGN_RESULTS, partition_by=(c.AS_OF_DATE,)),
+    ),
+    REVIEWS: CatalogEntry(
+        ("ingest_reviews",),
+        TableSpec(schema=s.REVIEWS, pii_columns=s.REVIEW_PII, erase_by=_BY_CUSTOMER),
+    ),
+    REVIEWS_QUARANTINE: CatalogEntry(("ingest_reviews",), _QUARANTINE),
+    # The latest text model's view (replaced whole by each run: as_of_date and model_version
+    # say which), read by the features, the recommender and the audiences.
+    PRODUCT_TOPICS: CatalogEntry(("build_text_features",), TableSpec(schema=s.PRODUCT_TOPICS)),
+    REVIEW_SENTIMENT: CatalogEntry(
+        ("build_text_features",), TableSpec(schema=s.REVIEW_SENTIMENT, erase_by=_BY_CUSTOMER)
     ),
     TRIGGER_EVENTS: CatalogEntry(
         ("stream_triggers",),

@@ -52,6 +52,14 @@ CATEGORY = "category"
 BRAND = "brand"
 ACTIVE = "active"
 EXPORT_DATE = "export_date"
+DESCRIPTION = "description"
+TAGS = "tags"
+
+# Reviews
+REVIEW_ID = "review_id"
+RATING = "rating"
+TITLE = "title"
+TEXT = "text"
 
 # Campaign history
 CAMPAIGN_ID = "campaign_id"
@@ -114,6 +122,21 @@ RANK = "rank"
 SOURCE = "source"
 SIMILAR_PRODUCT_ID = "similar_product_id"
 SIMILARITY = "similarity"
+#: How a similar product was found: ALS item factors or the product's text.
+METHOD = "method"
+#: The values of ``method``.
+ALS_METHOD = "als"
+CONTENT_METHOD = "content"
+
+# Text features (topics, embeddings, sentiment)
+DOMINANT_TOPIC = "dominant_topic"
+TOPIC_DISTRIBUTION = "topic_distribution"
+EMBEDDING = "embedding"
+SENTIMENT = "sentiment"
+REVIEWS = "reviews"
+MEAN_RATING = "mean_rating"
+MEAN_SENTIMENT = "mean_sentiment"
+NEGATIVE_REVIEWS = "negative_reviews"
 
 # Campaign audiences and exports
 SEND_DATE = "send_date"

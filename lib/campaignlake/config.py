@@ -263,6 +263,40 @@ class RecommendationsConf:
     #: factors is one task's matrix product).
     similar_block_size: int
     seed: int
+    #: Places in each list kept for products ALS cannot score yet (no interactions when the
+    #: model was fitted), filled by text similarity to what the customer interacted with.
+    cold_start_slots: int = 2
+
+
+@dataclass(frozen=True)
+class TextConf:
+    """Text mining of product descriptions and reviews (``text``; README, "Text features and
+    content-based recommendations")."""
+
+    #: LDA topic counts tried; the one with the lowest log-perplexity on held-out documents wins.
+    topics_k: list[int] = dataclasses.field(default_factory=lambda: [8, 12, 16])
+    lda_max_iter: int = 25
+    #: Share of documents held out to choose k (and of labelled reviews to test sentiment on).
+    holdout_fraction: float = 0.2
+    vocab_size: int = 20000
+    #: A term must occur in this many documents to enter the vocabulary.
+    min_doc_freq: int = 2
+    #: Words removed besides Spark's English stop words.
+    extra_stop_words: list[str] = dataclasses.field(default_factory=list)
+    embedding_size: int = 32
+    word2vec_min_count: int = 3
+    word2vec_max_iter: int = 2
+    #: Word2Vec's partitions: the vectors depend on it, so keep it equal in every environment.
+    word2vec_partitions: int = 1
+    sentiment_reg_param: float = 0.02
+    #: A customer with a review rated 1–2 in this many days before the date has a recent
+    #: negative review (a feature, and a campaign suppression option).
+    negative_review_days: int = 30
+    similar_products: int = 10
+    similar_block_size: int = 2048
+    model_name: str = "text_features"
+    sentiment_model_name: str = "review_sentiment"
+    seed: int = 5
 
 
 @dataclass(frozen=True)
@@ -386,6 +420,7 @@ class Conf:
     erasure: ErasureConf
     streaming: StreamingConf = StreamingConf()
     measurement: MeasurementConf = MeasurementConf()
+    text: TextConf = TextConf()
     source_file: str = ""
 
     def table_path(self, key: str) -> str:
@@ -565,7 +600,17 @@ def _rules(conf: Conf) -> list[tuple[bool, str, str]]:
     named = conf.named_tables()
     s3 = conf.storage.s3_commit
     measurement = conf.measurement
+    text = conf.text
     return [
+        (bool(text.topics_k) and min(text.topics_k) >= 2, "text.topics_k",
+         "give one or more topic counts of 2 or more"),
+        (0.0 < text.holdout_fraction < 0.5, "text.holdout_fraction", "must be in (0, 0.5)"),
+        (text.embedding_size >= 2 and text.word2vec_partitions >= 1, "text",
+         "embedding_size must be 2 or more and word2vec_partitions 1 or more"),
+        (text.negative_review_days >= 1 and text.similar_products >= 1, "text",
+         "negative_review_days and similar_products must be 1 or more"),
+        (0 <= recs.cold_start_slots < recs.k, "recommendations.cold_start_slots",
+         "must be 0 or more and below k"),
         (0.5 < measurement.confidence < 1.0, "measurement.confidence",
          "must be between 0.5 and 1 (0.95 for a 95% interval)"),
         (0.5 <= measurement.power < 1.0, "measurement.power", "must be between 0.5 and 1"),

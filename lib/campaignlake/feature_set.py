@@ -54,6 +54,14 @@ def windowed(name: str, days: int) -> str:
     return f"{name}_{days}d"
 
 
+def topic_affinity(topic: int) -> str:
+    """The feature column of the customer's interest in text topic ``topic`` (0-based)."""
+    return f"topic_affinity_{topic}"
+
+
+REVIEW_SENTIMENT_MEAN = "review_sentiment_mean"
+
+
 def attribute_column(name: str) -> str:
     """The feature column of CRM attribute ``name``."""
     return f"attr_{name}"
@@ -69,6 +77,11 @@ class FeatureSet:
     devices: tuple[str, ...]
     mediums: tuple[str, ...]
     attributes: tuple[tuple[str, str], ...] = ()
+    #: Topic affinity columns: the most topics any text model of the conf may have (a model
+    #: with fewer leaves the rest null).
+    topics: int = 0
+    #: The window of the recent negative reviews count.
+    negative_review_days: int = 30
 
     @classmethod
     def from_conf(cls, conf: Conf) -> FeatureSet:
@@ -80,6 +93,8 @@ class FeatureSet:
             devices=tuple(features.devices),
             mediums=tuple(features.traffic_mediums),
             attributes=tuple((a.name, a.kind) for a in conf.ingest.crm_attributes),
+            topics=max(conf.text.topics_k),
+            negative_review_days=conf.text.negative_review_days,
         )
 
     @property
@@ -124,6 +139,10 @@ class FeatureSet:
             (c.EMAIL_VALID, BooleanType(), num),
             (HAS_PHONE, BooleanType(), num),
             (DELETION_REQUESTED, BooleanType(), other),
+            *[(topic_affinity(t), DoubleType(), num) for t in range(self.topics)],
+            (windowed("reviews", self.horizon), LongType(), num),
+            (windowed("negative_reviews", self.negative_review_days), LongType(), num),
+            (REVIEW_SENTIMENT_MEAN, DoubleType(), num),
         ]
         for name, kind in self.attributes:
             data_type = DoubleType() if kind == "numeric" else StringType()

@@ -7,7 +7,7 @@ from datetime import datetime
 
 from pyspark.sql import Column, DataFrame, SparkSession, Window
 from pyspark.sql import functions as F
-from pyspark.sql.types import LongType
+from pyspark.sql.types import LongType, StructType
 
 from campaignlake.schemas import MODEL_METRICS
 
@@ -66,3 +66,9 @@ def metrics_rows(
          for name, split, metric, value in rows],
         MODEL_METRICS,
     )  # fmt: skip
+
+
+def in_schema(df: DataFrame, schema: StructType) -> DataFrame:
+    """``df``'s columns of ``schema``, in its order and cast to its types (ML outputs such as
+    ``vector_to_array`` give arrays without nulls, which a table's nullable arrays accept)."""
+    return df.select(*[F.col(f.name).cast(f.dataType).alias(f.name) for f in schema.fields])

@@ -88,3 +88,21 @@ EMAIL_PATTERN = (
     r"^[a-z0-9.!#$%&'*+/=?^_`{|}~-]+"
     r"@[a-z0-9](?:[a-z0-9-]*[a-z0-9])?(?:\.[a-z0-9](?:[a-z0-9-]*[a-z0-9])?)+$"
 )
+
+
+#: An e-mail address inside free text (case-insensitive).
+EMAIL_IN_TEXT = r"(?i)[a-z0-9._%+-]+@[a-z0-9-]+(?:\.[a-z0-9-]+)*\.[a-z]{2,}"
+#: A phone number inside free text: 7 to 15 digits, optionally after a +, with single spaces,
+#: dots, dashes, slashes or brackets between them. Dates such as 2026-11-30 match too: masking
+#: one by mistake costs a date, missing a phone number leaks it.
+PHONE_IN_TEXT = r"(?<![\w+])\+?\(?\d(?:[ ./()-]{0,2}\d){6,14}(?!\w)"
+EMAIL_MASK = "[email]"
+PHONE_MASK = "[phone]"
+
+
+def mask_contact_details(text: Column) -> Column:
+    """Free text with every e-mail address replaced by ``[email]`` and every phone number by
+    ``[phone]`` (null stays null): what customers write can carry their own or someone
+    else's contact details, which no text feature needs."""
+    without_emails = F.regexp_replace(text, EMAIL_IN_TEXT, EMAIL_MASK)
+    return F.regexp_replace(without_emails, PHONE_IN_TEXT, PHONE_MASK)

@@ -104,9 +104,26 @@ PRODUCTS = _struct(
     (c.BRAND, StringType()),
     (c.PRICE, MONEY),
     (c.ACTIVE, BooleanType()),
+    (c.DESCRIPTION, StringType()),
+    (c.TAGS, ArrayType(StringType())),
     (c.EXPORT_DATE, DateType()),
     *INGEST_METADATA,
 )
+
+#: Review title and text have e-mail addresses and phone numbers masked at ingestion; what
+#: is left is still the customer's words (erased with the customer).
+REVIEWS = _struct(
+    (c.REVIEW_ID, StringType()),
+    (c.CUSTOMER_ID, StringType()),
+    (c.PRODUCT_ID, StringType()),
+    (c.RATING, IntegerType()),
+    (c.TITLE, StringType()),
+    (c.TEXT, StringType()),
+    (c.CREATED_AT, TimestampType()),
+    (c.EXPORT_DATE, DateType()),
+    *INGEST_METADATA,
+)
+REVIEW_PII = frozenset({c.TITLE, c.TEXT})
 
 CAMPAIGN_CONTACTS = _struct(
     (c.CAMPAIGN_ID, StringType()),
@@ -197,6 +214,33 @@ SIMILAR_PRODUCTS = _struct(
     (c.RANK, IntegerType()),
     (c.SIMILAR_PRODUCT_ID, StringType()),
     (c.SIMILARITY, DoubleType()),
+    (c.METHOD, StringType()),
+    (c.MODEL_VERSION, StringType()),
+    (c.AS_OF_DATE, DateType()),
+)
+
+#: A product's text profile: its description's topic mixture and embedding, and what its
+#: reviews say.
+PRODUCT_TOPICS = _struct(
+    (c.PRODUCT_ID, StringType()),
+    (c.DOMINANT_TOPIC, IntegerType()),
+    (c.TOPIC_DISTRIBUTION, ArrayType(DoubleType())),
+    (c.EMBEDDING, ArrayType(DoubleType())),
+    (c.REVIEWS, LongType()),
+    (c.MEAN_RATING, DoubleType()),
+    (c.MEAN_SENTIMENT, DoubleType()),
+    (c.MODEL_VERSION, StringType()),
+    (c.AS_OF_DATE, DateType()),
+)
+
+#: Every review's predicted sentiment (probability that it is positive).
+REVIEW_SENTIMENT = _struct(
+    (c.REVIEW_ID, StringType()),
+    (c.CUSTOMER_ID, StringType()),
+    (c.PRODUCT_ID, StringType()),
+    (c.RATING, IntegerType()),
+    (c.CREATED_AT, TimestampType()),
+    (c.SENTIMENT, DoubleType()),
     (c.MODEL_VERSION, StringType()),
     (c.AS_OF_DATE, DateType()),
 )

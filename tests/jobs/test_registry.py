@@ -58,12 +58,15 @@ def test_the_wheel_has_every_module_and_one_console_script_for_every_job(wheel: 
 
 def test_the_pipeline_stages_come_from_the_registry_in_order() -> None:
     assert STAGES == (
-        "ingest", "erase", "features", "train", "score", "recommend", "audiences", "measure",
-        "report",
+        "ingest", "erase", "text", "features", "train", "score", "recommend", "audiences",
+        "measure", "report",
     )  # fmt: skip
     staged = [job.name for job in JOBS if job.stage]
     assert staged.index("erase_customers") == staged.index("ingest_clickstream") + 1
     assert staged.index("build_features") > staged.index("erase_customers")
+    # Text features feed the customer features and the recommender's cold-start source.
+    assert staged.index("erase_customers") < staged.index("build_text_features")
+    assert staged.index("build_text_features") < staged.index("build_features")
     assert {job.name for job in JOBS if job.trains} == {
         "train_response_model", "train_uplift_model", "train_recommender"
     }  # fmt: skip

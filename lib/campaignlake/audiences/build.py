@@ -35,8 +35,11 @@ GLOBAL_OPT_OUT = "global_opt_out"
 NO_CHANNEL_CONSENT = "no_channel_consent"
 INVALID_ADDRESS = "invalid_address"
 FREQUENCY_CAP = "frequency_cap"
+NEGATIVE_REVIEW = "negative_review"
 #: Suppression reasons, in the order they are checked.
-SUPPRESSION_REASONS = (ERASED, GLOBAL_OPT_OUT, NO_CHANNEL_CONSENT, INVALID_ADDRESS, FREQUENCY_CAP)
+SUPPRESSION_REASONS = (
+    ERASED, GLOBAL_OPT_OUT, NO_CHANNEL_CONSENT, INVALID_ADDRESS, FREQUENCY_CAP, NEGATIVE_REVIEW,
+)  # fmt: skip
 
 #: The CRM consent column of each channel.
 CHANNEL_CONSENT = {"email": c.EMAIL_OPT_IN, "sms": c.SMS_OPT_IN, "push": c.PUSH_OPT_IN}
@@ -200,6 +203,7 @@ def with_suppression_reasons(
     *,
     campaign: Campaign,
     phone_pattern: str,
+    reviews: DataFrame | None = None,
 ) -> DataFrame:
     """``selected`` with ``suppression_reason``: the first reason that applies (see the module
     docstring), or null when the customer may be contacted on the campaign's channel.
@@ -212,6 +216,10 @@ def with_suppression_reasons(
         ``silver/deletion_requests``: every request, whenever it was made.
     pressure
         :func:`contact_pressure` of the campaign.
+    reviews
+        ``silver/reviews`` (``customer_id``, ``rating``, ``created_at``): with the campaign's
+        ``suppress_negative_review_days``, a review rated 1–2 in those days before the send
+        date suppresses the customer.
     """
     consent_columns = list(CHANNEL_CONSENT.values())
     crm = customers.select(
@@ -228,6 +236,22 @@ def with_suppression_reasons(
         .join(erased, on=c.CUSTOMER_ID, how="left")
         .join(pressure, on=c.CUSTOMER_ID, how="left")
     )
+    negative = F.lit(False)
+    days = campaign.suppress_negative_review_days
+    if days is not None and reviews is not None:
+        send = F.lit(campaign.send_date).cast("timestamp")
+        unhappy = (
+            reviews.where(
+                (F.col(c.RATING) <= 2)
+                & (F.col(c.CREATED_AT) < send)
+                & (F.col(c.CREATED_AT) >= send - F.expr(f"INTERVAL {int(days)} DAYS"))
+            )
+            .select(c.CUSTOMER_ID)
+            .distinct()
+            .withColumn("__unhappy", F.lit(True))
+        )
+        joined = joined.join(unhappy, on=c.CUSTOMER_ID, how="left")
+        negative = F.col("__unhappy").isNotNull()
 
     def granted(column: str) -> Column:
         return F.coalesce(F.col(column), F.lit(False))
@@ -241,6 +265,7 @@ def with_suppression_reasons(
         .when(~granted(CHANNEL_CONSENT[campaign.channel]), F.lit(NO_CHANNEL_CONSENT))
         .when(~valid_address(campaign.channel, phone_pattern), F.lit(INVALID_ADDRESS))
         .when(_capped(campaign.frequency_cap, campaign.send_date), F.lit(FREQUENCY_CAP))
+        .when(negative, F.lit(NEGATIVE_REVIEW))
     )
     return joined.withColumn(c.SUPPRESSION_REASON, reason).select(
         *selected.columns, c.SUPPRESSION_REASON

@@ -91,6 +91,9 @@ class Campaign:
     #: The model whose scores rank customers; by default the conf's response model
     #: (``rank_by: propensity``) or uplift model (``rank_by: uplift``).
     model: str = ""
+    #: Suppress customers who rated a product 1–2 in this many days before the send date
+    #: (None: no such suppression).
+    suppress_negative_review_days: int | None = None
     source_file: str = ""
 
     @property
@@ -168,6 +171,9 @@ def _check_campaign(campaign: Campaign, conf: Conf) -> None:
         fail(f"frequency_cap.{key}", problem)
     if not campaign.eligibility.strip():
         fail("eligibility", "must not be empty (use 'true' for everyone)")
+    days = campaign.suppress_negative_review_days
+    if days is not None and days < 1:
+        fail("suppress_negative_review_days", "must be 1 or more (leave it out for none)")
 
 
 def load_campaigns(conf: Conf, directory: str | Path | None = None) -> list[Campaign]:

@@ -127,6 +127,7 @@ def build_audiences(
         deletion_requests=tables.read(catalog.DELETION_REQUESTS),
         contacts=tables.read(catalog.CAMPAIGN_CONTACTS),
         products=tables.read(catalog.PRODUCTS),
+        reviews=tables.read_or_empty(catalog.REVIEWS),
         versions={key: tables.version(key) for key in INPUTS},
     )
     fs = HadoopFs(spark)
@@ -149,6 +150,7 @@ class _Inputs:
     deletion_requests: DataFrame
     contacts: DataFrame
     products: DataFrame
+    reviews: DataFrame
     versions: dict[str, int]
 
 
@@ -214,6 +216,7 @@ def _build_one(
                     build.contact_pressure(history, campaign),
                     campaign=campaign,
                     phone_pattern=conf.audiences.phone_pattern,
+                    reviews=inputs.reviews,
                 )
             )
             .persist(StorageLevel.MEMORY_AND_DISK)

@@ -26,6 +26,8 @@ from pyspark.sql.types import (
 
 from campaignlake import columns as c
 from campaignlake.feature_set import (
+    REVIEW_SENTIMENT_MEAN,
+    topic_affinity,
     AGE_BAND,
     CATEGORY_INTERACTIONS,
     DAYS_SINCE_LAST_PURCHASE,
@@ -77,6 +79,8 @@ def customer_features(
     history: DataFrame,
     deletion_requests: DataFrame,
     feature_set: FeatureSet,
+    reviews: DataFrame | None = None,
+    product_topics: DataFrame | None = None,
 ) -> DataFrame:
     """Features of each (customer, cutoff) in ``cutoffs``, from data strictly before the cutoff.
 
@@ -97,6 +101,12 @@ def customer_features(
         ``silver/deletion_requests``.
     feature_set
         Which features to compute.
+    reviews
+        ``customer_id``, ``rating``, ``created_at`` and ``sentiment`` (null when not scored)
+        of every review (None: no review features, zeros and nulls).
+    product_topics
+        ``product_id`` → ``topic_distribution`` (``gold/product_topics``; None: no topic
+        affinity).
 
     Returns
     -------
@@ -118,6 +128,18 @@ def customer_features(
         .join(email, on=[c.CUSTOMER_ID, c.CUTOFF_TS], how="left")
         .join(crm, on=[c.CUSTOMER_ID, c.CUTOFF_TS], how="left")
     )
+    if product_topics is not None and feature_set.topics:
+        topics = _topic_features(visible, product_topics, feature_set)
+        joined = joined.join(topics, on=[c.CUSTOMER_ID, c.CUTOFF_TS], how="left")
+    if reviews is not None:
+        written = _review_features(keys, reviews, feature_set)
+        joined = joined.join(written, on=[c.CUSTOMER_ID, c.CUTOFF_TS], how="left")
+    missing = [
+        F.lit(None).cast(data_type).alias(name)
+        for name, data_type, _ in feature_set.columns()
+        if name not in joined.columns
+    ]
+    joined = joined.select("*", *missing)
     zero_when_missing = {DISTINCT_CATEGORIES: F.lit(0), DELETION_REQUESTED: F.lit(False)}
     outputs = []
     for name, data_type, _ in feature_set.columns():
@@ -259,6 +281,42 @@ def _category_features(visible_events: DataFrame, products: DataFrame, fs: Featu
         F.map_from_entries(
             F.array_sort(F.collect_list(F.struct(F.col(c.CATEGORY), F.col("__count"))))
         ).alias(CATEGORY_INTERACTIONS),
+    )
+
+
+def _topic_features(
+    visible_events: DataFrame, product_topics: DataFrame, fs: FeatureSet
+) -> DataFrame:
+    """Interest per text topic over the longest window: the mean topic distribution of the
+    products the customer viewed, put in the cart or bought (one event, one vote). Topics
+    beyond the model's k stay null."""
+    topics = product_topics.select(c.PRODUCT_ID, c.TOPIC_DISTRIBUTION)
+    interest = visible_events.where(F.col(c.EVENT_TYPE).isin(*INTEREST_EVENTS)).join(
+        F.broadcast(topics), on=c.PRODUCT_ID, how="inner"
+    )
+    weights = F.col(c.TOPIC_DISTRIBUTION)
+    return interest.groupBy(c.CUSTOMER_ID, c.CUTOFF_TS).agg(
+        *[
+            F.avg(F.element_at(weights, t + 1)).alias(topic_affinity(t))
+            for t in range(fs.topics)
+        ]
+    )
+
+
+def _review_features(keys: DataFrame, reviews: DataFrame, fs: FeatureSet) -> DataFrame:
+    """Reviews written in the longest window before the cutoff, those rated 1–2 in the
+    negative-review window, and the mean predicted sentiment of the window's reviews."""
+    age = _days_before_cutoff(F.col(c.CREATED_AT))
+    written = (
+        reviews.select(c.CUSTOMER_ID, c.CREATED_AT, c.RATING, c.SENTIMENT)
+        .join(keys, on=c.CUSTOMER_ID, how="inner")
+        .where((F.col(c.CREATED_AT) < F.col(c.CUTOFF_TS)) & (age <= F.lit(fs.horizon)))
+    )
+    negative = (F.col(c.RATING) <= 2) & (age <= F.lit(fs.negative_review_days))
+    return written.groupBy(c.CUSTOMER_ID, c.CUTOFF_TS).agg(
+        F.count(F.lit(1)).alias(windowed("reviews", fs.horizon)),
+        F.count(F.when(negative, 1)).alias(windowed("negative_reviews", fs.negative_review_days)),
+        F.avg(c.SENTIMENT).alias(REVIEW_SENTIMENT_MEAN),
     )
 
 

@@ -23,6 +23,9 @@ FEATURE_INPUTS = (
     catalog.CAMPAIGN_CONTACTS,
     catalog.CUSTOMER_HISTORY,
     catalog.DELETION_REQUESTS,
+    catalog.REVIEWS,
+    catalog.REVIEW_SENTIMENT,
+    catalog.PRODUCT_TOPICS,
 )
 #: The inputs without which there are no customers: CRM. A company without clickstream,
 #: catalogue or campaign history still gets features (those parts are zeros and nulls).
@@ -91,4 +94,10 @@ def features_for(
         history=inputs[catalog.CUSTOMER_HISTORY],
         deletion_requests=inputs[catalog.DELETION_REQUESTS],
         feature_set=feature_set,
+        reviews=inputs[catalog.REVIEWS].join(
+            inputs[catalog.REVIEW_SENTIMENT].select(c.REVIEW_ID, c.SENTIMENT),
+            on=c.REVIEW_ID,
+            how="left",
+        ),
+        product_topics=inputs[catalog.PRODUCT_TOPICS],
     )

@@ -26,7 +26,13 @@ from campaignlake.ingest.quarantine import (
     first_failure,
     to_quarantine,
 )
-from campaignlake.pii import EMAIL_PATTERN, hmac_sha256_hex, normalise_email, with_hmac_key
+from campaignlake.pii import (
+    EMAIL_PATTERN,
+    hmac_sha256_hex,
+    mask_contact_details,
+    normalise_email,
+    with_hmac_key,
+)
 from campaignlake.schemas import CUSTOMERS
 
 CORRUPT = "_corrupt_record"
@@ -39,7 +45,16 @@ CUSTOMER_FIELDS = (
     c.UPDATED_AT,
 )  # fmt: skip
 DELETION_FIELDS = (c.CUSTOMER_ID, c.REQUESTED_AT)
-PRODUCT_FIELDS = (c.PRODUCT_ID, c.NAME, c.CATEGORY, c.BRAND, c.PRICE, c.ACTIVE)
+PRODUCT_FIELDS = (
+    c.PRODUCT_ID, c.NAME, c.CATEGORY, c.BRAND, c.PRICE, c.ACTIVE, c.DESCRIPTION, c.TAGS,
+)  # fmt: skip
+#: Catalogue exports from before text features end at ``active``.
+PRODUCT_OPTIONAL_FIELDS = (c.DESCRIPTION, c.TAGS)
+REVIEW_FIELDS = (
+    c.REVIEW_ID, c.CUSTOMER_ID, c.PRODUCT_ID, c.RATING, c.TITLE, c.TEXT, c.CREATED_AT,
+)  # fmt: skip
+#: Tags in a catalogue export: one field, separated by ``|`` (or ``;``).
+TAG_SEPARATOR = r"\s*[|;]\s*"
 CAMPAIGN_FIELDS = (
     c.CAMPAIGN_ID, c.CHANNEL, c.CUSTOMER_ID, c.SENT_AT, c.OPENED_AT, c.CLICKED_AT,
     c.CONVERTED_AT, c.REVENUE, c.GROUP,
@@ -311,7 +326,8 @@ def parse_deletion_requests(raw: DataFrame, rules: CsvRules) -> DataFrame:
 
 
 def parse_products(raw: DataFrame, rules: CsvRules) -> DataFrame:
-    """Typed catalog rows; the export date comes from the file name."""
+    """Typed catalog rows; the export date comes from the file name. ``description`` is
+    optional free text, ``tags`` a ``|``-separated list (lower-cased, blanks dropped)."""
     price = F.expr(f"try_cast(trim(`{c.PRICE}`) AS DECIMAL(12,2))")
     active = parse_bool(c.ACTIVE)
     reason = first_failure(
@@ -333,8 +349,58 @@ def parse_products(raw: DataFrame, rules: CsvRules) -> DataFrame:
         text(c.BRAND).alias(c.BRAND),
         price.alias(c.PRICE),
         active.alias(c.ACTIVE),
+        text(c.DESCRIPTION).alias(c.DESCRIPTION),
+        _tags(text(c.TAGS)).alias(c.TAGS),
         export_date_of(F.col(c.SOURCE_FILE)).alias(c.EXPORT_DATE),
         *audit_columns(PRODUCT_FIELDS, reason),
+    )
+
+
+def _tags(field: Column) -> Column:
+    tags = F.transform(F.split(F.lower(field), TAG_SEPARATOR), lambda t: F.trim(t))
+    return F.when(field.isNull(), F.array().cast("array<string>")).otherwise(
+        F.filter(tags, lambda t: t != "")
+    )
+
+
+def parse_reviews(raw: DataFrame, rules: CsvRules) -> DataFrame:
+    """Typed product reviews, with e-mail addresses and phone numbers in ``title`` and
+    ``text`` masked (:func:`~campaignlake.pii.mask_contact_details`) before anything is
+    stored; the raw record of a rejected row goes to quarantine as it came (erasure searches
+    it).
+
+    Rejected (``reason``): malformed rows, a missing review, customer or product id, a rating
+    that is not a whole number from 1 to 5, a missing, unparseable or future ``created_at``.
+    A review with a rating and no words is kept (it still says how the customer felt).
+    """
+    created_at = parse_ts(c.CREATED_AT)
+    rating = F.expr(f"try_cast(trim(`{c.RATING}`) AS INT)")
+    rating_text = F.trim(F.col(c.RATING))
+    reason = first_failure(
+        [
+            (F.col(CORRUPT).isNotNull(), "malformed_row"),
+            (text(c.REVIEW_ID).isNull(), "missing_review_id"),
+            (text(c.CUSTOMER_ID).isNull(), "missing_customer_id"),
+            (text(c.PRODUCT_ID).isNull(), "missing_product_id"),
+            (
+                rating.isNull() | ~rating.between(1, 5) | ~rating_text.rlike(r"^[0-9]+$"),
+                "invalid_rating",
+            ),
+            (text(c.CREATED_AT).isNull(), "missing_created_at"),
+            (created_at.isNull(), "unparseable_created_at"),
+            (created_at > F.lit(rules.latest_valid_ts), "future_created_at"),
+        ]
+    )
+    return raw.select(
+        text(c.REVIEW_ID).alias(c.REVIEW_ID),
+        text(c.CUSTOMER_ID).alias(c.CUSTOMER_ID),
+        text(c.PRODUCT_ID).alias(c.PRODUCT_ID),
+        rating.alias(c.RATING),
+        mask_contact_details(text(c.TITLE)).alias(c.TITLE),
+        mask_contact_details(text(c.TEXT)).alias(c.TEXT),
+        created_at.alias(c.CREATED_AT),
+        export_date_of(F.col(c.SOURCE_FILE)).alias(c.EXPORT_DATE),
+        *audit_columns(REVIEW_FIELDS, reason),
     )
 
 

@@ -565,6 +565,7 @@ PRODUCTS_SOURCE = CsvSource(
     target=catalog.PRODUCTS,
     quarantine=catalog.PRODUCTS_QUARANTINE,
     fields=csv.PRODUCT_FIELDS,
+    optional_fields=csv.PRODUCT_OPTIONAL_FIELDS,
     parse=csv.parse_products,
     keys=(c.PRODUCT_ID,),
     winner_order=(c.EXPORT_DATE, c.SOURCE_FILE),
@@ -581,6 +582,20 @@ CAMPAIGN_HISTORY_SOURCE = CsvSource(
     optional_fields=csv.CAMPAIGN_OPTIONAL_FIELDS,
     parse=csv.parse_campaign_contacts,
     keys=(c.CAMPAIGN_ID, c.CUSTOMER_ID),
+    winner_order=(c.EXPORT_DATE, c.SOURCE_FILE),
+    latest_wins=True,
+    update_condition=f"s.{c.EXPORT_DATE} > t.{c.EXPORT_DATE}",
+)
+REVIEWS_SOURCE = CsvSource(
+    job="ingest_reviews",
+    subdir="reviews",
+    pattern=_dated_csv("reviews"),
+    target=catalog.REVIEWS,
+    quarantine=catalog.REVIEWS_QUARANTINE,
+    fields=csv.REVIEW_FIELDS,
+    parse=csv.parse_reviews,
+    keys=(c.REVIEW_ID,),
+    # A review edited later arrives again in a later export: the later export wins.
     winner_order=(c.EXPORT_DATE, c.SOURCE_FILE),
     latest_wins=True,
     update_condition=f"s.{c.EXPORT_DATE} > t.{c.EXPORT_DATE}",
@@ -633,6 +648,7 @@ LANDING_FOLDERS: dict[str, tuple[str, ...]] = {
     "crm": (_dated_csv("customers"), DELETION_REQUESTS_SOURCE.pattern),
     "products": (PRODUCTS_SOURCE.pattern,),
     "campaigns": (CAMPAIGN_HISTORY_SOURCE.pattern,),
+    "reviews": (REVIEWS_SOURCE.pattern,),
 }
 
 
@@ -664,7 +680,7 @@ def ingest_csv(
             spark, files, source.fields, batch.root, optional=source.optional_fields
         )
         parsed = source.parse(raw, _csv_rules(conf, batch))
-        if c.CUSTOMER_ID in source.keys and _has_erasures(tables):
+        if c.CUSTOMER_ID in source.fields and _has_erasures(tables):
             key = hmac_key_frame(spark, resolve_hmac_key(conf.pii))
             parsed = drop_erased(
                 parsed, erased_customer_ids(parsed, tables.read(catalog.ERASURES), key)
@@ -751,3 +767,16 @@ def ingest_campaigns(
     """Campaign history exports (``landing/campaigns/campaign_history_*.csv``) →
     ``silver/campaign_contacts``, one row per (campaign, customer); a later export wins."""
     return ingest_csv(spark, conf, tables, CAMPAIGN_HISTORY_SOURCE, as_of=as_of, now=now)
+
+
+def ingest_reviews(
+    spark: SparkSession,
+    conf: Conf,
+    tables: Tables,
+    *,
+    as_of: date | None = None,
+    now: datetime | None = None,
+) -> IngestReport:
+    """Product review exports (``landing/reviews/reviews_*.csv``) → ``silver/reviews``, one
+    row per review, contact details in the text masked; a later export wins."""
+    return ingest_csv(spark, conf, tables, REVIEWS_SOURCE, as_of=as_of, now=now)

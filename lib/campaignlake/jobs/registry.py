@@ -21,6 +21,7 @@ from campaignlake.ingest.runs import (
     ingest_clickstream,
     ingest_crm,
     ingest_products,
+    ingest_reviews,
 )
 from campaignlake.jobs.job import Flag, Job, RunDate
 from campaignlake.jobs.pipeline import PipelineReport, run_stages
@@ -32,6 +33,7 @@ from campaignlake.report.runs import build_report
 from campaignlake.sample.generator import generate_sample
 from campaignlake.streaming.runs import stream_clickstream, stream_demo, stream_triggers
 from campaignlake.tables import Tables
+from campaignlake.text.runs import build_text_features
 
 MODEL_VERSION = Flag(
     "--model-version", "model_version", "use this saved version (vN) instead of the latest"
@@ -86,6 +88,14 @@ _JOBS: tuple[Job, ...] = (
         stage="ingest",
     ),
     Job(
+        "ingest_reviews",
+        ingest_reviews,
+        "Ingest new product review exports into silver/reviews (e-mail addresses and phone "
+        "numbers in the text masked).",
+        date=RunDate.OPTIONAL,
+        stage="ingest",
+    ),
+    Job(
         "ingest_clickstream",
         ingest_clickstream,
         "Ingest new clickstream JSON-lines files into bronze/clickstream_events.",
@@ -101,6 +111,17 @@ _JOBS: tuple[Job, ...] = (
         # Before anything is computed from the data: an erased customer gets no features,
         # scores, recommendations or audience rows in the same run.
         stage="erase",
+    ),
+    Job(
+        "build_text_features",
+        build_text_features,
+        "Fit the text models on product descriptions and reviews up to a date (terms, LDA "
+        "topics with k by held-out perplexity, Word2Vec, review sentiment) and write "
+        "gold/product_topics, gold/review_sentiment and the text neighbours of every product "
+        "into gold/similar_products (method content).",
+        # Before the features (topic affinity, review sentiment) and the recommender (the
+        # cold-start source reads the text neighbours).
+        stage="text",
     ),
     Job(
         "build_features",

@@ -1,10 +1,11 @@
 """ALS recommendations with fallbacks, the popularity baseline, and similar products.
 
 Every customer gets exactly k distinct, active products they have not excluded (bought):
-ALS's top products where the model knows the customer, then the most popular products of their
-favourite category, then the most popular products overall. Candidates from the three sources
-are merged per customer in that priority, so a list is completed from the next source when an
-earlier one runs short.
+ALS's top products where the model knows the customer, a few places for products ALS cannot
+score yet (cold-start products, by text similarity to what the customer interacted with),
+then the most popular products of their favourite category, then the most popular products
+overall. Candidates from the sources are merged per customer in that priority, so a list is
+completed from the next source when an earlier one runs short.
 """
 
 from __future__ import annotations
@@ -21,6 +22,7 @@ from campaignlake import columns as c
 from campaignlake.frames import fit_layout
 
 ALS_SOURCE = "als"
+CONTENT_SOURCE = "content_cold_start"
 CATEGORY_SOURCE = "popular_in_category"
 POPULAR_SOURCE = "popular"
 _PRIORITY = "__priority"
@@ -129,6 +131,47 @@ def als_candidates(
     )
 
 
+def content_candidates(
+    interactions: DataFrame, similar: DataFrame, cold: DataFrame, slots: int
+) -> DataFrame:
+    """For each customer, up to ``slots`` cold-start products most like what they interacted
+    with: a cold product's score is the sum, over its text neighbours the customer interacted
+    with, of interaction strength × similarity.
+
+    Parameters
+    ----------
+    interactions
+        ``customer_id``, ``product_id``, ``strength``.
+    similar
+        Text neighbours (``gold/similar_products``, method content): ``product_id``,
+        ``similar_product_id``, ``similarity``. A cold product's own neighbour list is read, so
+        it is found however crowded its neighbours' lists are.
+    cold
+        ``product_id`` of the products ALS cannot score (no item factors).
+
+    Returns
+    -------
+    DataFrame
+        ``customer_id``, ``product_id``, ``score`` and the position per customer (1 = best).
+    """
+    neighbours = similar.join(F.broadcast(cold), c.PRODUCT_ID, "left_semi").select(
+        c.PRODUCT_ID, F.col(c.SIMILAR_PRODUCT_ID).alias("__seen"), c.SIMILARITY
+    )
+    seen = interactions.select(c.CUSTOMER_ID, F.col(c.PRODUCT_ID).alias("__seen"), c.STRENGTH)
+    scores = (
+        seen.join(F.broadcast(neighbours), "__seen", "inner")
+        .groupBy(c.CUSTOMER_ID, c.PRODUCT_ID)
+        .agg(F.sum(F.col(c.STRENGTH) * F.col(c.SIMILARITY)).alias(c.SCORE))
+        .where(F.col(c.SCORE) > 0)
+    )
+    order = Window.partitionBy(c.CUSTOMER_ID).orderBy(F.desc(c.SCORE), c.PRODUCT_ID)
+    return (
+        scores.withColumn(_POSITION, F.row_number().over(order))
+        .where(F.col(_POSITION) <= slots)
+        .select(c.CUSTOMER_ID, c.PRODUCT_ID, c.SCORE, _POSITION)
+    )
+
+
 def complete_lists(
     customers: DataFrame,
     *,
@@ -138,8 +181,12 @@ def complete_lists(
     excluded: DataFrame,
     k: int,
     depth: int,
+    content: DataFrame | None = None,
+    content_slots: int = 0,
 ) -> DataFrame:
-    """Exactly ``k`` distinct recommendations per customer, by source priority.
+    """Exactly ``k`` distinct recommendations per customer, by source priority: ALS's first
+    ``k - content_slots`` products, the cold-start products of ``content``, the rest of ALS's,
+    then the favourite category's and the overall most popular products.
 
     Parameters
     ----------
@@ -147,6 +194,9 @@ def complete_lists(
         ``customer_id`` of everyone who needs a list.
     als
         :func:`als_candidates` (None: no model candidates).
+    content
+        :func:`content_candidates` (None: no cold-start source); at most ``content_slots``
+        of them per customer enter a list.
     popular
         :func:`popularity` of the active catalog.
     favourites
@@ -169,12 +219,13 @@ def complete_lists(
         c.CUSTOMER_ID,
         "left",
     ).select(c.CUSTOMER_ID, (F.lit(k) + F.coalesce("__excluded", F.lit(0))).alias(_NEEDED))
+    reserved = content_slots if content is not None else 0
     top = popular.where(F.col(_POSITION) <= depth).select(c.PRODUCT_ID, "popularity", _POSITION)
     overall = needed.join(F.broadcast(top), F.col(_POSITION) <= F.col(_NEEDED), "inner")
     sources = [
         overall.select(
             c.CUSTOMER_ID, c.PRODUCT_ID, F.col("popularity").alias(c.SCORE), _POSITION,
-            F.lit(2).alias(_PRIORITY), F.lit(POPULAR_SOURCE).alias(c.SOURCE),
+            F.lit(4).alias(_PRIORITY), F.lit(POPULAR_SOURCE).alias(c.SOURCE),
         )
     ]  # fmt: skip
     if favourites is not None:
@@ -196,7 +247,15 @@ def complete_lists(
             0,
             in_category.select(
                 c.CUSTOMER_ID, c.PRODUCT_ID, F.col("popularity").alias(c.SCORE), _POSITION,
-                F.lit(1).alias(_PRIORITY), F.lit(CATEGORY_SOURCE).alias(c.SOURCE),
+                F.lit(3).alias(_PRIORITY), F.lit(CATEGORY_SOURCE).alias(c.SOURCE),
+            ),
+        )  # fmt: skip
+    if content is not None and content_slots > 0:
+        sources.insert(
+            0,
+            content.where(F.col(_POSITION) <= content_slots).select(
+                c.CUSTOMER_ID, c.PRODUCT_ID, c.SCORE, _POSITION,
+                F.lit(1).alias(_PRIORITY), F.lit(CONTENT_SOURCE).alias(c.SOURCE),
             ),
         )  # fmt: skip
     if als is not None:
@@ -204,9 +263,11 @@ def complete_lists(
         sources.insert(
             0,
             # Not cut at k + n: the model's positions count inactive products too.
+            # ALS's head comes before the cold-start places, its tail after them.
             als.join(F.broadcast(active), c.PRODUCT_ID, "left_semi").select(
                 c.CUSTOMER_ID, c.PRODUCT_ID, c.SCORE, _POSITION,
-                F.lit(0).alias(_PRIORITY), F.lit(ALS_SOURCE).alias(c.SOURCE),
+                F.when(F.col(_POSITION) <= k - reserved, 0).otherwise(2).alias(_PRIORITY),
+                F.lit(ALS_SOURCE).alias(c.SOURCE),
             ),
         )  # fmt: skip
     # The exclusions travel with the candidates as rows of their own that sort before any
@@ -262,15 +323,42 @@ def similar_products(
     active
         ``product_id`` of the products that may be recommended as similar.
     """
+    vectors = item_factors.join(
+        F.broadcast(product_index), F.col("id") == F.col(c.PRODUCT_INDEX), "inner"
+    ).select(
+        c.PRODUCT_ID,
+        F.col("features").alias(_VECTOR),
+        F.floor(F.col(c.PRODUCT_INDEX) / block_size).alias(_BLOCK),
+    )
+    return _nearest(vectors, active, n)
+
+
+def similar_by_vectors(
+    vectors: DataFrame, active: DataFrame, n: int, block_size: int, *, column: str
+) -> DataFrame:
+    """:func:`similar_products` for any product vectors (text embeddings): for each product of
+    ``vectors`` (``product_id`` and the array ``column``), the ``n`` active products with the
+    most similar vector by cosine. Blocks are ``block_size`` products in id order (one window
+    over the catalogue, which is small)."""
+    position = F.row_number().over(Window.orderBy(c.PRODUCT_ID)) - 1
+    numbered = vectors.select(
+        c.PRODUCT_ID,
+        F.col(column).alias(_VECTOR),
+        F.floor(position / block_size).alias(_BLOCK),
+    )
+    return _nearest(numbered, active, n)
+
+
+def _nearest(vectors: DataFrame, active: DataFrame, n: int) -> DataFrame:
+    """The blocked top-``n`` cosine neighbours of ``product_id``, ``__vector``, ``__block``."""
     norm = F.sqrt(F.aggregate("__f", F.lit(0.0), lambda acc, x: acc + x * x))
     units = (
-        item_factors.withColumn("__f", F.transform("features", lambda x: x.cast("double")))
+        vectors.withColumn("__f", F.transform(_VECTOR, lambda x: x.cast("double")))
         .withColumn("__norm", norm)
         .where(F.col("__norm") > 0)
-        .join(F.broadcast(product_index), F.col("id") == F.col(c.PRODUCT_INDEX), "inner")
         .select(
             c.PRODUCT_ID,
-            F.floor(F.col(c.PRODUCT_INDEX) / block_size).alias(_BLOCK),
+            _BLOCK,
             F.transform("__f", lambda x: x / F.col("__norm")).alias("__unit"),
         )
     )
@@ -294,6 +382,7 @@ def similar_products(
 
 
 _BLOCK = "__block"
+_VECTOR = "__vector"
 _SIMILAR_SCHEMA = (
     f"{c.PRODUCT_ID} string, {c.RANK} int, {c.SIMILAR_PRODUCT_ID} string, {c.SIMILARITY} double"
 )

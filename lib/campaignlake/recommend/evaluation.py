@@ -153,3 +153,22 @@ def evaluate_lists(lists: DataFrame, relevant: DataFrame, k: int, catalog_size: 
         recommended.unpersist()
     metrics["coverage"] = covered / catalog_size if catalog_size else 0.0
     return metrics
+
+
+def cold_recall(lists: DataFrame, relevant: DataFrame, cold: DataFrame) -> dict[str, float]:
+    """How many held-out interactions with cold products (``cold``: ``product_id`` of the
+    products the training period has no interaction with) the lists found:
+    ``cold_recall`` = hits / ``cold_pairs``, the held-out (customer, cold product) pairs
+    (0 when there are none)."""
+    pairs = relevant.select(c.CUSTOMER_ID, F.explode(RELEVANT).alias(c.PRODUCT_ID)).join(
+        F.broadcast(cold), c.PRODUCT_ID, "left_semi"
+    )
+    marked = lists.select(c.CUSTOMER_ID, c.PRODUCT_ID, F.lit(1).alias("__hit"))
+    totals = (
+        pairs.join(marked, [c.CUSTOMER_ID, c.PRODUCT_ID], "left")
+        .agg(F.count(F.lit(1)).alias("pairs"), F.count("__hit").alias("hits"))
+        .first()
+    )
+    n_pairs = int(totals["pairs"]) if totals else 0  # type: ignore[index]
+    hits = int(totals["hits"]) if totals else 0  # type: ignore[index]
+    return {"cold_recall": hits / n_pairs if n_pairs else 0.0, "cold_pairs": float(n_pairs)}

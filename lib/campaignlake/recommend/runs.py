@@ -33,6 +33,7 @@ from campaignlake.recommend.evaluation import (
     HOLDOUT,
     POPULARITY_BASELINE,
     candidate_depth,
+    cold_recall,
     evaluate_lists,
     holdout_split,
 )
@@ -41,6 +42,24 @@ from campaignlake.tables import Tables, Txn, WriteResult, describe_writes
 
 #: The tables both recommender jobs read.
 INPUTS = (catalog.CLICKSTREAM_EVENTS, catalog.PRODUCTS, catalog.CUSTOMERS)
+#: The name of the served lists' metrics (ALS with the cold-start places) in the report.
+WITH_COLD_START = "with_cold_start"
+
+
+def content_neighbours(tables: Tables, as_of: date) -> DataFrame | None:
+    """The text neighbours (``gold/similar_products``, method content) of the newest date on
+    or before ``as_of``; None when ``build_text_features`` has not written any."""
+    if not tables.exists(catalog.SIMILAR_PRODUCTS):
+        return None
+    content = tables.read(catalog.SIMILAR_PRODUCTS).where(
+        (F.col(c.METHOD) == c.CONTENT_METHOD) & (F.col(c.AS_OF_DATE) <= F.lit(as_of))
+    )
+    newest = content.agg(F.max(c.AS_OF_DATE)).first()[0]  # type: ignore[index]
+    if newest is None:
+        return None
+    return content.where(F.col(c.AS_OF_DATE) == F.lit(newest)).select(
+        c.PRODUCT_ID, c.SIMILAR_PRODUCT_ID, c.SIMILARITY
+    )
 
 
 def update_indices(tables: Tables, rows: DataFrame, as_of: date) -> tuple[DataFrame, DataFrame]:
@@ -97,7 +116,7 @@ class RecommenderReport:
         for model, m in self.holdout.items():
             shown = "  ".join(
                 f"{k} {v:.4f}" for k, v in m.items() if k.split("_at_")[0] in
-                ("precision", "recall", "ndcg", "map") or k == "coverage"
+                ("precision", "recall", "ndcg", "map") or k in ("coverage", "cold_recall")
             )  # fmt: skip
             lines.append(f"   {model:<34} {shown}")
         lines.append(f"   champion gate: {describe_promotion(self.promotion)}")
@@ -117,19 +136,36 @@ class _Holdout:
     catalog_size: int
     k: int
     measured: dict[als.AlsParams, dict[str, float]] = field(default_factory=dict)
+    candidates: dict[als.AlsParams, DataFrame] = field(default_factory=dict)
 
     def metrics(self, params: als.AlsParams) -> dict[str, float]:
         """The ranking metrics of ``params`` (fitted when first asked for)."""
         if params not in self.measured:
             customers_idx, products_idx = self.indices
             model = als.fit_als(self.train, params)
-            candidates = als.als_candidates(
+            self.candidates[params] = als.als_candidates(
                 model, self.evaluated.join(customers_idx, c.CUSTOMER_ID), products_idx,
                 self.lists["depth"],
             )  # fmt: skip
-            lists = als.complete_lists(self.evaluated, als=candidates, **self.lists)
+            lists = als.complete_lists(self.evaluated, als=self.candidates[params], **self.lists)
             self.measured[params] = evaluate_lists(lists, self.relevant, self.k, self.catalog_size)
         return self.measured[params]
+
+    def with_cold_start(
+        self, params: als.AlsParams, content: DataFrame, cold: DataFrame, slots: int
+    ) -> dict[str, float]:
+        """The metrics of the lists as served: ``params``' ALS lists with ``slots`` places for
+        the cold products of ``content``, and their recall of held-out cold products."""
+        self.metrics(params)
+        lists = als.complete_lists(
+            self.evaluated, als=self.candidates[params], content=content, content_slots=slots,
+            **self.lists,
+        ).persist(StorageLevel.MEMORY_AND_DISK)  # fmt: skip
+        try:
+            measured = evaluate_lists(lists, self.relevant, self.k, self.catalog_size)
+            return {**measured, **cold_recall(lists, self.relevant, cold)}
+        finally:
+            lists.unpersist()
 
     def ndcg(self, params: als.AlsParams) -> float:
         """NDCG@k of ``params``: what the grid and the champion gate compare."""
@@ -202,6 +238,22 @@ def train_recommender(
         grid = {params.label(): holdout.ndcg(params) for params in points}
         best = max(points, key=lambda params: (holdout.ndcg(params), -points.index(params)))
         results[recs.model_name] = holdout.metrics(best)
+        neighbours = content_neighbours(tables, as_of)
+        if neighbours is not None and recs.cold_start_slots > 0:
+            # Cold in the holdout: active products the training half never saw.
+            cold = popular.select(c.PRODUCT_ID).join(
+                train_rows.select(c.PRODUCT_ID), c.PRODUCT_ID, "left_anti"
+            )
+            content = als.content_candidates(train_rows, neighbours, cold, recs.cold_start_slots)
+            served = holdout.with_cold_start(best, content, cold, recs.cold_start_slots)
+            results[f"{recs.model_name}.{WITH_COLD_START}"] = served
+            results[recs.model_name].update(cold_recall(
+                als.complete_lists(evaluated, als=holdout.candidates[best], **common),
+                relevant, cold,
+            ))  # fmt: skip
+            results[f"{recs.model_name}.{POPULARITY_BASELINE}"].update(
+                cold_recall(baseline, relevant, cold)
+            )
 
         store = ModelStore(spark, conf.paths.models)
         champion = champion_version(conf, recs.model_name)
@@ -348,6 +400,17 @@ def recommend(
         candidates = als.als_candidates(
             model, customers.join(customers_idx, c.CUSTOMER_ID, "inner"), products_idx, depth
         )
+        neighbours = content_neighbours(tables, as_of)
+        content = None
+        if neighbours is not None:
+            # Cold: active products the serving model has no factors for.
+            scored_by_model = model.itemFactors.select(F.col("id").alias(c.PRODUCT_INDEX)).join(
+                products_idx, c.PRODUCT_INDEX, "inner"
+            )
+            cold = popular.select(c.PRODUCT_ID).join(
+                scored_by_model.select(c.PRODUCT_ID), c.PRODUCT_ID, "left_anti"
+            )
+            content = als.content_candidates(rows, neighbours, cold, recs.cold_start_slots)
         lists = (
             als.complete_lists(
                 customers,
@@ -357,13 +420,15 @@ def recommend(
                 excluded=excluded,
                 k=recs.k,
                 depth=depth,
+                content=content,
+                content_slots=recs.cold_start_slots,
             )
             .withColumn(c.MODEL_VERSION, F.lit(stored.version))
             .withColumn(c.AS_OF_DATE, with_date)
             .persist(StorageLevel.MEMORY_AND_DISK)
         )
         cached.append(lists)
-        counts = lists.groupBy(c.SOURCE).count().collect()  # three sources at most
+        counts = lists.groupBy(c.SOURCE).count().collect()  # four sources at most
         report.by_source = {r[c.SOURCE]: r["count"] for r in counts}
         report.customers = customers.count()
         report.writes[catalog.RECOMMENDATIONS] = tables.replace_slice(
@@ -378,11 +443,12 @@ def recommend(
                 recs.similar_products,
                 recs.similar_block_size,
             )
+            .withColumn(c.METHOD, F.lit(c.ALS_METHOD))
             .withColumn(c.MODEL_VERSION, F.lit(stored.version))
             .withColumn(c.AS_OF_DATE, with_date)
         )
         report.writes[catalog.SIMILAR_PRODUCTS] = tables.replace_slice(
-            catalog.SIMILAR_PRODUCTS, similar, day
+            catalog.SIMILAR_PRODUCTS, similar, f"{day} AND {c.METHOD} = '{c.ALS_METHOD}'"
         )
         return report
     finally:

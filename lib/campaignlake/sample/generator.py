@@ -14,7 +14,10 @@ The data has structure later models must find:
   outcomes of every audience member are drawn, so the true lift of each campaign is known
   (:attr:`SampleSummary.planted_lift`);
 * CRM exports change over time: new customers, tier changes, opt-outs, stale replays and a few
-  deletion requests.
+  deletion requests;
+* products have descriptions and tags, a few are launched in the last weeks (no interactions
+  before their launch: the cold-start products), and a share of purchases is reviewed
+  (:mod:`campaignlake.sample.texts`).
 
 A configurable share of records is broken in every way real exports are broken (see
 :data:`BAD_CLICKSTREAM_KINDS` and :data:`BAD_CRM_KINDS`). Everything is vectorised with numpy
@@ -33,6 +36,7 @@ import pandas as pd
 
 from campaignlake.config import Conf
 from campaignlake.errors import InputError
+from campaignlake.sample import texts
 
 CATEGORIES = [
     "electronics",
@@ -47,7 +51,7 @@ CATEGORIES = [
     "pets",
 ]
 #: Changes whenever the same spec writes different data (cached benchmark sets compare it).
-GENERATOR_VERSION = "2026-11-30.holdouts"
+GENERATOR_VERSION = "2026-12-01.texts"
 #: The held-out share of the sample's past campaigns, and the window their outcome is read in
 #: (the conf's ``response_model.attribution_days`` as shipped).
 SAMPLE_CONTROL_FRACTION = 0.25
@@ -115,6 +119,7 @@ class SampleSummary:
     customers: int
     products: int
     campaign_contacts: int
+    reviews: int
     clickstream_files: int
     bad_clickstream_lines: int
     #: campaign id → the true conversion lift planted (see :func:`_campaigns`).
@@ -126,9 +131,17 @@ def generate(spec: SampleSpec, landing: Path) -> SampleSummary:
     ``landing``; the same spec always writes the same bytes."""
     rng = np.random.default_rng(spec.seed)
     start = spec.end_date - timedelta(days=spec.days - 1)
+    # Texts and launches draw from their own stream: adding them left every other generated
+    # value as it was.
+    text_rng = np.random.default_rng([spec.seed, 19])
     products = _products(rng, spec.products)
+    products["launch_day"] = texts.launch_days(text_rng, products["active"].to_numpy(), spec.days)
+    products["description"], products["tags"] = texts.describe_products(
+        text_rng, products["category"].to_numpy(), products["brand"].to_numpy()
+    )
     customers = _customers(rng, spec, start)
     events = _sessions_and_events(rng, spec, start, customers, products)
+    events = _before_launch_elsewhere(text_rng, events, products, start)
     contacts, campaign_events, planted = _campaigns(rng, spec, start, customers, products, events)
     # Positional from here on: the writers align columns by position, not by label.
     events = (
@@ -138,7 +151,11 @@ def generate(spec: SampleSpec, landing: Path) -> SampleSummary:
     )
     events["event_id"] = [f"evt-{spec.seed:04d}-{i:09d}" for i in range(len(events))]
 
+    purchases = events.loc[events["event_type"] == "purchase", ["cust", "product", "ts"]]
+    end = np.datetime64(spec.end_date + timedelta(days=1))
+    reviews = texts.reviews(text_rng, purchases, products["category"].to_numpy(), end)
     _write_products(products, landing, spec.end_date)
+    _write_reviews(reviews, customers, landing, spec.end_date)
     _write_crm(rng, spec, customers, landing, start)
     _write_campaigns(rng, contacts, landing, spec)
     files, bad = _write_clickstream(rng, spec, events, customers, landing)
@@ -147,6 +164,7 @@ def generate(spec: SampleSpec, landing: Path) -> SampleSummary:
         customers=len(customers),
         products=len(products),
         campaign_contacts=len(contacts),
+        reviews=len(reviews),
         clickstream_files=files,
         bad_clickstream_lines=bad,
         planted_lift=planted,
@@ -172,6 +190,31 @@ def _products(rng: np.random.Generator, n: int) -> pd.DataFrame:
             # Zipf-like popularity within a category.
             "popularity": 1.0 / (1 + rng.permutation(n) % 40) ** 1.1,
         }
+    )
+
+
+def _before_launch_elsewhere(
+    rng: np.random.Generator, events: pd.DataFrame, products: pd.DataFrame, start: date
+) -> pd.DataFrame:
+    """Events on a product before its launch day moved to an established product of the same
+    category (by popularity): a new product has no history."""
+    product = events["product"].to_numpy().copy()
+    day = (pd.to_datetime(events["ts"]).to_numpy() - np.datetime64(start)) // np.timedelta64(1, "D")
+    launch = products["launch_day"].to_numpy()
+    early = (product >= 0) & (launch[np.maximum(product, 0)] > day)
+    category = products["category_idx"].to_numpy()
+    for cat in range(len(CATEGORIES)):
+        moved = early & (category[np.maximum(product, 0)] == cat)
+        established = np.nonzero((category == cat) & (launch == 0) & products["active"].to_numpy())[
+            0
+        ]
+        if moved.any() and len(established):
+            weights = products["popularity"].to_numpy()[established]
+            product[moved] = rng.choice(established, moved.sum(), p=weights / weights.sum())
+    prices = products["price"].to_numpy()
+    return events.assign(
+        product=product,
+        price=np.where(product >= 0, prices[np.maximum(product, 0)], np.nan),
     )
 
 
@@ -541,12 +584,51 @@ def _iso_with_offset(ts: pd.Series, offset_hours: pd.Series) -> pd.Series:
 def _write_products(products: pd.DataFrame, landing: Path, end: date) -> None:
     out = landing / "products"
     out.mkdir(parents=True, exist_ok=True)
-    frame = products[["product_id", "name", "category", "brand", "price", "active"]].copy()
+    columns = ["product_id", "name", "category", "brand", "price", "active", "description", "tags"]
+    frame = products[columns].copy()
     frame["active"] = frame["active"].map({True: "true", False: "false"})
     bad = frame.iloc[:2].copy()
     bad["product_id"] = ["", "P99999"]
     bad["price"] = [9.99, -5.00]  # a missing id and a negative price
     pd.concat([frame, bad]).to_csv(out / f"products_{end:%Y-%m-%d}.csv", index=False)
+
+
+def _write_reviews(
+    reviews: pd.DataFrame, customers: pd.DataFrame, landing: Path, end: date
+) -> None:
+    """One export per week (named by its last day), plus two broken rows in the last."""
+    out = landing / "reviews"
+    out.mkdir(parents=True, exist_ok=True)
+    created = pd.to_datetime(reviews["created_at"])
+    frame = pd.DataFrame(
+        {
+            "review_id": [f"R{i:07d}" for i in range(1, len(reviews) + 1)],
+            "customer_id": customers["customer_id"].to_numpy()[reviews["cust"].to_numpy()],
+            "product_id": [f"P{p + 1:05d}" for p in reviews["product"].to_numpy()],
+            "rating": reviews["rating"].astype(str).to_numpy(),
+            "title": reviews["title"].to_numpy(),
+            "text": reviews["text"].to_numpy(),
+            "created_at": created.dt.strftime("%Y-%m-%dT%H:%M:%SZ").to_numpy(),
+        }
+    )
+    weeks_before_end = (np.datetime64(end) - created.to_numpy().astype("datetime64[D]")) // 7
+    export = np.datetime64(end) - (weeks_before_end.astype(int) * 7).astype("timedelta64[D]")
+    frame["export"] = pd.Series(export).dt.strftime("%Y-%m-%d").to_numpy()
+    broken = pd.DataFrame(
+        {
+            "review_id": ["R9999998", "R9999999"],
+            "customer_id": ["C000001", "C000002"],
+            "product_id": ["P00001", ""],
+            "rating": ["7", "4"],
+            "title": ["Out of range", "No product"],
+            "text": ["rated seven", "which one"],
+            "created_at": [f"{end}T10:00:00Z"] * 2,
+            "export": [str(end)] * 2,
+        }
+    )
+    frame = pd.concat([frame, broken], ignore_index=True)
+    for day, rows in frame.groupby("export", sort=True):
+        rows.drop(columns="export").to_csv(out / f"reviews_{day}.csv", index=False)
 
 
 def _write_crm(
@@ -791,7 +873,8 @@ class SampleRun:
         return (
             f"sample: {s.events} events in {s.clickstream_files} files "
             f"({s.bad_clickstream_lines} broken on purpose), {s.customers} customers, "
-            f"{s.products} products, {s.campaign_contacts} campaign contacts -> {self.landing}"
+            f"{s.products} products, {s.campaign_contacts} campaign contacts, {s.reviews} "
+            f"reviews -> {self.landing}"
             + "".join(
                 f"\n   planted conversion lift {campaign}: {lift:+.4f}"
                 for campaign, lift in s.planted_lift.items()

@@ -1,0 +1,1 @@
+"""Text mining of descriptions and reviews: topics, embeddings, sentiment, text neighbours."""
