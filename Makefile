@@ -84,6 +84,9 @@ bench-als: $(STAMP) java ## Benchmark MLlib ALS against implicit on the bench se
 profile-recommender: $(STAMP) java ## Profile train_recommender and recommend on the bench set: Spark's event log, time per call site
 	$(PY) bench/profile_recommender.py --customers 100000
 
+bench-text: $(STAMP) java ## Benchmark ingesting reviews and build_text_features at 100k products and 1M reviews (writes bench/out)
+	$(PY) bench/bench_text.py --products 100000 --reviews 1000000
+
 bench-audiences: $(STAMP) java ## Benchmark building the shipped campaigns' audiences at 100k customers (after bench-features)
 	$(PY) bench/bench_audiences.py --customers 100000
 

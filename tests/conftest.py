@@ -22,6 +22,7 @@ from campaignlake.ingest.runs import (
     ingest_clickstream,
     ingest_crm,
     ingest_products,
+    ingest_reviews,
 )
 from campaignlake.models.runs import (
     ScoringReport,
@@ -35,6 +36,7 @@ from campaignlake.session import delta_settings
 from campaignlake.tables import Tables
 from campaignlake.tables.delta_rs import DeltaRsEngine
 from campaignlake.tables.spark_delta import SparkDeltaEngine
+from campaignlake.text.runs import TextReport, build_text_features
 from tests.literals import feature_inputs as literal_feature_inputs
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
@@ -132,7 +134,8 @@ def sample_warehouse(
     (root / PLANTED_LIFT_FILE).write_text(json.dumps(summary.planted_lift))
     tables = Tables(spark, conf, engine=SparkDeltaEngine(spark, commit_retries=2))
     now = datetime(2026, 11, 1, 6, tzinfo=timezone.utc)
-    for ingest in (ingest_products, ingest_crm, ingest_campaigns, ingest_clickstream):
+    for ingest in (ingest_products, ingest_crm, ingest_campaigns, ingest_reviews,
+                   ingest_clickstream):  # fmt: skip
         ingest(spark, conf, tables, now=now)
     return conf, tables
 
@@ -146,6 +149,7 @@ class SampleModels:
     training: TrainingReport
     scoring: ScoringReport
     recommender: object
+    text: TextReport
 
 
 @pytest.fixture(scope="session")
@@ -166,14 +170,19 @@ def sample_models(spark: SparkSession, sample_warehouse: tuple[Conf, Tables]) ->
             base.recommendations, grid=AlsGridConf(rank=[16], reg_param=[0.1], alpha=[20.0]),
             max_iter=8,
         ),
+        # The largest k stays the conf's: it decides the features table's topic columns.
+        text=dataclasses.replace(
+            base.text, topics_k=[6, max(base.text.topics_k)], lda_max_iter=15
+        ),
     )  # fmt: skip
     now = datetime(2026, 11, 1, 6, tzinfo=timezone.utc)
+    text = build_text_features(spark, conf, tables, as_of=SAMPLE_AS_OF, now=now)
     build_features(spark, conf, tables, as_of=SAMPLE_AS_OF, now=now)
     training = train_response_model(spark, conf, tables, as_of=SAMPLE_AS_OF, now=now)
     scoring = score_customers(spark, conf, tables, as_of=SAMPLE_AS_OF)
     recommender = train_recommender(spark, conf, tables, as_of=SAMPLE_AS_OF, now=now)
     recommend(spark, conf, tables, as_of=SAMPLE_AS_OF)
-    return SampleModels(conf, tables, training, scoring, recommender)
+    return SampleModels(conf, tables, training, scoring, recommender, text)
 
 
 @pytest.fixture(scope="session")

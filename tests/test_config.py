@@ -152,6 +152,14 @@ def test_tracking_uris_mlflow_supports_load(tmp_path: Path, uri: str) -> None:
         ),
         (("  seed: 42", "  seed: 42\n  colour: blue"), r"test\.yaml: sample\.colour: unknown key"),
         (
+            ("  topics_k: [8, 12, 16]", "  topics_k: [1, 8]"),
+            r"test\.yaml: text\.topics_k: give one or more topic counts of 2 or more",
+        ),
+        (
+            ("  cold_start_slots: 2 ", "  cold_start_slots: 10 "),
+            r"test\.yaml: recommendations\.cold_start_slots: must be 0 or more and below k",
+        ),
+        (
             ("  fit_partitions: 8 ", "  fit_partitions: 0 "),
             r"test\.yaml: response_model\.fit_partitions: must be 1 or more",
         ),

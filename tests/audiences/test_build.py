@@ -22,6 +22,7 @@ from pyspark.sql.types import (
 from campaignlake import columns as c
 from campaignlake.audiences import build
 from campaignlake.audiences.campaigns import (
+    Campaign,
     FrequencyCapConf,
     SelectionConf,
 )
@@ -401,3 +402,48 @@ def test_export_rows_carry_only_what_the_channel_needs(spark: SparkSession) -> N
         treatment, customers, products, channel="push", product_count=0, key=key_frame
     )
     assert push.columns == [c.RECIPIENT_ID, c.FIRST_NAME, c.RANK]
+
+
+def test_a_recent_negative_review_suppresses_when_the_campaign_asks(spark: SparkSession) -> None:
+    # SEND is 2026-11-02; the window is the 30 days before it: [2026-10-03, 2026-11-02).
+    names = ["angry", "long_ago", "after_send", "happy", "no_review", "opted_out_and_angry"]
+    customers = frame(
+        spark,
+        CUSTOMERS,
+        [customer(n) for n in names[:-1]] + [customer(names[-1], email_opt_in=False)],
+    )
+    reviews = spark.createDataFrame(
+        [
+            ("angry", 2, datetime(2026, 11, 1, 23, 0)),
+            ("long_ago", 1, datetime(2026, 10, 2, 23, 0)),
+            ("after_send", 1, datetime(2026, 11, 2, 0, 0)),
+            ("happy", 5, datetime(2026, 11, 1)),
+            ("opted_out_and_angry", 1, datetime(2026, 10, 20)),
+        ],
+        f"{c.CUSTOMER_ID} string, {c.RATING} int, {c.CREATED_AT} timestamp",
+    )
+    pressure = spark.createDataFrame(
+        [], "customer_id string, last_contact_date date, contacts_30d long"
+    )
+    selected = customers.select(c.CUSTOMER_ID)
+    deletions = frame(spark, DELETION_REQUESTS, [])
+
+    def reasons(cmp: Campaign) -> dict[str, str | None]:
+        return dict(
+            build.with_suppression_reasons(
+                selected, customers, deletions, pressure, campaign=cmp, phone_pattern=r"^\+",
+                reviews=reviews,
+            ).collect()
+        )  # fmt: skip
+
+    assert reasons(campaign(suppress_negative_review_days=30)) == {
+        "angry": build.NEGATIVE_REVIEW,
+        "long_ago": None,
+        "after_send": None,
+        "happy": None,
+        "no_review": None,
+        # Consent comes first: the customer is counted under the first reason that applies.
+        "opted_out_and_angry": build.NO_CHANNEL_CONSENT,
+    }
+    # Without the option a review never suppresses.
+    assert set(reasons(campaign()).values()) == {None, build.NO_CHANNEL_CONSENT}

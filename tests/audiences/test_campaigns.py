@@ -45,6 +45,10 @@ def test_a_valid_campaign_file_loads_with_typed_values(conf: Conf, tmp_path: Pat
         ),
         (("products: 3", "products: three"), r"bad\.yaml: products: expected an integer"),
         (
+            ("products: 3", "products: 3\nsuppress_negative_review_days: 0"),
+            r"bad\.yaml: suppress_negative_review_days: must be 1 or more",
+        ),
+        (
             ("model: campaign_response\n", "model: campaign_response\nrank_by: uplift\n"),
             r"bad\.yaml: model: 'campaign_response' with rank_by: uplift; the uplift model is "
             r"'campaign_uplift'",

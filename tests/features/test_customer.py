@@ -3,17 +3,19 @@ revenue, and point-in-time correctness."""
 
 from __future__ import annotations
 
+import dataclasses
 from decimal import Decimal
 
 from pyspark.sql import DataFrame, SparkSession
+from pyspark.sql import functions as F
 
 from campaignlake import columns as c
-from campaignlake.feature_set import cutoff_of
+from campaignlake.feature_set import REVIEW_SENTIMENT_MEAN, cutoff_of, topic_affinity
 from campaignlake.features.customer import customer_features
 from campaignlake.schemas import (
     CLICKSTREAM_EVENTS,
 )
-from tests.literals import AS_OF, FS, assert_frames_equal, event, frame
+from tests.literals import AS_OF, FS, assert_frames_equal, event, frame, ts
 
 
 def features_at(
@@ -93,3 +95,45 @@ def test_features_of_a_past_date_ignore_everything_that_arrived_later(
     more = {**feature_inputs, "events": feature_inputs["events"].unionByName(later_event)}
     after = features_at(spark, more, [("C1", cutoff)])
     assert_frames_equal(before, after, ordered=True)
+
+
+def test_topic_affinity_and_review_features_are_point_in_time(
+    spark: SparkSession, feature_inputs: dict[str, DataFrame]
+) -> None:
+    fs = dataclasses.replace(FS, topics=3, negative_review_days=7)
+    # C1 viewed, carted and bought P1 (3 events) and viewed and carted P2 (2 events).
+    topics = spark.createDataFrame(
+        [("P1", [0.8, 0.2]), ("P2", [0.1, 0.9])],
+        f"{c.PRODUCT_ID} string, {c.TOPIC_DISTRIBUTION} array<double>",
+    )
+    reviews = spark.createDataFrame(
+        [
+            ("C1", 2, ts("2026-10-08T12:00:00"), 0.1),  # negative, 2.5 days before the cutoff
+            ("C1", 5, ts("2026-09-20T12:00:00"), 0.9),
+            ("C1", 1, ts("2026-10-12T12:00:00"), 0.0),  # after the cutoff
+            ("C1", 1, ts("2026-08-01T12:00:00"), 0.0),  # before the longest window
+        ],
+        f"{c.CUSTOMER_ID} string, {c.RATING} int, {c.CREATED_AT} timestamp, {c.SENTIMENT} double",
+    )
+    keys = spark.createDataFrame(
+        [("C1", cutoff_of(AS_OF)), ("C2", cutoff_of(AS_OF))],
+        f"{c.CUSTOMER_ID} string, {c.CUTOFF_TS} timestamp",
+    )
+    features = customer_features(
+        keys, feature_set=fs, reviews=reviews, product_topics=topics, **feature_inputs
+    )
+    columns = [
+        c.CUSTOMER_ID, topic_affinity(0), topic_affinity(1), topic_affinity(2), "reviews_30d",
+        "negative_reviews_7d", REVIEW_SENTIMENT_MEAN,
+    ]  # fmt: skip
+    actual = features.select(*columns)
+    expected = spark.createDataFrame(
+        [
+            # (3 × 0.8 + 2 × 0.1) / 5; the model has two topics, the third column stays null.
+            ("C1", 0.52, 0.48, None, 2, 1, 0.5),
+            ("C2", None, None, None, 0, 0, None),
+        ],
+        actual.schema,
+    )
+    rounded = actual.select(c.CUSTOMER_ID, *[F.round(n, 9).alias(n) for n in columns[1:]])
+    assert_frames_equal(rounded, expected)

@@ -106,9 +106,12 @@ def test_every_bundle_task_runs_an_entry_point_of_the_wheel(wheel: Path) -> None
     }  # fmt: skip
     # Erasure runs after every ingestion and before anything is computed from the data.
     assert {d["task_key"] for d in daily["erase_customers"]["depends_on"]} == {
-        "ingest_products", "ingest_crm", "ingest_campaigns", "ingest_clickstream"
+        "ingest_products", "ingest_crm", "ingest_campaigns", "ingest_reviews",
+        "ingest_clickstream",
     }  # fmt: skip
-    assert daily["build_features"]["depends_on"] == [{"task_key": "erase_customers"}]
+    # The text features come before the customer features (topic affinity, review sentiment).
+    assert daily["build_text_features"]["depends_on"] == [{"task_key": "erase_customers"}]
+    assert daily["build_features"]["depends_on"] == [{"task_key": "build_text_features"}]
     weekly = {task["task_key"] for job_key, task in tasks if job_key != "campaignlake_daily"}
     assert "vacuum_tables" in weekly
 

@@ -133,3 +133,89 @@ def test_blocked_similar_products_are_the_exact_cosine_neighbours(spark: SparkSe
     assert got == expected
     assert got["P2"] == ["P3", "P4", "P1"] and got["P3"][0] == "P4"
     assert "P5" not in got and all("P7" not in neighbours for neighbours in got.values())
+
+
+def test_a_new_product_is_recommended_to_customers_who_liked_similar_ones(
+    spark: SparkSession,
+) -> None:
+    # P1-P4 are established; NEW has no interaction (ALS cannot score it). Its text
+    # neighbours are P1 (close) and P2 (farther); P3 and P4 are unrelated to it.
+    catalog = frame(
+        spark,
+        PRODUCTS,
+        [
+            {c.PRODUCT_ID: p, c.CATEGORY: "home", c.PRICE: Decimal(1), c.ACTIVE: True}
+            for p in ("P1", "P2", "P3", "P4", "P5", "NEW")
+        ],
+    )
+    strengths = spark.createDataFrame(
+        [
+            ("LIKES_P1", "P1", 3.0, False),
+            ("LIKES_P2", "P2", 1.0, False),
+            ("LIKES_P2", "P3", 5.0, False),
+            ("OTHER", "P3", 4.0, False),
+            ("OTHER", "P4", 2.0, False),
+        ],
+        f"{c.CUSTOMER_ID} string, {c.PRODUCT_ID} string, {c.STRENGTH} double, {c.EXCLUDED} boolean",
+    )
+    similar = spark.createDataFrame(
+        [
+            ("NEW", "P1", 0.9), ("NEW", "P2", 0.5), ("P1", "NEW", 0.9), ("P3", "P4", 0.8),
+            ("P4", "P3", 0.8),
+        ],
+        f"{c.PRODUCT_ID} string, {c.SIMILAR_PRODUCT_ID} string, {c.SIMILARITY} double",
+    )  # fmt: skip
+    cold = spark.createDataFrame([("NEW",)], f"{c.PRODUCT_ID} string")
+    content = als.content_candidates(strengths, similar, cold, slots=1)
+    assert {
+        (r[c.CUSTOMER_ID], r[c.PRODUCT_ID], round(r[c.SCORE], 6)) for r in content.collect()
+    } == {
+        ("LIKES_P1", "NEW", 2.7),  # strength 3 × similarity 0.9
+        ("LIKES_P2", "NEW", 0.5),  # strength 1 × similarity 0.5
+    }
+    als_candidates = spark.createDataFrame(
+        [("LIKES_P1", p, 1.0 - i / 10, i) for i, p in enumerate(["P2", "P3", "P4"], start=1)],
+        f"{c.CUSTOMER_ID} string, {c.PRODUCT_ID} string, {c.SCORE} double, __position int",
+    )
+    customers = spark.createDataFrame(
+        [("LIKES_P1",), ("LIKES_P2",), ("OTHER",)], f"{c.CUSTOMER_ID} string"
+    )
+    lists = als.complete_lists(
+        customers,
+        als=als_candidates,
+        popular=als.popularity(strengths, catalog),
+        favourites=None,
+        excluded=spark.createDataFrame([], f"{c.CUSTOMER_ID} string, {c.PRODUCT_ID} string"),
+        k=3,
+        depth=6,
+        content=content,
+        content_slots=1,
+    )
+    got = {(r[c.CUSTOMER_ID], r[c.RANK]): (r[c.PRODUCT_ID], r[c.SOURCE]) for r in lists.collect()}
+    assert got == {
+        # ALS's first k - 1 products, then the cold-start place, then ALS's tail.
+        ("LIKES_P1", 1): ("P2", "als"),
+        ("LIKES_P1", 2): ("P3", "als"),
+        ("LIKES_P1", 3): ("NEW", "content_cold_start"),
+        # Unknown to ALS: the cold product first, then popularity.
+        ("LIKES_P2", 1): ("NEW", "content_cold_start"),
+        ("LIKES_P2", 2): ("P3", "popular"),
+        ("LIKES_P2", 3): ("P1", "popular"),
+        # Nothing they touched resembles NEW: no cold-start product.
+        ("OTHER", 1): ("P3", "popular"),
+        ("OTHER", 2): ("P1", "popular"),
+        ("OTHER", 3): ("P4", "popular"),
+    }
+
+
+def test_similar_by_vectors_blocks_any_vectors_by_product_id(spark: SparkSession) -> None:
+    vectors = spark.createDataFrame(
+        [("A", [1.0, 0.0]), ("B", [0.8, 0.6]), ("C", [0.0, 1.0]), ("D", [0.0, 0.0])],
+        f"{c.PRODUCT_ID} string, {c.EMBEDDING} array<double>",
+    )
+    active = spark.createDataFrame([("A",), ("B",), ("C",), ("D",)], f"{c.PRODUCT_ID} string")
+    found = als.similar_by_vectors(vectors, active, 1, block_size=2, column=c.EMBEDDING)
+    assert sorted((r[c.PRODUCT_ID], r[c.SIMILAR_PRODUCT_ID], round(r[c.SIMILARITY], 6))
+                  for r in found.collect()) == [
+        ("A", "B", 0.8), ("B", "A", 0.8), ("C", "B", 0.6),
+    ]  # fmt: skip

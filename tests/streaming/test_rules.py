@@ -137,3 +137,23 @@ def test_the_control_group_is_a_stable_hash_of_rule_and_customer(
         assert 0.13 <= len(first[rule]) / len(customers) <= 0.27
     # Each rule holds out its own customers, not the same ones.
     assert first["cart_email"] != first["other"]
+
+
+def test_messages_offer_text_neighbours_only_for_products_without_als_ones(
+    spark: SparkSession,
+) -> None:
+    similar = spark.createDataFrame(
+        [
+            ("OLD", 1, "A", c.ALS_METHOD),
+            ("OLD", 1, "B", c.CONTENT_METHOD),
+            ("NEW", 1, "OLD", c.CONTENT_METHOD),
+            ("NEW", 2, "A", c.CONTENT_METHOD),
+        ],
+        f"{c.PRODUCT_ID} string, {c.RANK} int, {c.SIMILAR_PRODUCT_ID} string, {c.METHOD} string",
+    )
+    got = sorted(tuple(r) for r in triggers.offer_neighbours(similar).collect())
+    assert got == [
+        ("NEW", 1, "OLD", c.CONTENT_METHOD),
+        ("NEW", 2, "A", c.CONTENT_METHOD),
+        ("OLD", 1, "A", c.ALS_METHOD),
+    ]

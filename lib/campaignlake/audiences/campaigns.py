@@ -167,13 +167,21 @@ def _check_campaign(campaign: Campaign, conf: Conf) -> None:
         fail("products", f"must be between 0 and recommendations.k ({conf.recommendations.k})")
     if not 0.0 <= campaign.control_fraction < 1.0:
         fail("control_fraction", "must be at least 0 and below 1")
-    for key, problem in campaign.frequency_cap.problems():
-        fail(f"frequency_cap.{key}", problem)
+    for key, problem in _suppression_problems(campaign):
+        fail(key, problem)
     if not campaign.eligibility.strip():
         fail("eligibility", "must not be empty (use 'true' for everyone)")
+
+
+def _suppression_problems(campaign: Campaign) -> list[tuple[str, str]]:
+    """(key, what is wrong) of each invalid suppression setting of ``campaign``."""
+    found = [
+        (f"frequency_cap.{key}", problem) for key, problem in campaign.frequency_cap.problems()
+    ]
     days = campaign.suppress_negative_review_days
     if days is not None and days < 1:
-        fail("suppress_negative_review_days", "must be 1 or more (leave it out for none)")
+        found.append(("suppress_negative_review_days", "must be 1 or more (leave it out for none)"))
+    return found
 
 
 def load_campaigns(conf: Conf, directory: str | Path | None = None) -> list[Campaign]:

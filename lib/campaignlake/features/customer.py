@@ -26,8 +26,6 @@ from pyspark.sql.types import (
 
 from campaignlake import columns as c
 from campaignlake.feature_set import (
-    REVIEW_SENTIMENT_MEAN,
-    topic_affinity,
     AGE_BAND,
     CATEGORY_INTERACTIONS,
     DAYS_SINCE_LAST_PURCHASE,
@@ -36,10 +34,12 @@ from campaignlake.feature_set import (
     DISTINCT_CATEGORIES,
     FAVOURITE_CATEGORY,
     HAS_PHONE,
+    REVIEW_SENTIMENT_MEAN,
     SESSION_COUNTS,
     TENURE_DAYS,
     FeatureSet,
     attribute_column,
+    topic_affinity,
     windowed,
 )
 
@@ -297,7 +297,7 @@ def _topic_features(
     weights = F.col(c.TOPIC_DISTRIBUTION)
     return interest.groupBy(c.CUSTOMER_ID, c.CUTOFF_TS).agg(
         *[
-            F.avg(F.element_at(weights, t + 1)).alias(topic_affinity(t))
+            F.avg(F.try_element_at(weights, F.lit(t + 1))).alias(topic_affinity(t))
             for t in range(fs.topics)
         ]
     )

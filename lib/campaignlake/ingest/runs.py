@@ -558,48 +558,49 @@ def _dated_csv(prefix: str) -> str:
     return rf"{prefix}_\d{{4}}-\d{{2}}-\d{{2}}\.csv(\.gz)?"
 
 
-PRODUCTS_SOURCE = CsvSource(
-    job="ingest_products",
-    subdir="products",
-    pattern=_dated_csv("products"),
-    target=catalog.PRODUCTS,
-    quarantine=catalog.PRODUCTS_QUARANTINE,
-    fields=csv.PRODUCT_FIELDS,
+def _later_export_wins(
+    job: str,
+    subdir: str,
+    prefix: str,
+    target: str,
+    quarantine: str,
+    fields: tuple[str, ...],
+    parse: Callable[[DataFrame, csv.CsvRules], DataFrame],
+    keys: tuple[str, ...],
+    optional_fields: tuple[str, ...] = (),
+) -> CsvSource:
+    """An export ``landing/<subdir>/<prefix>_YYYY-MM-DD.csv`` whose later export date wins: a
+    row exported again (an edit, a late response) replaces the earlier one."""
+    return CsvSource(
+        job=job,
+        subdir=subdir,
+        pattern=_dated_csv(prefix),
+        target=target,
+        quarantine=quarantine,
+        fields=fields,
+        optional_fields=optional_fields,
+        parse=parse,
+        keys=keys,
+        winner_order=(c.EXPORT_DATE, c.SOURCE_FILE),
+        latest_wins=True,
+        update_condition=f"s.{c.EXPORT_DATE} > t.{c.EXPORT_DATE}",
+    )
+
+
+PRODUCTS_SOURCE = _later_export_wins(
+    "ingest_products", "products", "products", catalog.PRODUCTS, catalog.PRODUCTS_QUARANTINE,
+    csv.PRODUCT_FIELDS, csv.parse_products, (c.PRODUCT_ID,),
     optional_fields=csv.PRODUCT_OPTIONAL_FIELDS,
-    parse=csv.parse_products,
-    keys=(c.PRODUCT_ID,),
-    winner_order=(c.EXPORT_DATE, c.SOURCE_FILE),
-    latest_wins=True,
-    update_condition=f"s.{c.EXPORT_DATE} > t.{c.EXPORT_DATE}",
-)
-CAMPAIGN_HISTORY_SOURCE = CsvSource(
-    job="ingest_campaigns",
-    subdir="campaigns",
-    pattern=_dated_csv("campaign_history"),
-    target=catalog.CAMPAIGN_CONTACTS,
-    quarantine=catalog.CAMPAIGN_CONTACTS_QUARANTINE,
-    fields=csv.CAMPAIGN_FIELDS,
-    optional_fields=csv.CAMPAIGN_OPTIONAL_FIELDS,
-    parse=csv.parse_campaign_contacts,
-    keys=(c.CAMPAIGN_ID, c.CUSTOMER_ID),
-    winner_order=(c.EXPORT_DATE, c.SOURCE_FILE),
-    latest_wins=True,
-    update_condition=f"s.{c.EXPORT_DATE} > t.{c.EXPORT_DATE}",
-)
-REVIEWS_SOURCE = CsvSource(
-    job="ingest_reviews",
-    subdir="reviews",
-    pattern=_dated_csv("reviews"),
-    target=catalog.REVIEWS,
-    quarantine=catalog.REVIEWS_QUARANTINE,
-    fields=csv.REVIEW_FIELDS,
-    parse=csv.parse_reviews,
-    keys=(c.REVIEW_ID,),
-    # A review edited later arrives again in a later export: the later export wins.
-    winner_order=(c.EXPORT_DATE, c.SOURCE_FILE),
-    latest_wins=True,
-    update_condition=f"s.{c.EXPORT_DATE} > t.{c.EXPORT_DATE}",
-)
+)  # fmt: skip
+CAMPAIGN_HISTORY_SOURCE = _later_export_wins(
+    "ingest_campaigns", "campaigns", "campaign_history", catalog.CAMPAIGN_CONTACTS,
+    catalog.CAMPAIGN_CONTACTS_QUARANTINE, csv.CAMPAIGN_FIELDS, csv.parse_campaign_contacts,
+    (c.CAMPAIGN_ID, c.CUSTOMER_ID), optional_fields=csv.CAMPAIGN_OPTIONAL_FIELDS,
+)  # fmt: skip
+REVIEWS_SOURCE = _later_export_wins(
+    "ingest_reviews", "reviews", "reviews", catalog.REVIEWS, catalog.REVIEWS_QUARANTINE,
+    csv.REVIEW_FIELDS, csv.parse_reviews, (c.REVIEW_ID,),
+)  # fmt: skip
 DELETION_REQUESTS_SOURCE = CsvSource(
     job="ingest_deletion_requests",
     subdir="crm",

@@ -13,7 +13,7 @@ from pyspark.sql import functions as F
 
 from campaignlake import columns as c
 from campaignlake.config import RecommendationsConf
-from campaignlake.recommend.interactions import interactions
+from campaignlake.recommend.interactions import interactions, recent_interactions
 from campaignlake.recommend.metrics import RECOMMENDED, RELEVANT, ids_in_rank_order, ranking_metrics
 
 #: Names in ``gold/model_metrics``: the baseline the recommender is compared with (as
@@ -172,3 +172,50 @@ def cold_recall(lists: DataFrame, relevant: DataFrame, cold: DataFrame) -> dict[
     n_pairs = int(totals["pairs"]) if totals else 0  # type: ignore[index]
     hits = int(totals["hits"]) if totals else 0  # type: ignore[index]
     return {"cold_recall": hits / n_pairs if n_pairs else 0.0, "cold_pairs": float(n_pairs)}
+
+
+@dataclass(frozen=True)
+class ColdStartSplit:
+    """The products launched in the last ``holdout.days`` before a cutoff, held out whole."""
+
+    #: Interactions before the launch window: what customers had done when the products came.
+    history: DataFrame
+    #: ``product_id`` of the products whose first interaction is in the window.
+    cold: DataFrame
+    #: ``customer_id`` → ``relevant``: the cold products each customer with a history
+    #: interacted with in the window.
+    relevant: DataFrame
+    description: str
+
+
+def cold_start_split(
+    events: DataFrame, recs: RecommendationsConf, cutoff: datetime
+) -> ColdStartSplit:
+    """Hold out the products first interacted with in the last ``recommendations.holdout.days``
+    before ``cutoff`` (the late launches): nothing about them is known before the window, so a
+    list built from the history can find them only from their text."""
+    window_start = cutoff - timedelta(days=recs.holdout.days)
+    weighted = _weighted_events(
+        events.select(c.EVENT_TYPE, c.EVENT_TS, c.CUSTOMER_ID, c.PRODUCT_ID),
+        recs,
+        cutoff - timedelta(days=recs.history_days),
+        cutoff,
+    )
+    cold = (
+        weighted.groupBy(c.PRODUCT_ID)
+        .agg(F.min(c.EVENT_TS).alias("__first"))
+        .where(F.col("__first") >= F.lit(window_start))
+        .select(c.PRODUCT_ID)
+    )
+    history = recent_interactions(events, recs, window_start)
+    relevant = (
+        weighted.where(F.col(c.EVENT_TS) >= F.lit(window_start))
+        .join(cold, c.PRODUCT_ID, "left_semi")
+        .select(c.CUSTOMER_ID, c.PRODUCT_ID)
+        .distinct()
+        .join(history.select(c.CUSTOMER_ID).distinct(), c.CUSTOMER_ID, "left_semi")
+        .groupBy(c.CUSTOMER_ID)
+        .agg(F.collect_set(c.PRODUCT_ID).alias(RELEVANT))
+    )
+    description = f"products launched {window_start:%Y-%m-%d} to {cutoff:%Y-%m-%d}"
+    return ColdStartSplit(history, cold, relevant, description)

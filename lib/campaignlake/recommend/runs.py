@@ -21,7 +21,7 @@ from pyspark.sql import functions as F
 
 from campaignlake import catalog
 from campaignlake import columns as c
-from campaignlake.config import Conf
+from campaignlake.config import Conf, RecommendationsConf
 from campaignlake.errors import ModelNotFoundError, TrainingDataError
 from campaignlake.feature_set import cutoff_of
 from campaignlake.frames import metrics_rows
@@ -34,6 +34,7 @@ from campaignlake.recommend.evaluation import (
     POPULARITY_BASELINE,
     candidate_depth,
     cold_recall,
+    cold_start_split,
     evaluate_lists,
     holdout_split,
 )
@@ -136,36 +137,19 @@ class _Holdout:
     catalog_size: int
     k: int
     measured: dict[als.AlsParams, dict[str, float]] = field(default_factory=dict)
-    candidates: dict[als.AlsParams, DataFrame] = field(default_factory=dict)
 
     def metrics(self, params: als.AlsParams) -> dict[str, float]:
         """The ranking metrics of ``params`` (fitted when first asked for)."""
         if params not in self.measured:
             customers_idx, products_idx = self.indices
             model = als.fit_als(self.train, params)
-            self.candidates[params] = als.als_candidates(
+            candidates = als.als_candidates(
                 model, self.evaluated.join(customers_idx, c.CUSTOMER_ID), products_idx,
                 self.lists["depth"],
             )  # fmt: skip
-            lists = als.complete_lists(self.evaluated, als=self.candidates[params], **self.lists)
+            lists = als.complete_lists(self.evaluated, als=candidates, **self.lists)
             self.measured[params] = evaluate_lists(lists, self.relevant, self.k, self.catalog_size)
         return self.measured[params]
-
-    def with_cold_start(
-        self, params: als.AlsParams, content: DataFrame, cold: DataFrame, slots: int
-    ) -> dict[str, float]:
-        """The metrics of the lists as served: ``params``' ALS lists with ``slots`` places for
-        the cold products of ``content``, and their recall of held-out cold products."""
-        self.metrics(params)
-        lists = als.complete_lists(
-            self.evaluated, als=self.candidates[params], content=content, content_slots=slots,
-            **self.lists,
-        ).persist(StorageLevel.MEMORY_AND_DISK)  # fmt: skip
-        try:
-            measured = evaluate_lists(lists, self.relevant, self.k, self.catalog_size)
-            return {**measured, **cold_recall(lists, self.relevant, cold)}
-        finally:
-            lists.unpersist()
 
     def ndcg(self, params: als.AlsParams) -> float:
         """NDCG@k of ``params``: what the grid and the champion gate compare."""
@@ -240,21 +224,9 @@ def train_recommender(
         results[recs.model_name] = holdout.metrics(best)
         neighbours = content_neighbours(tables, as_of)
         if neighbours is not None and recs.cold_start_slots > 0:
-            # Cold in the holdout: active products the training half never saw.
-            cold = popular.select(c.PRODUCT_ID).join(
-                train_rows.select(c.PRODUCT_ID), c.PRODUCT_ID, "left_anti"
-            )
-            content = als.content_candidates(train_rows, neighbours, cold, recs.cold_start_slots)
-            served = holdout.with_cold_start(best, content, cold, recs.cold_start_slots)
-            results[f"{recs.model_name}.{WITH_COLD_START}"] = served
-            results[recs.model_name].update(cold_recall(
-                als.complete_lists(evaluated, als=holdout.candidates[best], **common),
-                relevant, cold,
-            ))  # fmt: skip
-            results[f"{recs.model_name}.{POPULARITY_BASELINE}"].update(
-                cold_recall(baseline, relevant, cold)
-            )
-
+            cold_start = _cold_start_recall(events, products, neighbours, recs, cutoff)
+            results[f"{recs.model_name}.{POPULARITY_BASELINE}"].update(cold_start[0])
+            results[f"{recs.model_name}.{WITH_COLD_START}"] = cold_start[1]
         store = ModelStore(spark, conf.paths.models)
         champion = champion_version(conf, recs.model_name)
         champion_value, unmeasured = _champion_ndcg(store, recs.model_name, champion, holdout.ndcg)
@@ -335,6 +307,40 @@ class RecommendReport:
             f"recommend {self.as_of}: als_recommender {self.model_version}, "
             f"{self.customers} customers; items by source: {sources}; tables: {tables}"
         )
+
+
+def _cold_start_recall(
+    events: DataFrame,
+    products: DataFrame,
+    neighbours: DataFrame,
+    recs: RecommendationsConf,
+    cutoff: datetime,
+) -> tuple[dict[str, float], dict[str, float]]:
+    """Recall of the late-launched products (:func:`cold_start_split`) by the popularity
+    fallbacks alone and with the cold-start places, from the history before the launches."""
+    split = cold_start_split(events, recs, cutoff)
+    history = split.history.persist(StorageLevel.MEMORY_AND_DISK)
+    try:
+        customers = split.relevant.select(c.CUSTOMER_ID)
+        excluded = history.where(F.col(c.EXCLUDED)).select(c.CUSTOMER_ID, c.PRODUCT_ID)
+        common = {
+            "popular": als.popularity(history, products),
+            "favourites": als.favourite_categories(history, products),
+            "excluded": excluded,
+            "k": recs.k,
+            "depth": candidate_depth(excluded, recs.k),
+        }
+        content = als.content_candidates(history, neighbours, split.cold, recs.cold_start_slots)
+        fallback = als.complete_lists(customers, als=None, **common)
+        served = als.complete_lists(
+            customers, als=None, content=content, content_slots=recs.cold_start_slots, **common
+        )
+        return (
+            cold_recall(fallback, split.relevant, split.cold),
+            cold_recall(served, split.relevant, split.cold),
+        )
+    finally:
+        history.unpersist()
 
 
 def _champion_ndcg(

@@ -440,7 +440,7 @@ def _write_triggers(
         offered = triggers.with_offered_products(
             found,
             _latest_day(tables.read_or_empty(catalog.RECOMMENDATIONS)),
-            _latest_day(tables.read_or_empty(catalog.SIMILAR_PRODUCTS)),
+            triggers.offer_neighbours(_latest_day(tables.read_or_empty(catalog.SIMILAR_PRODUCTS))),
             products,
         )
         annotated = triggers.with_trigger_suppression(
