@@ -297,10 +297,16 @@ def _topic_features(
     weights = F.col(c.TOPIC_DISTRIBUTION)
     return interest.groupBy(c.CUSTOMER_ID, c.CUTOFF_TS).agg(
         *[
-            F.avg(F.try_element_at(weights, F.lit(t + 1))).alias(topic_affinity(t))
+            _exact_mean(F.try_element_at(weights, F.lit(t + 1))).alias(topic_affinity(t))
             for t in range(fs.topics)
         ]
     )
+
+
+def _exact_mean(value: Column) -> Column:
+    """The mean of a double column, summed as decimals: a sum of doubles depends on the order
+    the rows arrive in (partitioning, the table engine), and features must not."""
+    return F.avg(value.cast("decimal(30,18)")).cast("double")
 
 
 def _review_features(keys: DataFrame, reviews: DataFrame, fs: FeatureSet) -> DataFrame:
@@ -316,7 +322,7 @@ def _review_features(keys: DataFrame, reviews: DataFrame, fs: FeatureSet) -> Dat
     return written.groupBy(c.CUSTOMER_ID, c.CUTOFF_TS).agg(
         F.count(F.lit(1)).alias(windowed("reviews", fs.horizon)),
         F.count(F.when(negative, 1)).alias(windowed("negative_reviews", fs.negative_review_days)),
-        F.avg(c.SENTIMENT).alias(REVIEW_SENTIMENT_MEAN),
+        _exact_mean(F.col(c.SENTIMENT)).alias(REVIEW_SENTIMENT_MEAN),
     )
 
 
