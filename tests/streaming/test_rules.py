@@ -146,6 +146,7 @@ def test_messages_offer_text_neighbours_only_for_products_without_als_ones(
         [
             ("OLD", 1, "A", c.ALS_METHOD),
             ("OLD", 1, "B", c.CONTENT_METHOD),
+            ("LEGACY", 1, "A", None),  # written before the method column: ALS's
             ("NEW", 1, "OLD", c.CONTENT_METHOD),
             ("NEW", 2, "A", c.CONTENT_METHOD),
         ],
@@ -153,6 +154,7 @@ def test_messages_offer_text_neighbours_only_for_products_without_als_ones(
     )
     got = sorted(tuple(r) for r in triggers.offer_neighbours(similar).collect())
     assert got == [
+        ("LEGACY", 1, "A", None),
         ("NEW", 1, "OLD", c.CONTENT_METHOD),
         ("NEW", 2, "A", c.CONTENT_METHOD),
         ("OLD", 1, "A", c.ALS_METHOD),

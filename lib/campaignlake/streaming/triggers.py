@@ -385,8 +385,11 @@ def with_trigger_ids(found: DataFrame, rules: DataFrame) -> DataFrame:
 def offer_neighbours(similar: DataFrame) -> DataFrame:
     """The neighbours a message may offer for a product: its ALS neighbours (what customers
     also liked), and its text neighbours only when it has no ALS ones (a product launched
-    after the recommender was fitted)."""
-    by_factors = similar.where(F.col(c.METHOD) == F.lit(c.ALS_METHOD))
+    after the recommender was fitted). Rows without a method were written before text
+    neighbours existed: they are ALS's."""
+    by_factors = similar.where(
+        F.coalesce(F.col(c.METHOD), F.lit(c.ALS_METHOD)) == F.lit(c.ALS_METHOD)
+    )
     by_text = similar.where(F.col(c.METHOD) == F.lit(c.CONTENT_METHOD)).join(
         by_factors.select(c.PRODUCT_ID).distinct(), c.PRODUCT_ID, "left_anti"
     )
