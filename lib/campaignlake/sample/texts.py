@@ -124,13 +124,13 @@ def describe_products(
     width = int(length.max())
     kind = rng.choice(3, size=(n, width), p=[0.55, 0.15, 0.30])
     picks = rng.random((n, width))
-    category_words = _pick(_vocabulary(CATEGORY_WORDS, categories), picks)
+    category_vocabulary = _vocabulary(CATEGORY_WORDS, categories)
+    category_words = _pick(category_vocabulary, picks)
     brand_words = _pick(_vocabulary(BRAND_WORDS, brands), picks)
     shared = _pick(_vocabulary({"": " ".join(SHARED_WORDS)}, np.full(n, "")), picks)
     words = np.where(kind == 0, category_words, np.where(kind == 1, brand_words, shared))
     descriptions = _sentences(words, length).str.capitalize() + "."
-    tags = _sentences(_pick(_vocabulary(CATEGORY_WORDS, categories), rng.random((n, 3))),
-                      np.full(n, 3), separator="|")  # fmt: skip
+    tags = _sentences(_pick(category_vocabulary, rng.random((n, 3))), np.full(n, 3), separator="|")
     return descriptions, tags
 
 
@@ -224,9 +224,10 @@ def _review_words(
     moods = {"positive": " ".join(POSITIVE), "negative": " ".join(NEGATIVE),
              "lukewarm": " ".join(LUKEWARM)}  # fmt: skip
     filler = _pick(_vocabulary({"": " ".join(FILLER)}, np.full(m, "")), picks)
+    own_vocabulary = _vocabulary(moods, own)
     words = np.select(
         [kind == 0, kind == 1, kind == 2],
-        [_pick(_vocabulary(moods, own), picks), _pick(_vocabulary(moods, other), picks),
+        [_pick(own_vocabulary, picks), _pick(_vocabulary(moods, other), picks),
          _pick(_vocabulary(CATEGORY_WORDS, categories), picks)],
         filler,
     )  # fmt: skip
@@ -244,6 +245,6 @@ def _review_words(
     text = text.where(
         ~(rng.random(m) < 0.01), text + " or call +44 7700 900" + number.str[-3:].str.zfill(3)
     )
-    title_words = _pick(_vocabulary(moods, own), rng.random((m, 2)))
+    title_words = _pick(own_vocabulary, rng.random((m, 2)))
     titles = _sentences(title_words, np.full(m, 2)).str.capitalize()
     return text, titles
