@@ -18,7 +18,12 @@ from campaignlake.audiences.exports import write_single_csv
 from campaignlake.config import Conf
 from campaignlake.erasure.runs import erase_customers
 from campaignlake.hadoop_fs import HadoopFs
-from campaignlake.ingest.runs import ingest_campaigns, ingest_clickstream, ingest_crm
+from campaignlake.ingest.runs import (
+    ingest_campaigns,
+    ingest_clickstream,
+    ingest_crm,
+    ingest_reviews,
+)
 from campaignlake.pii import DEVELOPMENT_KEY
 from campaignlake.tables import Tables
 from tests.literals import CRM_HEADER, NOW, crm_row, event_line, write
@@ -36,6 +41,7 @@ GOLD = (
     "customer_index",
     "recommendations",
     "campaign_audiences",
+    "review_sentiment",
 )
 
 
@@ -121,8 +127,18 @@ def everywhere(spark: SparkSession, conf: Conf, tables: Tables) -> dict[str, int
         )
         + "\n",
     )
+    write(
+        landing,
+        "reviews/reviews_2026-10-02.csv",
+        "review_id,customer_id,product_id,rating,title,text,created_at\n"
+        "R1,C1,P1,5,Lovely,Ana's words,2026-10-01T08:00:00Z\n"
+        "R2,C10,P1,4,Fine,someone else's,2026-10-01T08:00:00Z\n"
+        # A rejected row: its raw record (quarantined as it came) carries C1's email.
+        "R3,C1,P1,9,Too many stars,write to ana.lima@example.com,2026-10-01T08:00:00Z\n",
+    )
     ingest_crm(spark, conf, tables, now=NOW)
     ingest_campaigns(spark, conf, tables, now=NOW)
+    ingest_reviews(spark, conf, tables, now=NOW)
     ingest_clickstream(spark, conf, tables, now=NOW)
     for key in GOLD:
         schema = tables.spec(key).schema
@@ -157,6 +173,8 @@ def test_an_erased_customer_leaves_no_trace_after_the_grace_period_and_the_audit
         "clickstream_quarantine",
         "customers_quarantine",
         "campaign_contacts_quarantine",
+        "reviews",
+        "reviews_quarantine",
         *GOLD,
     } <= holding
 
