@@ -146,10 +146,15 @@ def topic_mixture(model: LDAModel, documents: DataFrame) -> DataFrame:
         DOC_ID, vector_to_array(model.getTopicDistributionCol()).alias(c.TOPIC_DISTRIBUTION)
     )
     weights = F.col(c.TOPIC_DISTRIBUTION)
+    # The largest (weight, -index) struct is the first topic of largest weight; Spark 3.5's
+    # array_position takes no column as the value to find, so this stays in the Column API.
+    heaviest = F.array_max(
+        F.transform(weights, lambda weight, i: F.struct(weight.alias("w"), (-i).alias("i")))
+    )
     return mixed.select(
         DOC_ID,
         weights.alias(c.TOPIC_DISTRIBUTION),
-        (F.array_position(weights, F.array_max(weights)) - 1).cast("int").alias(c.DOMINANT_TOPIC),
+        (-heaviest["i"]).cast("int").alias(c.DOMINANT_TOPIC),
     )
 
 
