@@ -24,10 +24,9 @@ from campaignlake.feature_set import cutoff_of
 from campaignlake.frames import in_schema, metrics_rows
 from campaignlake.models.registry import ModelStore
 from campaignlake.recommend.als import similar_by_vectors
+from campaignlake.recommend.evaluation import HOLDOUT
 from campaignlake.tables import Tables, WriteResult, describe_writes
 from campaignlake.text import mining
-
-HOLDOUT = "holdout"
 
 
 @dataclass
