@@ -16,8 +16,7 @@ from pyspark.sql import functions as F
 from campaignlake import columns as c
 from campaignlake.feature_set import REVIEW_SENTIMENT_MEAN, topic_affinity
 from campaignlake.pii import EMAIL_IN_TEXT, PHONE_IN_TEXT
-from campaignlake.recommend.evaluation import POPULARITY_BASELINE
-from campaignlake.recommend.runs import WITH_COLD_START
+from campaignlake.recommend.evaluation import POPULARITY_BASELINE, WITH_COLD_START
 
 if TYPE_CHECKING:
     from tests.conftest import SampleModels

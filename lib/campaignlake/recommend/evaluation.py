@@ -20,6 +20,11 @@ from campaignlake.recommend.metrics import RECOMMENDED, RELEVANT, ids_in_rank_or
 #: ``<model>.popularity_baseline``) and the split its metrics are measured on.
 POPULARITY_BASELINE = "popularity_baseline"
 HOLDOUT = "holdout"
+#: The recommender's lists with the content cold-start places (cold-product recall only).
+WITH_COLD_START = "with_cold_start"
+#: Metrics of the lists on products launched late (:func:`cold_recall`).
+COLD_RECALL = "cold_recall"
+COLD_PAIRS = "cold_pairs"
 
 
 #: Each event's holdout start: its customer's cut (null: the customer is not evaluated).
@@ -171,7 +176,7 @@ def cold_recall(lists: DataFrame, relevant: DataFrame, cold: DataFrame) -> dict[
     )
     n_pairs = int(totals["pairs"]) if totals else 0  # type: ignore[index]
     hits = int(totals["hits"]) if totals else 0  # type: ignore[index]
-    return {"cold_recall": hits / n_pairs if n_pairs else 0.0, "cold_pairs": float(n_pairs)}
+    return {COLD_RECALL: hits / n_pairs if n_pairs else 0.0, COLD_PAIRS: float(n_pairs)}
 
 
 @dataclass(frozen=True)

@@ -30,8 +30,10 @@ from campaignlake.models.registry import ModelStore
 from campaignlake.models.tracking import champion_version, log_training_run, register_version
 from campaignlake.recommend import als
 from campaignlake.recommend.evaluation import (
+    COLD_RECALL,
     HOLDOUT,
     POPULARITY_BASELINE,
+    WITH_COLD_START,
     candidate_depth,
     cold_recall,
     cold_start_split,
@@ -44,7 +46,6 @@ from campaignlake.tables import Tables, Txn, WriteResult, describe_writes
 #: The tables both recommender jobs read.
 INPUTS = (catalog.CLICKSTREAM_EVENTS, catalog.PRODUCTS, catalog.CUSTOMERS)
 #: The name of the served lists' metrics (ALS with the cold-start places) in the report.
-WITH_COLD_START = "with_cold_start"
 
 
 def content_neighbours(tables: Tables, as_of: date) -> DataFrame | None:
@@ -117,7 +118,7 @@ class RecommenderReport:
         for model, m in self.holdout.items():
             shown = "  ".join(
                 f"{k} {v:.4f}" for k, v in m.items() if k.split("_at_")[0] in
-                ("precision", "recall", "ndcg", "map") or k in ("coverage", "cold_recall")
+                ("precision", "recall", "ndcg", "map") or k in ("coverage", COLD_RECALL)
             )  # fmt: skip
             lines.append(f"   {model:<34} {shown}")
         lines.append(f"   champion gate: {describe_promotion(self.promotion)}")

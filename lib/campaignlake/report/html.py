@@ -17,6 +17,8 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt
 from matplotlib.axes import Axes
 
+from campaignlake.recommend.evaluation import COLD_PAIRS, COLD_RECALL
+
 DECILES = range(1, 11)
 RANKING_METRICS = ("precision_at_10", "recall_at_10", "map_at_10", "ndcg_at_10")
 FUNNEL_STEPS = ("eligible", "selected", "audience", "treatment", "control")
@@ -51,6 +53,12 @@ class ReportData:
     #: uplift ranker (the uplift model, the response model, random) → metric → value, on the
     #: uplift model's validation campaign
     uplift_metrics: dict[str, dict[str, float]] = field(default_factory=dict)
+    #: topic model: number of topics → log-perplexity on the held-out documents
+    topic_perplexity: dict[int, float] = field(default_factory=dict)
+    #: the number of topics the text job chose
+    chosen_topics: int | None = None
+    #: review sentiment classifier → metric (ROC AUC, PR AUC, row counts) on held-out reviews
+    sentiment_metrics: dict[str, float] = field(default_factory=dict)
 
 
 def render(data: ReportData) -> str:
@@ -59,6 +67,7 @@ def render(data: ReportData) -> str:
         _section("Inputs", _inputs(data)),
         _section("Response model", _response(data)),
         _section("Recommendations", _recommendations(data)),
+        _section("Text and content", _text(data)),
         _section("Segments", _segments(data)),
         _section("Campaign audiences", _audiences(data)),
         _section("Real-time triggers", _triggers(data)),
@@ -195,9 +204,11 @@ def _response(data: ReportData) -> str:
 
 
 def _recommendations(data: ReportData) -> str:
-    if not data.ranking_metrics:
+    names = [
+        n for n, metrics in data.ranking_metrics.items() if set(RANKING_METRICS) & set(metrics)
+    ]
+    if not names:
         return _empty("No recommender has been trained.")
-    names = list(data.ranking_metrics)
     parts = [
         _table(
             ["model", *RANKING_METRICS, "coverage"],
@@ -225,6 +236,39 @@ def _recommendations(data: ReportData) -> str:
         ax.legend(fontsize=8)
 
     parts.append(_plot(bars, "Recommendation metrics against the popularity baseline"))
+    cold = {n: m for n, m in data.ranking_metrics.items() if COLD_RECALL in m}
+    if cold:
+        parts.append(
+            "<h3>Products launched late (cold start)</h3><p>Recall of the held-out "
+            "(customer, new product) pairs from the history before the launches: the popularity "
+            "fallbacks alone, and with the places filled from the text neighbours of what the "
+            "customer interacted with.</p>"
+        )
+        rows = [[n, m[COLD_RECALL], int(m.get(COLD_PAIRS, 0))] for n, m in cold.items()]
+        parts.append(_table(["lists", COLD_RECALL, "held-out pairs"], rows))
+    return "".join(parts)
+
+
+def _text(data: ReportData) -> str:
+    if not data.topic_perplexity and not data.sentiment_metrics:
+        return _empty("No text model has been trained.")
+    parts = []
+    if data.topic_perplexity:
+        rows = [
+            [k, value, "chosen" if k == data.chosen_topics else ""]
+            for k, value in sorted(data.topic_perplexity.items())
+        ]
+        parts.append("<h3>Topics of descriptions and reviews (LDA)</h3>")
+        parts.append(_table(["topics", "held-out log-perplexity", ""], rows))
+    if data.sentiment_metrics:
+        metrics = data.sentiment_metrics
+        rows = [[m, metrics[m]] for m in ("roc_auc", "pr_auc") if m in metrics]
+        rows += [[m, int(metrics[m])] for m in ("train_rows", "test_rows") if m in metrics]
+        parts.append(
+            "<h3>Review sentiment</h3><p>Logistic regression on TF-IDF, the rating as weak "
+            "label (4–5 positive, 1–2 negative), tested on held-out reviews.</p>"
+        )
+        parts.append(_table(["metric", "value"], rows))
     return "".join(parts)
 
 

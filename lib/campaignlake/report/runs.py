@@ -20,16 +20,18 @@ from campaignlake.measurement.lift import ALL
 from campaignlake.models.evaluation import LOGISTIC_BASELINE, MODEL, RECENCY_RULE, VALIDATION
 from campaignlake.models.tracking import champion_version, log_report
 from campaignlake.models.uplift import RANDOM_RANKER, RESPONSE_RANKER
-from campaignlake.recommend.evaluation import HOLDOUT, POPULARITY_BASELINE
+from campaignlake.recommend.evaluation import HOLDOUT, POPULARITY_BASELINE, WITH_COLD_START
 from campaignlake.report.html import ReportData, render
 from campaignlake.streaming.triggers import funnel_by_rule
 from campaignlake.tables import Tables
+from campaignlake.text.mining import ALL_DOCUMENTS, CHOSEN_K, PERPLEXITY_OF_K
 
 REPORT_FILE = "report.html"
 VOLUME_TABLES = (
     catalog.CLICKSTREAM_EVENTS,
     catalog.CUSTOMERS,
     catalog.PRODUCTS,
+    catalog.REVIEWS,
     catalog.CAMPAIGN_CONTACTS,
     catalog.DELETION_REQUESTS,
     catalog.CUSTOMER_FEATURES,
@@ -40,6 +42,7 @@ QUARANTINE_TABLES = (
     catalog.CLICKSTREAM_QUARANTINE,
     catalog.CUSTOMERS_QUARANTINE,
     catalog.PRODUCTS_QUARANTINE,
+    catalog.REVIEWS_QUARANTINE,
     catalog.CAMPAIGN_CONTACTS_QUARANTINE,
 )
 _IMPORTANCE = "importance."
@@ -105,16 +108,20 @@ def gather(spark: SparkSession, conf: Conf, tables: Tables, as_of: date) -> Repo
 
 
 def _model_metrics(tables: Tables, conf: Conf, data: ReportData) -> None:
-    """The serving version's metrics of the response model and the recommender: the registry's
-    champion, or the latest version without a registry."""
+    """The serving version's metrics of the response model, the recommender and the uplift
+    model (the registry's champion, or the latest version without a registry) and the latest
+    text models'."""
     response = conf.response_model.name
     recommender = conf.recommendations.model_name
     uplift = conf.response_model.uplift_name
+    topics, sentiment = conf.text.model_name, conf.text.sentiment_model_name
     variants = {
         response: response, f"{response}.{LOGISTIC_BASELINE}": response,
         f"{response}.{RECENCY_RULE}": response, recommender: recommender,
-        f"{recommender}.{POPULARITY_BASELINE}": recommender, uplift: uplift,
+        f"{recommender}.{POPULARITY_BASELINE}": recommender,
+        f"{recommender}.{WITH_COLD_START}": recommender, uplift: uplift,
         f"{uplift}.{RESPONSE_RANKER}": uplift, f"{uplift}.{RANDOM_RANKER}": uplift,
+        topics: topics, sentiment: sentiment,
     }  # fmt: skip
     metrics = tables.read(catalog.MODEL_METRICS).where(F.col(c.MODEL_NAME).isin(list(variants)))
     latest = dict(
@@ -122,8 +129,9 @@ def _model_metrics(tables: Tables, conf: Conf, data: ReportData) -> None:
         .agg(F.max_by(c.MODEL_VERSION, F.expr(f"int(substr({c.MODEL_VERSION}, 2))")))
         .collect()
     )
-    for model in (response, recommender, uplift):
-        serving = champion_version(conf, model) or latest.get(model)
+    for model in (response, recommender, uplift, topics, sentiment):
+        gated = model in (response, recommender, uplift)
+        serving = (champion_version(conf, model) if gated else None) or latest.get(model)
         if serving is not None:
             data.model_versions[model] = serving
     wanted = F.lit(False)
@@ -133,7 +141,8 @@ def _model_metrics(tables: Tables, conf: Conf, data: ReportData) -> None:
                 (F.col(c.MODEL_NAME) == F.lit(name))
                 & (F.col(c.MODEL_VERSION) == F.lit(data.model_versions[owner]))
             )
-    rows = metrics.where(wanted & F.col(c.SPLIT).isin(VALIDATION, HOLDOUT, MODEL)).collect()
+    splits = (VALIDATION, HOLDOUT, MODEL, ALL_DOCUMENTS)
+    rows = metrics.where(wanted & F.col(c.SPLIT).isin(*splits)).collect()
     for row in rows:
         owner = variants[row[c.MODEL_NAME]]
         name, split, metric, value = row[c.MODEL_NAME], row[c.SPLIT], row[c.METRIC], row[c.VALUE]
@@ -145,6 +154,12 @@ def _model_metrics(tables: Tables, conf: Conf, data: ReportData) -> None:
             data.ranking_metrics.setdefault(name, {})[metric] = value
         elif owner == uplift and split == VALIDATION:
             data.uplift_metrics.setdefault(name, {})[metric] = value
+        elif owner == topics and metric.startswith(PERPLEXITY_OF_K):
+            data.topic_perplexity[int(metric[len(PERPLEXITY_OF_K) :])] = value
+        elif owner == topics and metric == CHOSEN_K:
+            data.chosen_topics = int(value)
+        elif owner == sentiment and split == HOLDOUT:
+            data.sentiment_metrics[metric] = value
 
 
 def build_report(spark: SparkSession, conf: Conf, tables: Tables, *, as_of: date) -> ReportResult:

@@ -40,6 +40,11 @@ TERM_COUNTS = "term_counts"
 TFIDF = "tfidf"
 PRODUCT_DOC = "product"
 REVIEW_DOC = "review"
+#: ``gold/model_metrics`` names of the topic model: held-out log-perplexity of each k
+#: (``log_perplexity_k<k>``) and the k chosen, measured over all documents.
+PERPLEXITY_OF_K = "log_perplexity_k"
+CHOSEN_K = "chosen_k"
+ALL_DOCUMENTS = "all"
 #: Links and the ingestion's masks carry no meaning for a topic or a sentiment.
 _NOISE = r"(https?://\S+|www\.\S+|\[email\]|\[phone\])"
 #: Anything but letters (emoji, digits, punctuation) separates words.

@@ -190,9 +190,9 @@ def build_text_features(
             in_schema(similar, tables.spec(catalog.SIMILAR_PRODUCTS).schema),
             day,
         )
-        rows = [(text.model_name, HOLDOUT, f"log_perplexity_k{k}", v)
+        rows = [(text.model_name, HOLDOUT, f"{mining.PERPLEXITY_OF_K}{k}", v)
                 for k, v in topics.perplexities.items()]  # fmt: skip
-        rows.append((text.model_name, "all", "chosen_k", float(topics.k)))
+        rows.append((text.model_name, mining.ALL_DOCUMENTS, mining.CHOSEN_K, float(topics.k)))
         rows += [(text.sentiment_model_name, HOLDOUT, m, v) for m, v in report.sentiment.items()]
         report.writes[catalog.MODEL_METRICS] = tables.append(
             catalog.MODEL_METRICS, metrics_rows(spark, version, created, rows)
