@@ -45,7 +45,6 @@ from campaignlake.tables import Tables, Txn, WriteResult, describe_writes
 
 #: The tables both recommender jobs read.
 INPUTS = (catalog.CLICKSTREAM_EVENTS, catalog.PRODUCTS, catalog.CUSTOMERS)
-#: The name of the served lists' metrics (ALS with the cold-start places) in the report.
 
 
 def content_neighbours(tables: Tables, as_of: date) -> DataFrame | None:
