@@ -19,15 +19,21 @@ def with_row_numbers(df: DataFrame, order: list[Column], column: str) -> DataFra
     Consecutive numbers without a global window (which would move every row into one
     partition): rows are range-partitioned by ``order``, numbered within each partition and
     shifted by the sizes of the partitions before them; one small row per partition is all
-    that is aggregated across partitions.
+    that is aggregated across partitions (each partition's offset sums the sizes of the
+    partitions before it, a join of that small frame with itself rather than a window
+    without a partition).
     """
     parted = df.repartitionByRange(*order).withColumn("__rn_part", F.spark_partition_id())
     within = Window.partitionBy("__rn_part").orderBy(*order)
     numbered = parted.withColumn("__rn_within", F.row_number().over(within))
     sizes = numbered.groupBy("__rn_part").agg(F.count(F.lit(1)).alias("__rn_size"))
-    before = Window.orderBy("__rn_part").rowsBetween(Window.unboundedPreceding, -1)
-    offsets = sizes.select(
-        "__rn_part", F.coalesce(F.sum("__rn_size").over(before), F.lit(0)).alias("__rn_offset")
+    earlier = sizes.select(
+        F.col("__rn_part").alias("__rn_earlier"), F.col("__rn_size").alias("__rn_earlier_size")
+    )
+    offsets = (
+        sizes.join(F.broadcast(earlier), on=F.col("__rn_earlier") < F.col("__rn_part"), how="left")
+        .groupBy("__rn_part")
+        .agg(F.coalesce(F.sum("__rn_earlier_size"), F.lit(0)).alias("__rn_offset"))
     )
     return (
         numbered.join(F.broadcast(offsets), on="__rn_part", how="inner")

@@ -74,9 +74,13 @@ def delta_settings(extra_packages: str = "") -> dict[str, str]:
     }
 
 
-def local_defaults(conf: Conf) -> dict[str, str]:
-    """Spark settings for a session campaignlake builds itself in local mode."""
+def local_defaults(conf: Conf, *, verbose: bool = False) -> dict[str, str]:
+    """Spark settings for a session campaignlake builds itself in local mode (``verbose``:
+    Spark's own warnings on the console too, which otherwise shows errors only)."""
     settings = {
+        # From the context's start on, so the warnings logged before the session exists are
+        # kept off the console as well.
+        "spark.log.level": "WARN" if verbose else "ERROR",
         "spark.ui.enabled": "false",
         "spark.ui.showConsoleProgress": "false",
         "spark.sql.adaptive.enabled": "true",
@@ -116,7 +120,7 @@ def local_defaults(conf: Conf) -> dict[str, str]:
     return settings
 
 
-def get_spark(conf: Conf) -> SparkSession:
+def get_spark(conf: Conf, *, verbose: bool = False) -> SparkSession:
     """Return the session for this run.
 
     Parameters
@@ -124,6 +128,9 @@ def get_spark(conf: Conf) -> SparkSession:
     conf
         The loaded configuration; ``conf.spark.master`` decides between a local session built
         here and the platform's session.
+    verbose
+        For a session built here: log Spark's warnings to the console (by default only its
+        errors, so that a job's console shows its stages, results and errors).
 
     Returns
     -------
@@ -141,11 +148,9 @@ def get_spark(conf: Conf) -> SparkSession:
             # A laptop's hostname may resolve to a non-loopback address; local mode needs none.
             os.environ.setdefault("SPARK_LOCAL_IP", "127.0.0.1")
         builder = SparkSession.builder.master(conf.spark.master).appName(conf.spark.app_name)
-        for key, value in local_defaults(conf).items():
+        for key, value in local_defaults(conf, verbose=verbose).items():
             builder = builder.config(key, value)
-        spark = builder.getOrCreate()
-        spark.sparkContext.setLogLevel("WARN")
-        return spark
+        return builder.getOrCreate()
     spark = SparkSession.builder.appName(conf.spark.app_name).getOrCreate()
     launched = spark.sparkContext.getConf()
     for key, value in SEMANTIC_DEFAULTS.items():

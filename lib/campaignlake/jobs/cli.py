@@ -33,6 +33,12 @@ def parser() -> argparse.ArgumentParser:
         )
         sub.add_argument("--conf-dir", default=None, help="directory holding <env>.yaml")
         sub.add_argument(
+            "--verbose",
+            action="store_true",
+            help="also log each step's timing and Spark's warnings (default: stages, results "
+            "and errors only)",
+        )
+        sub.add_argument(
             "--var",
             dest="variables",
             type=variable,
@@ -80,7 +86,7 @@ def run(job: Job, args: argparse.Namespace) -> None:
         kwargs["as_of"] = args.date
     conf = load_conf(args.env, args.conf_dir, dict(args.variables))
     if job.session:
-        spark = get_spark(conf)
+        spark = get_spark(conf, verbose=args.verbose)
         result = job.run(spark, conf, Tables(spark, conf), **kwargs)
     else:
         result = job.run(conf, **kwargs)
@@ -99,7 +105,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         args.date = args.date - timedelta(days=days_back)
     job = next(job for job in JOBS if job.name == args.job)
     logging.basicConfig(
-        level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
+        level=logging.INFO if args.verbose else logging.WARNING,
+        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
     )
     logging.getLogger("py4j").setLevel(logging.WARNING)
     try:

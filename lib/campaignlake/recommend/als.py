@@ -19,7 +19,7 @@ from pyspark.sql import DataFrame, Window
 from pyspark.sql import functions as F
 
 from campaignlake import columns as c
-from campaignlake.frames import fit_layout
+from campaignlake.frames import fit_layout, with_row_numbers
 
 ALS_SOURCE = "als"
 CONTENT_SOURCE = "content_cold_start"
@@ -89,9 +89,14 @@ def popularity(interactions: DataFrame, catalog: DataFrame) -> DataFrame:
         "popularity", F.coalesce(F.col("popularity"), F.lit(0.0))
     )
     order = [F.desc("popularity"), F.asc(c.PRODUCT_ID)]
-    # A catalog is small: one window over it is cheaper than any distributed scheme.
-    return ranked.withColumn(_POSITION, F.row_number().over(Window.orderBy(*order))).withColumn(
-        "category_position", F.row_number().over(Window.partitionBy(c.CATEGORY).orderBy(*order))
+    # Numbered without a global window, which would move the whole catalogue into one
+    # partition.
+    return (
+        with_row_numbers(ranked, order, _POSITION)
+        .withColumn(_POSITION, F.col(_POSITION).cast("int"))
+        .withColumn(
+            "category_position", F.row_number().over(Window.partitionBy(c.CATEGORY).orderBy(*order))
+        )
     )
 
 
@@ -338,13 +343,11 @@ def similar_by_vectors(
 ) -> DataFrame:
     """:func:`similar_products` for any product vectors (text embeddings): for each product of
     ``vectors`` (``product_id`` and the array ``column``), the ``n`` active products with the
-    most similar vector by cosine. Blocks are ``block_size`` products in id order (one window
-    over the catalogue, which is small)."""
-    position = F.row_number().over(Window.orderBy(c.PRODUCT_ID)) - 1
-    numbered = vectors.select(
+    most similar vector by cosine. Blocks are ``block_size`` products in id order."""
+    numbered = with_row_numbers(vectors, [F.col(c.PRODUCT_ID)], _POSITION).select(
         c.PRODUCT_ID,
         F.col(column).alias(_VECTOR),
-        F.floor(position / block_size).alias(_BLOCK),
+        F.floor((F.col(_POSITION) - 1) / block_size).alias(_BLOCK),
     )
     return _nearest(numbered, active, n)
 

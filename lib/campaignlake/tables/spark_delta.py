@@ -6,8 +6,11 @@ Catalog's ``catalog.schema.table``): named tables are created with ``CREATE TABL
 schema first, when missing), written with ``saveAsTable`` and read with ``DeltaTable.forName``.
 
 Every write is tagged with a unique ``userMetadata`` in its commit, so whether *this* write
-committed, and at which version, is read from the table's history rather than guessed from
-versions (another writer may commit in between). Delta's own failures are mapped to the named
+committed, and at which version, is read from the commit itself rather than guessed from
+versions (another writer may commit in between). For a table addressed by path that costs no
+Spark job: the ``_delta_log`` folder is listed before and after the write and the new commit
+files (normally one) are read for the tag; a table addressed by name (whose files Unity Catalog
+may not let the driver read) is looked up in its history instead. Delta's own failures are mapped to the named
 errors the jobs handle: a commit that keeps losing to concurrent writers is retried
 ``commit_retries`` times and then raises :class:`CommitConflictError`; rows outside a
 ``replaceWhere`` raise :class:`ReplaceWhereViolationError`.
@@ -15,6 +18,7 @@ errors the jobs handle: a commit that keeps losing to concurrent writers is retr
 
 from __future__ import annotations
 
+import json
 import uuid
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -111,6 +115,8 @@ class SparkDeltaEngine:
         self.stats_columns = stats_columns
         #: Tables this engine created or checked against their spec: checked once per run.
         self._checked: set[str] = set()
+        #: Where each table addressed by name keeps its files (its commit log is read there).
+        self._locations: dict[str, str] = {}
 
     def _delta(self, path: str) -> Any:
         from delta.tables import DeltaTable
@@ -158,7 +164,12 @@ class SparkDeltaEngine:
         self._checked.add(path)
         if self.exists(path):
             check_schema(self.schema(path), spec.schema, path)
-            current = self._delta(path).detail().first()["properties"] or {}
+            # SHOW TBLPROPERTIES reads the metadata only; DESCRIBE DETAIL also counts the
+            # table's files, which costs three Spark jobs on a table's first look in a session.
+            current = {
+                row[0]: row[1]
+                for row in self.spark.sql(f"SHOW TBLPROPERTIES {_sql_table(path)}").collect()
+            }
             if STATS_COLUMNS_PROPERTY in properties and STATS_COLUMNS_PROPERTY not in current:
                 self.spark.sql(
                     f"ALTER TABLE {_sql_table(path)} SET TBLPROPERTIES "
@@ -187,7 +198,23 @@ class SparkDeltaEngine:
 
     def version(self, path: str) -> int:
         """The table's current version."""
+        if not is_table_name(path):
+            head = self._head(path)
+            if head is None:
+                raise TableNotFoundError(f"no Delta table at {path}")
+            return head
         return int(self._delta(path).history(1).select("version").first()[0])
+
+    def _head(self, path: str) -> int | None:
+        """The newest commit in the ``_delta_log`` of the table at ``path`` (``None`` without
+        one), from a listing of the folder: Delta never removes its newest commit file, and a
+        listing runs no Spark job where ``history(1)`` runs one."""
+        versions = [
+            int(name[:20])
+            for name in HadoopFs(self.spark).list(_log_folder(path))
+            if len(name) == len("0" * 20 + ".json") and name.endswith(".json") and name[:20].isdigit()
+        ]
+        return max(versions, default=None)
 
     def schema(self, path: str) -> StructType:
         """The table's schema."""
@@ -319,11 +346,9 @@ class SparkDeltaEngine:
         self, path: str, spec: TableSpec, predicate: str, txn: Txn | None = None
     ) -> WriteResult:
         """Delete the rows matching ``predicate``."""
+        # No pre-check for matching rows: Delta's DELETE commits nothing when no file holds a
+        # matching row, and the commit lookup then reports "no change".
         table = self._delta(path)
-        if table.toDF().where(F.coalesce(F.expr(predicate), F.lit(False))).limit(1).count() == 0:
-            return WriteResult(
-                committed=False, version=self.version(path), skipped_reason="no change"
-            )
 
         def delete(tag: str) -> None:
             with self._dml_txn(txn), self._session_conf(USER_METADATA_CONF, tag):
@@ -377,6 +402,7 @@ class SparkDeltaEngine:
         the result says whether *its* commit landed, found by the tag in the history."""
         for _ in range(self.commit_retries + 1):
             tag = f"campaignlake:{uuid.uuid4().hex}"
+            before = None if is_table_name(path) else self._head(path)
             try:
                 work(tag)
             except Exception as exc:
@@ -389,13 +415,17 @@ class SparkDeltaEngine:
                 if any(marker in text for marker in _CONFLICTS):
                     continue
                 raise
-            return self._result(path, tag)
+            return self._result(path, tag, before)
         raise CommitConflictError(
             f"{path}: {operation} lost to concurrent writers {self.commit_retries + 1} times; "
             "nothing was committed and no other writer's files were touched"
         )
 
-    def _result(self, path: str, tag: str) -> WriteResult:
+    def _result(self, path: str, tag: str, before: int | None) -> WriteResult:
+        """What the write tagged ``tag`` committed: for a path, from the commit files written
+        since version ``before``; for a name, from the table's history."""
+        if before is not None:
+            return self._result_from_log(path, tag, before)
         table = self._delta(path)
         columns = ("version", "operationMetrics", "userMetadata")
         # Our commit is among the newest unless many writers committed since: look there first.
@@ -407,26 +437,24 @@ class SparkDeltaEngine:
             return WriteResult(
                 committed=False, version=int(recent[0]["version"]), skipped_reason="no change"
             )
-        metrics = {k: int(v) for k, v in (mine[0]["operationMetrics"] or {}).items()}
-
-        def first(*names: str) -> int:
-            return next((metrics[n] for n in names if n in metrics), 0)
-
         version = int(mine[0]["version"])
-        removed = first("numRemovedFiles", "numTargetFilesRemoved")
-        if not {"numRemovedFiles", "numTargetFilesRemoved"} & metrics.keys():
-            # Delta 3.x reports no removed-file count for an overwrite: count its log entry.
-            location = table.detail().first()["location"] if is_table_name(path) else path
-            commit = HadoopFs(self.spark).read_text(f"{location}/_delta_log/{version:020d}.json")
-            removed = sum(1 for line in commit.splitlines() if line.startswith('{"remove"'))
-        return WriteResult(
-            committed=True,
-            version=version,
-            files_added=first("numAddedFiles", "numTargetFilesAdded", "numFiles"),
-            files_removed=removed,
-            rows_written=first("numOutputRows")
-            or first("numTargetRowsInserted") + first("numTargetRowsUpdated"),
-        )
+        if path not in self._locations:
+            self._locations[path] = table.detail().first()["location"]
+        location = self._locations[path]
+        commit = HadoopFs(self.spark).read_text(_commit_file(location, version))
+        return _commit_result(version, mine[0]["operationMetrics"], commit)
+
+    def _result_from_log(self, path: str, tag: str, before: int) -> WriteResult:
+        head = self._head(path)
+        assert head is not None, path  # the table existed before the write
+        files = HadoopFs(self.spark)
+        # Newest first: ours is the last commit unless another writer committed after it.
+        for version in range(head, before, -1):
+            commit = files.read_text(_commit_file(path, version))
+            info = _commit_info(commit)
+            if info.get("userMetadata") == tag:
+                return _commit_result(version, info.get("operationMetrics"), commit)
+        return WriteResult(committed=False, version=head, skipped_reason="no change")
 
     @contextmanager
     def _session_conf(self, key: str, value: str | None) -> Iterator[None]:
@@ -454,3 +482,39 @@ class SparkDeltaEngine:
             self._session_conf(TXN_VERSION_CONF, str(txn.version)),
         ):
             yield
+
+
+def _log_folder(path: str) -> str:
+    return f"{path.rstrip('/')}/_delta_log"
+
+
+def _commit_file(location: str, version: int) -> str:
+    return f"{_log_folder(location)}/{version:020d}.json"
+
+
+def _commit_info(commit: str) -> dict[str, Any]:
+    """The ``commitInfo`` action of a commit file (Delta writes it first)."""
+    for line in commit.splitlines():
+        if line.startswith('{"commitInfo"'):
+            return dict(json.loads(line)["commitInfo"])
+    return {}
+
+
+def _commit_result(version: int, operation_metrics: Any, commit: str) -> WriteResult:
+    """A committed write's result from its commit's metrics and actions."""
+    metrics = {k: int(v) for k, v in (operation_metrics or {}).items()}
+
+    def first(*names: str) -> int:
+        return next((metrics[n] for n in names if n in metrics), 0)
+
+    # Counted from the commit's actions: Delta 3.x reports no removed-file count for an
+    # overwrite.
+    removed = sum(1 for line in commit.splitlines() if line.startswith('{"remove"'))
+    return WriteResult(
+        committed=True,
+        version=version,
+        files_added=first("numAddedFiles", "numTargetFilesAdded", "numFiles"),
+        files_removed=removed,
+        rows_written=first("numOutputRows")
+        or first("numTargetRowsInserted") + first("numTargetRowsUpdated"),
+    )
