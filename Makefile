@@ -9,7 +9,7 @@ DATE_ARG := $(if $(DATE),--date $(DATE),)
 ARGS ?=
 
 .DEFAULT_GOAL := help
-.PHONY: help run test test-fast test-compat lint format dist pyfiles bench-ingest bench-features bench-als profile-recommender bench-audiences bench-erasure bench-measure bench-stream stream-demo java clean-data clean
+.PHONY: help run test test-fast test-system test-compat lint format dist pyfiles bench-tables bench-ingest bench-features bench-als profile-recommender bench-audiences bench-erasure bench-measure bench-stream stream-demo java clean-data clean
 
 help: ## List the targets
 	@grep -E '^[a-zA-Z_-]+:.*?## ' $(MAKEFILE_LIST) | awk 'BEGIN {FS = ":.*?## "}; {printf "  %-14s %s\n", $$1, $$2}'
@@ -31,11 +31,16 @@ java: ## Check that Java 17 is installed (Spark needs it)
 run: $(STAMP) java ## Run the whole pipeline on the embedded generated sample data
 	$(PY) jobs/run.py run_pipeline --env $(ENV) $(DATE_ARG) $(ARGS)
 
-test: $(STAMP) java ## Run the test suite
-	$(PY) -m pytest -q --durations=15
+# The suite's tiers (README, "Tests"); budgets on an idle 2-core machine: test-fast 4 min,
+# test 20 min, the whole of .ci/run 45 min.
+test: $(STAMP) java ## Run the unit and job-level tests
+	$(PY) -m pytest -q -m 'not system' --durations=15
 
-test-fast: $(STAMP) java ## Run the tests not marked slow
-	$(PY) -m pytest -q -m 'not slow'
+test-fast: $(STAMP) java ## Run the unit tests (literal inputs)
+	$(PY) -m pytest -q -m 'not job and not system' --durations=10
+
+test-system: $(STAMP) java ## Run the system tests: job processes, the Kafka broker, the standalone cluster, the other table layouts
+	$(PY) -m pytest -q -m system --durations=15
 
 # EMR 7's Spark and Delta in a second virtualenv: the engine contract and the fast tests.
 COMPAT_VENV := .venv-compat
@@ -49,8 +54,8 @@ $(COMPAT_STAMP): pyproject.toml
 	$(COMPAT_PY) -m pip install --quiet -e '.[dev]' $(COMPAT_SPARK)
 	@touch $(COMPAT_STAMP)
 
-test-compat: $(COMPAT_STAMP) java ## Run the fast tests (engine contract included) on Spark 3.5 / Delta 3.3, as on EMR 7
-	$(COMPAT_PY) -m pytest -q -m 'not slow' -p no:cacheprovider
+test-compat: $(COMPAT_STAMP) java ## Run the unit tests (engine contract included) on Spark 3.5 / Delta 3.3, as on EMR 7
+	$(COMPAT_PY) -m pytest -q -m 'not job and not system' -p no:cacheprovider --durations=10
 
 lint: $(STAMP) ## ruff check, ruff format check and the import-layer contracts (pyproject.toml)
 	$(VENV)/bin/ruff check lib jobs tests bench
@@ -66,6 +71,9 @@ dist: $(STAMP) pyfiles ## Build the wheel (console entry points for every job) a
 
 pyfiles: ## Build dist/campaignlake-pyfiles.zip, the package for spark-submit --py-files
 	$(PYTHON) scripts/build_pyfiles.py dist/campaignlake-pyfiles.zip
+
+bench-tables: $(STAMP) java ## Benchmark Tables against bare delta-spark: append, overwrite, replaceWhere, merge, delete at 10 and 100k rows (writes bench/out/tables.json)
+	$(PY) bench/bench_tables.py --rows 10 100000 --repeats 5
 
 bench-ingest: $(STAMP) java ## Benchmark clickstream ingestion on delta-spark and delta-rs against plain Spark JSON->Parquet (writes bench/out)
 	$(PY) bench/bench_ingest.py --events 1000000

@@ -23,7 +23,7 @@ if TYPE_CHECKING:
     from tests.conftest import SampleModels
 
 
-@pytest.mark.slow
+@pytest.mark.job
 def test_audiences_on_the_sample_respect_consent_and_reruns_change_nothing(
     spark: SparkSession, sample_models: SampleModels, sample_audiences: AudienceReport
 ) -> None:

@@ -31,7 +31,7 @@ def run_job(data_dir: Path, *args: str) -> str:
     return done.stdout
 
 
-@pytest.mark.slow
+@pytest.mark.system
 def test_jobs_in_separate_processes_find_tables_by_name(tmp_path: Path) -> None:
     data = tmp_path / "data"
     landing = data / "landing"

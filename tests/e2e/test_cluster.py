@@ -34,7 +34,7 @@ from campaignlake.tables import Tables
 from campaignlake.tables.spark_delta import SparkDeltaEngine
 from tests.literals import assert_frames_equal
 
-pytestmark = [pytest.mark.slow, pytest.mark.cluster]
+pytestmark = [pytest.mark.system, pytest.mark.cluster]
 
 if TYPE_CHECKING:
     from tests.conftest import SampleModels

@@ -42,7 +42,7 @@ if TYPE_CHECKING:
 NAMED_SCHEMA = "sample_by_name"
 
 
-@pytest.mark.slow
+@pytest.mark.system
 @pytest.mark.parametrize(
     "engine, by_name", [("delta-rs", False), ("spark", True)], ids=["delta-rs", "tables-by-name"]
 )

@@ -17,7 +17,7 @@ from campaignlake.tables import Tables
 from tests.conftest import PLANTED_LIFT_FILE, SAMPLE_AS_OF
 
 
-@pytest.mark.slow
+@pytest.mark.job
 def test_the_readout_recovers_the_planted_lift_within_its_interval(
     spark: SparkSession, sample_warehouse: tuple[Conf, Tables]
 ) -> None:

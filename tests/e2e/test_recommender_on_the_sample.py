@@ -20,7 +20,7 @@ if TYPE_CHECKING:
     from tests.conftest import SampleModels
 
 
-@pytest.mark.slow
+@pytest.mark.job
 def test_recommender_beats_popularity_and_every_customer_gets_k_products(
     spark: SparkSession, sample_models: SampleModels
 ) -> None:

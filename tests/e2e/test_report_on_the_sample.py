@@ -19,7 +19,7 @@ if TYPE_CHECKING:
     from tests.conftest import SampleModels
 
 
-@pytest.mark.slow
+@pytest.mark.job
 def test_the_sample_report_loads_without_errors_and_shows_every_plot(
     spark: SparkSession, sample_models: SampleModels, sample_audiences: AudienceReport
 ) -> None:

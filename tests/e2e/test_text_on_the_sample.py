@@ -24,7 +24,7 @@ if TYPE_CHECKING:
 AS_OF = date(2026, 10, 31)
 
 
-@pytest.mark.slow
+@pytest.mark.job
 def test_reviews_are_ingested_masked_and_their_sentiment_is_learned(
     spark: SparkSession, sample_models: SampleModels
 ) -> None:
@@ -57,7 +57,7 @@ def test_reviews_are_ingested_masked_and_their_sentiment_is_learned(
     assert "ROC AUC" in report.describe() and "LDA: k=" in report.describe()
 
 
-@pytest.mark.slow
+@pytest.mark.job
 def test_topics_and_text_neighbours_find_the_catalogue_structure(
     sample_models: SampleModels,
 ) -> None:
@@ -91,7 +91,7 @@ def test_topics_and_text_neighbours_find_the_catalogue_structure(
     assert methods == {c.ALS_METHOD, c.CONTENT_METHOD}
 
 
-@pytest.mark.slow
+@pytest.mark.job
 def test_cold_products_are_recommended_from_text_similarity(sample_models: SampleModels) -> None:
     conf, report = sample_models.conf, sample_models.recommender
     name = conf.recommendations.model_name
@@ -105,7 +105,7 @@ def test_cold_products_are_recommended_from_text_similarity(sample_models: Sampl
     assert f"cold_recall {served['cold_recall']:.4f}" in report.describe()
 
 
-@pytest.mark.slow
+@pytest.mark.job
 def test_customer_features_carry_topic_affinity_and_recent_negative_reviews(
     sample_models: SampleModels,
 ) -> None:

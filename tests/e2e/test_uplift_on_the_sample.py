@@ -27,7 +27,7 @@ if TYPE_CHECKING:
     from tests.conftest import SampleModels
 
 
-@pytest.mark.slow
+@pytest.mark.job
 def test_the_uplift_model_is_compared_recorded_and_scores_beside_the_response_model(
     spark: SparkSession, sample_models: SampleModels, tmp_path: Path
 ) -> None:

@@ -85,7 +85,7 @@ def test_parsed_reviews_are_masked_typed_and_rejected_with_a_reason(spark: Spark
     assert "+33 6 12 34 56 78" in got["R7"][c.RAW_RECORD]
 
 
-@pytest.mark.slow
+@pytest.mark.job
 def test_reviews_and_described_products_are_ingested(
     spark: SparkSession, conf: Conf, tables: Tables
 ) -> None:

@@ -28,14 +28,14 @@ from tests.literals import CRM_HEADER, NOW, crm_row, event_line, write
 #: Whole ingestion runs, several per test: each is seconds of Delta commits on the native
 #: engine (a MERGE alone is ~3 s of fixed cost), so they run in `make test`, not `test-fast`;
 #: the parse-and-refine rules they rely on are tested fast in test_clickstream.py and beside it.
-job_runs = pytest.mark.slow
+job_tier = pytest.mark.job
 
 
 def versions(tables: Tables, *keys: str) -> dict[str, int]:
     return {k: tables.version(k) for k in keys}
 
 
-@job_runs
+@job_tier
 def test_clickstream_ingests_new_files_once(
     spark: SparkSession, conf: Conf, tables: Tables
 ) -> None:
@@ -79,7 +79,7 @@ def test_clickstream_ingests_new_files_once(
     assert ("e1", "already_ingested") in quarantine and ("e3", "negative_price") in quarantine
 
 
-@job_runs
+@job_tier
 def test_too_many_rejects_fail_with_file_and_reason_and_write_only_quarantine(
     spark: SparkSession, conf: Conf, tables: Tables
 ) -> None:
@@ -112,7 +112,7 @@ class SimulatedCrash(BaseException):
     pass
 
 
-@job_runs
+@job_tier
 def test_crash_before_the_batch_is_closed_is_finished_by_the_next_run(
     spark: SparkSession, conf: Conf, tables: Tables, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -144,7 +144,7 @@ def test_crash_before_the_batch_is_closed_is_finished_by_the_next_run(
     ]
 
 
-@job_runs
+@job_tier
 def test_crm_newest_wins_invalid_fields_are_nulled_and_replays_change_nothing(
     spark: SparkSession, conf: Conf, tables: Tables
 ) -> None:
@@ -238,7 +238,7 @@ def test_crm_newest_wins_invalid_fields_are_nulled_and_replays_change_nothing(
     assert customers["C1"][c.EMAIL_OPT_IN] is False and customers["C2"][c.EMAIL_VALID] is False
 
 
-@job_runs
+@job_tier
 def test_a_crm_file_with_a_wrong_header_is_quarantined_whole_and_the_rest_ingested(
     spark: SparkSession, conf: Conf, tables: Tables
 ) -> None:
@@ -270,7 +270,7 @@ def test_outside_local_the_hmac_key_must_come_from_the_environment(
         ingest_crm(spark, strict, tables, now=NOW)
 
 
-@job_runs
+@job_tier
 def test_products_and_campaigns(spark: SparkSession, conf: Conf, tables: Tables) -> None:
     landing = conf.paths.landing
     write(
@@ -365,7 +365,7 @@ def test_products_and_campaigns(spark: SparkSession, conf: Conf, tables: Tables)
     }
 
 
-@job_runs
+@job_tier
 def test_every_table_opens_with_deltalake_and_matches_spark(
     spark: SparkSession, conf: Conf, tables: Tables
 ) -> None:

@@ -28,7 +28,7 @@ from campaignlake.tables import Tables
 from campaignlake.tables.delta_rs import DeltaRsEngine
 from tests.literals import CRM_HEADER, NOW, campaign, crm_row, event_line, write
 
-pytestmark = pytest.mark.slow
+pytestmark = pytest.mark.job
 
 CONTACT_HISTORY = "campaign_id string, customer_id string, channel string, contact_date date"
 

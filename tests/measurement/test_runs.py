@@ -121,7 +121,7 @@ def test_lift_is_read_from_behaviour_in_the_window(
 
 
 # Slow: three more warehouses of literal tables; make test-fast keeps the first.
-@pytest.mark.slow
+@pytest.mark.job
 def test_rerun_commits_nothing_and_small_groups_are_not_measured(
     spark: SparkSession, conf: Conf, tables: Tables
 ) -> None:
@@ -139,7 +139,7 @@ def test_rerun_commits_nothing_and_small_groups_are_not_measured(
 
 
 # Slow: three more warehouses of literal tables; make test-fast keeps the first.
-@pytest.mark.slow
+@pytest.mark.job
 def test_before_any_window_closes_nothing_is_measured(
     spark: SparkSession, conf: Conf, tables: Tables
 ) -> None:
@@ -149,7 +149,7 @@ def test_before_any_window_closes_nothing_is_measured(
 
 
 # Slow: three more warehouses of literal tables; make test-fast keeps the first.
-@pytest.mark.slow
+@pytest.mark.job
 def test_a_campaign_naming_a_category_counts_only_purchases_in_it(
     spark: SparkSession, conf: Conf, tables: Tables
 ) -> None:

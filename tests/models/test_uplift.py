@@ -80,7 +80,7 @@ def test_uplift_cannot_be_measured_without_a_control_group() -> None:
         uplift.uplift_metrics([decile(d, 10, 1, 0, 0) for d in range(1, 11)])
 
 
-@pytest.mark.slow
+@pytest.mark.job
 def test_on_a_known_heterogeneous_effect_the_uplift_model_beats_the_response_model(
     spark: SparkSession, conf: Conf
 ) -> None:

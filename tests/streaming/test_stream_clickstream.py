@@ -28,7 +28,7 @@ from campaignlake.tables import Tables
 from tests.kafka_broker import REPO_ROOT, consume, kafka_broker, publish
 from tests.literals import NOW, event_line, seed_trigger_inputs, with_only_rule, write
 
-pytestmark = pytest.mark.slow
+pytestmark = pytest.mark.system
 
 
 @pytest.fixture

@@ -24,7 +24,7 @@ from campaignlake.tables import Tables
 from tests.kafka_broker import REPO_ROOT
 from tests.literals import event_line, seed_trigger_inputs, with_only_rule, write
 
-pytestmark = pytest.mark.slow
+pytestmark = pytest.mark.system
 
 CUSTOMERS = [f"C{n:02d}" for n in range(24)]
 

@@ -29,7 +29,7 @@ from campaignlake.streaming.runs import stream_clickstream, stream_triggers
 from campaignlake.tables import Tables
 from tests.literals import NOW, event_line, frame, write
 
-pytestmark = pytest.mark.slow
+pytestmark = pytest.mark.system
 
 RULES = {
     "cart": """

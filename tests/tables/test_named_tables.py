@@ -38,7 +38,7 @@ def location(spark: SparkSession, name: str) -> str:
 
 
 # Every operation on one table in one test (~30 s): in make test, to keep test-fast within 5 min.
-@pytest.mark.slow
+@pytest.mark.system
 def test_a_named_table_is_created_written_and_read_like_a_path(
     engine: SparkDeltaEngine, spark: SparkSession, name: str
 ) -> None:

@@ -10,15 +10,18 @@ committed, and at which version, is read from the commit itself rather than gues
 versions (another writer may commit in between). For a table addressed by path that costs no
 Spark job: the ``_delta_log`` folder is listed before and after the write and the new commit
 files (normally one) are read for the tag; a table addressed by name (whose files Unity Catalog
-may not let the driver read) is looked up in its history instead. Delta's own failures are mapped to the named
-errors the jobs handle: a commit that keeps losing to concurrent writers is retried
-``commit_retries`` times and then raises :class:`CommitConflictError`; rows outside a
-``replaceWhere`` raise :class:`ReplaceWhereViolationError`.
+may not let the driver read) is looked up in its history instead.
+
+Delta's own failures are mapped to the named errors the jobs handle: a commit that keeps losing
+to concurrent writers is retried ``commit_retries`` times and then raises
+:class:`CommitConflictError`; rows outside a ``replaceWhere`` raise
+:class:`ReplaceWhereViolationError`.
 """
 
 from __future__ import annotations
 
 import json
+import re
 import uuid
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -53,6 +56,8 @@ TXN_APP_ID_CONF = "spark.databricks.delta.write.txnAppId"
 TXN_VERSION_CONF = "spark.databricks.delta.write.txnVersion"
 USER_METADATA_CONF = "spark.databricks.delta.commitInfo.userMetadata"
 RETENTION_CHECK_CONF = "spark.databricks.delta.retentionDurationCheck.enabled"
+#: A commit file of the ``_delta_log`` folder (checkpoints and CRC files are not).
+_COMMIT_FILE = re.compile(r"\d{20}\.json")
 #: How many of the newest commits are searched first for a write's own commit.
 _RECENT = 20
 #: Delta's default retention: asking for less is deliberate here (erasure, maintenance).
@@ -212,7 +217,7 @@ class SparkDeltaEngine:
         versions = [
             int(name[:20])
             for name in HadoopFs(self.spark).list(_log_folder(path))
-            if len(name) == len("0" * 20 + ".json") and name.endswith(".json") and name[:20].isdigit()
+            if _COMMIT_FILE.fullmatch(name)
         ]
         return max(versions, default=None)
 
