@@ -176,29 +176,36 @@ def _fit_best_k(inputs: DataFrame, conf: SegmentsConf) -> BehaviourSegmentation:
         return BehaviourSegmentation(
             model=Pipeline(stages=[single]).fit(inputs), k=1, silhouettes={}
         )
-    prepare = [
-        VectorAssembler(inputCols=names, outputCol=_FEATURES),
-        StandardScaler(inputCol=_FEATURES, outputCol=_SCALED, withMean=True, withStd=True),
-    ]
+    # The scaling does not depend on k: fitted once, and its output (the same rows in the same
+    # partitions as the pipeline of each k would compute) cached for every k's fit.
+    prepare = Pipeline(
+        stages=[
+            VectorAssembler(inputCols=names, outputCol=_FEATURES),
+            StandardScaler(inputCol=_FEATURES, outputCol=_SCALED, withMean=True, withStd=True),
+        ]
+    ).fit(inputs)
+    scaled = prepare.transform(inputs).persist(StorageLevel.MEMORY_AND_DISK)
     evaluator = ClusteringEvaluator(featuresCol=_SCALED, predictionCol=_CLUSTER)
     silhouettes: dict[int, float] = {}
     best: tuple[float, int, PipelineModel] | None = None
     # Fewer distinct behaviours than kmeans_k_min (a small development extract) still get
     # segments: as many as there are behaviours, up to the configured minimum.
     k_min = min(conf.kmeans_k_min, distinct)
-    for k in range(k_min, min(conf.kmeans_k_max, distinct) + 1):
-        kmeans = KMeans(
-            k=k,
-            seed=conf.seed,
-            maxIter=conf.kmeans_max_iter,
-            featuresCol=_SCALED,
-            predictionCol=_CLUSTER,
-        )
-        model = Pipeline(stages=[*prepare, kmeans]).fit(inputs)
-        score = evaluator.evaluate(model.transform(inputs))
-        silhouettes[k] = score if math.isfinite(score) else float("nan")
-        if math.isfinite(score) and (best is None or score > best[0]):
-            best = (score, k, model)
+    try:
+        for k in range(k_min, min(conf.kmeans_k_max, distinct) + 1):
+            kmeans = KMeans(
+                k=k,
+                seed=conf.seed,
+                maxIter=conf.kmeans_max_iter,
+                featuresCol=_SCALED,
+                predictionCol=_CLUSTER,
+            ).fit(scaled)
+            score = evaluator.evaluate(kmeans.transform(scaled))
+            silhouettes[k] = score if math.isfinite(score) else float("nan")
+            if math.isfinite(score) and (best is None or score > best[0]):
+                best = (score, k, PipelineModel(stages=[*prepare.stages, kmeans]))
+    finally:
+        scaled.unpersist()
     if best is None:
         raise TrainingDataError(
             f"gold/customer_segments: k-means found no usable segmentation for k = {k_min} … "

@@ -152,6 +152,10 @@ def log_training_run(
                     MODEL_ARTIFACT,
                     signature=input_signature(model_inputs) if model_inputs else None,
                     dfs_tmpdir=_dfs_scratch(conf, scratch),
+                    # Said, not inferred: MLflow infers a Spark model's requirements by loading
+                    # it again in a new Python process with a Spark session of its own (about
+                    # 20 s per training run on a laptop); a Spark model needs pyspark only.
+                    pip_requirements=mlflow.spark.get_default_pip_requirements(),
                 )
     log.info(
         "MLflow run %s in %s (%s)", run.info.run_id, tracking_uri(conf), conf.tracking.experiment
