@@ -70,6 +70,23 @@ class HadoopFs:
             return []
         return sorted(status.getPath().getName() for status in fs.listStatus(directory))
 
+    def files(self, path: str) -> list[tuple[str, int, int]]:
+        """Every file below ``path`` (recursively): its path relative to ``path``, its size
+        and its modification time in epoch milliseconds, sorted by path (empty when ``path``
+        does not exist)."""
+        fs, directory = self._resolve(path)
+        if not fs.exists(directory):
+            return []
+        prefix = str(fs.makeQualified(directory).toString()).rstrip("/") + "/"
+        found = []
+        listed = fs.listFiles(directory, True)
+        while listed.hasNext():
+            status = listed.next()
+            name = str(status.getPath().toString())
+            relative = name[len(prefix) :] if name.startswith(prefix) else name
+            found.append((relative, int(status.getLen()), int(status.getModificationTime())))
+        return sorted(found)
+
     def write_bytes(self, path: str, data: bytes) -> None:
         """Create or replace ``path`` with ``data`` (parent directories are created)."""
         fs, target = self._resolve(path)

@@ -15,6 +15,7 @@ from campaignlake.audiences.runs import AudienceReport
 from campaignlake.catalog import TABLE_KEYS
 from campaignlake.config import Conf
 from campaignlake.errors import ConfigError
+from campaignlake.jobs import run_state
 from campaignlake.jobs.job import Job, RunDate
 from campaignlake.models.registry import ModelStore
 from campaignlake.report.runs import ReportResult
@@ -51,12 +52,18 @@ def run_stages(
     from_stage: str,
     retrain: bool,
     stages: Sequence[str],
+    intake: Sequence[str] = (),
+    recompute: bool = False,
 ) -> PipelineReport:
     """Run ``jobs`` in order from ``from_stage`` on; each prints its report and duration.
 
     Jobs whose date is optional (ingestion) get ``as_of`` as given; the others get the run
     date, which on a local run defaults to the sample's last day. A training job runs only
     when its model has no version yet, or with ``retrain``.
+
+    The stages after the ``intake`` stages are skipped when everything is as the last
+    complete run of the same date left it (:mod:`campaignlake.jobs.run_state`), unless the
+    run starts at a later stage, retrains, or ``recompute`` asks for every stage.
 
     Raises
     ------
@@ -70,9 +77,16 @@ def run_stages(
     store = ModelStore(spark, conf.paths.models)
     report = PipelineReport(tables_at=_tables_at(conf), models=conf.paths.models)
     first = stages.index(from_stage)
+    settled = first == 0 and not retrain and not recompute
+    recorded = run_state.read_recorded(spark, conf, run_date) if settled else None
     for job in jobs:
         if job.stage is None or stages.index(job.stage) < first:
             continue
+        if recorded is not None and job.stage not in intake:
+            if _unchanged_since(recorded, run_state.current_state(spark, conf, tables, run_date)):
+                report.exports, report.report = recorded.exports, recorded.report
+                return report
+            recorded = None
         if job.trains is not None and not retrain and store.versions(job.trains(conf)):
             continue
         given = as_of if job.date is RunDate.OPTIONAL else run_date
@@ -82,7 +96,27 @@ def run_stages(
             report.exports += [r.export_path for r in result.results]
         elif isinstance(result, ReportResult):
             report.report = result.path
+    state = run_state.current_state(spark, conf, tables, run_date)
+    run_state.record(spark, conf, state, report.exports, report.report)
     return report
+
+
+def _unchanged_since(recorded: run_state.Recorded, now: run_state.RunState) -> bool:
+    """Whether ``now`` is the recorded state; prints what the rest of the run does and why."""
+    if now.same_as(recorded.state):
+        print(
+            f"== nothing changed since the complete run of {now.run_date} recorded at "
+            f"{recorded.recorded_at} (tables, models, exports, configuration and code): the "
+            "later stages would write the same results, so they are skipped (--recompute runs "
+            "them)",
+            flush=True,
+        )
+        return True
+    changed = recorded.state.differences(now)
+    more = f" and {len(changed) - 5} more" if len(changed) > 5 else ""
+    print(f"   changed since the last complete run of {now.run_date}: "
+          f"{', '.join(changed[:5])}{more}", flush=True)  # fmt: skip
+    return False
 
 
 def _stage(name: str, work: Any) -> Any:

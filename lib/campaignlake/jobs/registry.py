@@ -246,6 +246,9 @@ _JOBS: tuple[Job, ...] = (
 
 #: The pipeline's stages, in order (``run_pipeline --from-stage``).
 STAGES: tuple[str, ...] = tuple(dict.fromkeys(job.stage for job in _JOBS if job.stage))
+#: The stages that take in what is new (landing files, due deletion requests): a rerun always
+#: runs them; the later ones only when something changed since the date's last complete run.
+INTAKE_STAGES: tuple[str, ...] = ("ingest", "erase")
 
 
 def _run_pipeline(
@@ -256,10 +259,12 @@ def _run_pipeline(
     as_of: date | None,
     from_stage: str,
     retrain: bool,
+    recompute: bool,
 ) -> PipelineReport:
     return run_stages(
         [job for job in _JOBS if job.stage], spark, conf, tables,
         as_of=as_of, from_stage=from_stage, retrain=retrain, stages=STAGES,
+        intake=INTAKE_STAGES, recompute=recompute,
     )  # fmt: skip
 
 
@@ -284,6 +289,12 @@ JOBS: tuple[Job, ...] = (
                 "--retrain",
                 "retrain",
                 "train new versions of the response model and the recommender",
+                {"action": "store_true"},
+            ),
+            Flag(
+                "--recompute",
+                "recompute",
+                "run every stage even when nothing changed since the date's last complete run",
                 {"action": "store_true"},
             ),
         ),
