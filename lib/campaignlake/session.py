@@ -74,13 +74,36 @@ def delta_settings(extra_packages: str = "") -> dict[str, str]:
     }
 
 
+#: Spark's logging on the console of a session built here: errors (warnings with --verbose),
+#: from the JVM's start on, so that the lines Spark logs before the session exists (and its
+#: notice that it uses its default profile) stay off the console as well.
+_LOG4J2 = """\
+rootLogger.level = {level}
+# The Python gateway's logger at the root's level: Spark then does not announce a shell level.
+logger.gateway.name = org.apache.spark.api.python.PythonGatewayServer
+logger.gateway.level = {level}
+rootLogger.appenderRef.console.ref = console
+appender.console.type = Console
+appender.console.name = console
+appender.console.target = SYSTEM_ERR
+appender.console.layout.type = PatternLayout
+appender.console.layout.pattern = %d{{yy/MM/dd HH:mm:ss}} %p %c{{1}}: %m%n%ex
+"""
+
+
+def log_config_file(verbose: bool) -> Path:
+    """Where the log4j2 configuration of a local session is written (see :data:`_LOG4J2`)."""
+    level = "warn" if verbose else "error"
+    return Path(tempfile.gettempdir()) / "campaignlake-spark" / f"log4j2-{level}.properties"
+
+
 def local_defaults(conf: Conf, *, verbose: bool = False) -> dict[str, str]:
     """Spark settings for a session campaignlake builds itself in local mode (``verbose``:
     Spark's own warnings on the console too, which otherwise shows errors only)."""
     settings = {
-        # From the context's start on, so the warnings logged before the session exists are
-        # kept off the console as well.
-        "spark.log.level": "WARN" if verbose else "ERROR",
+        "spark.driver.extraJavaOptions": (
+            f"-Dlog4j2.configurationFile=file:{log_config_file(verbose)}"
+        ),
         "spark.ui.enabled": "false",
         "spark.ui.showConsoleProgress": "false",
         "spark.sql.adaptive.enabled": "true",
@@ -148,6 +171,9 @@ def get_spark(conf: Conf, *, verbose: bool = False) -> SparkSession:
             # A laptop's hostname may resolve to a non-loopback address; local mode needs none.
             os.environ.setdefault("SPARK_LOCAL_IP", "127.0.0.1")
         builder = SparkSession.builder.master(conf.spark.master).appName(conf.spark.app_name)
+        log_config = log_config_file(verbose)
+        log_config.parent.mkdir(parents=True, exist_ok=True)
+        log_config.write_text(_LOG4J2.format(level="warn" if verbose else "error"))
         for key, value in local_defaults(conf, verbose=verbose).items():
             builder = builder.config(key, value)
         return builder.getOrCreate()

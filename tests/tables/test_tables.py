@@ -57,8 +57,12 @@ def test_local_session_settings(conf: Conf) -> None:
     assert settings["spark.ui.enabled"] == "false"
     assert settings["spark.sql.shuffle.partitions"] == "8"
     # Spark's warnings stay off a job's console unless it runs with --verbose.
-    assert settings["spark.log.level"] == "ERROR"
-    assert local_defaults(conf, verbose=True)["spark.log.level"] == "WARN"
+    options = settings["spark.driver.extraJavaOptions"]
+    assert options.startswith("-Dlog4j2.configurationFile=") and options.endswith(
+        "error.properties"
+    )
+    verbose = local_defaults(conf, verbose=True)["spark.driver.extraJavaOptions"]
+    assert verbose.endswith("log4j2-warn.properties")
     # Delta's jars match the delta-spark pip package and Spark's Scala; a package the conf
     # adds is kept beside them.
     version = importlib.metadata.version("delta-spark")
