@@ -443,11 +443,14 @@ class SparkDeltaEngine:
                 committed=False, version=int(recent[0]["version"]), skipped_reason="no change"
             )
         version = int(mine[0]["version"])
+        metrics = mine[0]["operationMetrics"] or {}
+        if {"numRemovedFiles", "numTargetFilesRemoved"} & metrics.keys():
+            return _commit_result(version, metrics)
+        # Delta 3.x reports no removed-file count for an overwrite: count its log entry.
         if path not in self._locations:
             self._locations[path] = table.detail().first()["location"]
-        location = self._locations[path]
-        commit = HadoopFs(self.spark).read_text(_commit_file(location, version))
-        return _commit_result(version, mine[0]["operationMetrics"], commit)
+        commit = HadoopFs(self.spark).read_text(_commit_file(self._locations[path], version))
+        return _commit_result(version, metrics, commit)
 
     def _result_from_log(self, path: str, tag: str, before: int) -> WriteResult:
         head = self._head(path)
@@ -505,16 +508,19 @@ def _commit_info(commit: str) -> dict[str, Any]:
     return {}
 
 
-def _commit_result(version: int, operation_metrics: Any, commit: str) -> WriteResult:
-    """A committed write's result from its commit's metrics and actions."""
+def _commit_result(version: int, operation_metrics: Any, commit: str | None = None) -> WriteResult:
+    """A committed write's result from its commit's metrics and, when given, the commit file
+    (its remove actions are the files it removed: Delta 3.x has no metric of them for an
+    overwrite)."""
     metrics = {k: int(v) for k, v in (operation_metrics or {}).items()}
 
     def first(*names: str) -> int:
         return next((metrics[n] for n in names if n in metrics), 0)
 
-    # Counted from the commit's actions: Delta 3.x reports no removed-file count for an
-    # overwrite.
-    removed = sum(1 for line in commit.splitlines() if line.startswith('{"remove"'))
+    if commit is None:
+        removed = first("numRemovedFiles", "numTargetFilesRemoved")
+    else:
+        removed = sum(1 for line in commit.splitlines() if line.startswith('{"remove"'))
     return WriteResult(
         committed=True,
         version=version,
