@@ -91,10 +91,14 @@ appender.console.layout.pattern = %d{{yy/MM/dd HH:mm:ss}} %p %c{{1}}: %m%n%ex
 """
 
 
+def _log_level(verbose: bool) -> str:
+    return "warn" if verbose else "error"
+
+
 def log_config_file(verbose: bool) -> Path:
     """Where the log4j2 configuration of a local session is written (see :data:`_LOG4J2`)."""
-    level = "warn" if verbose else "error"
-    return Path(tempfile.gettempdir()) / "campaignlake-spark" / f"log4j2-{level}.properties"
+    name = f"log4j2-{_log_level(verbose)}.properties"
+    return Path(tempfile.gettempdir()) / "campaignlake-spark" / name
 
 
 def local_defaults(conf: Conf, *, verbose: bool = False) -> dict[str, str]:
@@ -173,7 +177,7 @@ def get_spark(conf: Conf, *, verbose: bool = False) -> SparkSession:
         builder = SparkSession.builder.master(conf.spark.master).appName(conf.spark.app_name)
         log_config = log_config_file(verbose)
         log_config.parent.mkdir(parents=True, exist_ok=True)
-        log_config.write_text(_LOG4J2.format(level="warn" if verbose else "error"))
+        log_config.write_text(_LOG4J2.format(level=_log_level(verbose)))
         for key, value in local_defaults(conf, verbose=verbose).items():
             builder = builder.config(key, value)
         return builder.getOrCreate()
