@@ -103,7 +103,7 @@ def run_stages(
 
 def _unchanged_since(recorded: run_state.Recorded, now: run_state.RunState) -> bool:
     """Whether ``now`` is the recorded state; prints what the rest of the run does and why."""
-    if now.same_as(recorded.state):
+    if now == recorded.state:
         print(
             f"== nothing changed since the complete run of {now.run_date} recorded at "
             f"{recorded.recorded_at} (tables, models, exports, configuration and code): the "

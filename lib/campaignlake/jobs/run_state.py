@@ -46,14 +46,6 @@ class RunState:
     #: Everything else, each part as a digest or a listing.
     inputs: dict[str, Any]
 
-    def same_as(self, other: RunState) -> bool:
-        """Whether ``other`` is the same state (its recording time aside)."""
-        return (self.run_date, self.tables, self.inputs) == (
-            other.run_date,
-            other.tables,
-            other.inputs,
-        )
-
     def differences(self, other: RunState) -> list[str]:
         """What differs from ``other``, for the console: table keys and input names."""
         tables = [
@@ -87,8 +79,8 @@ def current_state(spark: SparkSession, conf: Conf, tables: Tables, run_date: dat
         tables=tables.versions(TABLE_KEYS),
         inputs={
             "models": _model_versions(files, conf.paths.models),
-            "exports": _listing(files, conf.paths.exports),
-            "report": [f for f in _listing(files, report_folder) if f[0] != STATE_FILE],
+            "exports": files.files(conf.paths.exports),
+            "report": [f for f in files.files(report_folder) if f[0] != STATE_FILE],
             "configuration": _configuration_digest(conf),
             "code": _code_digest(),
         },
@@ -132,11 +124,6 @@ def _from_json(inputs: dict[str, Any]) -> dict[str, Any]:
         name: [tuple(entry) for entry in value] if isinstance(value, list) else value
         for name, value in inputs.items()
     }
-
-
-def _listing(files: HadoopFs, folder: str) -> list[tuple[str, int, int]]:
-    """Every file below ``folder``: relative path, size and modification time."""
-    return [tuple(entry) for entry in files.files(folder)]  # type: ignore[misc]
 
 
 def _model_versions(files: HadoopFs, models: str) -> list[tuple[str, ...]]:
