@@ -155,8 +155,7 @@ class SampleModels:
 @pytest.fixture(scope="session")
 def sample_models(spark: SparkSession, sample_warehouse: tuple[Conf, Tables]) -> SampleModels:
     """Features, segments, a response model, scores, an ALS model and recommendations for
-    SAMPLE_AS_OF, built once with one-point grids and few partitions (a few thousand rows
-    train faster in fewer tasks) for every test that needs them."""
+    SAMPLE_AS_OF, built once with one-point grids for every test that needs them."""
     base, tables = sample_warehouse
     conf = dataclasses.replace(
         base,
@@ -164,7 +163,6 @@ def sample_models(spark: SparkSession, sample_warehouse: tuple[Conf, Tables]) ->
         response_model=dataclasses.replace(
             base.response_model,
             grid=GbtGridConf(max_depth=[3], max_iter=[20], step_size=[0.2]),
-            fit_partitions=2,
         ),
         recommendations=dataclasses.replace(
             base.recommendations, grid=AlsGridConf(rank=[16], reg_param=[0.1], alpha=[20.0]),

@@ -10,7 +10,7 @@ from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import functions as F
 from pyspark.sql.types import DoubleType, IntegerType, StringType, StructField, StructType
 
-from campaignlake.frames import fit_layout
+from campaignlake.frames import fit_layout, fit_partitions_for
 
 SCHEMA = StructType(
     [
@@ -69,3 +69,11 @@ def test_gbt_on_the_layout_fits_the_same_model_from_any_partitioning(
         return sorted((r["customer_id"], round(r["p"], 12)) for r in scored.collect())
 
     assert probabilities(data.coalesce(1)) == probabilities(data.repartition(5, "affinity"))
+
+
+def test_fitting_partitions_follow_the_row_count_up_to_the_cap() -> None:
+    assert fit_partitions_for(0, most=8, rows_per_partition=100_000) == 1
+    assert fit_partitions_for(1_600, most=8, rows_per_partition=100_000) == 1
+    assert fit_partitions_for(100_000, most=8, rows_per_partition=100_000) == 1
+    assert fit_partitions_for(100_001, most=8, rows_per_partition=100_000) == 2
+    assert fit_partitions_for(5_000_000, most=8, rows_per_partition=100_000) == 8

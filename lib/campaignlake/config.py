@@ -205,9 +205,14 @@ class ResponseModelConf:
     #: Fixed GBT regularisation: campaign histories are small and noisy.
     min_instances_per_node: int = 20
     subsampling_rate: float = 0.8
-    #: Partitions of the training examples. GBT draws its row samples per partition, so an
-    #: environment with another number fits another model from the same data.
+    #: The most partitions the training examples are fitted in; fewer when there are fewer
+    #: than ``fit_rows_per_partition`` rows a partition (:func:`frames.fit_partitions_for`).
+    #: GBT draws its row samples per partition, so an environment with other values fits
+    #: another model from the same data: keep both equal everywhere.
     fit_partitions: int = 8
+    #: Rows a fitting partition holds before another is added: a GBT task costs a few
+    #: milliseconds to start whatever it holds, so a small history fits in one partition.
+    fit_rows_per_partition: int = 100_000
     #: ``uplift``: also train the uplift model (on past campaigns' control groups) beside the
     #: response model, score customers with both, and let campaigns ``rank_by: uplift``.
     objective: Literal["response", "uplift"] = "response"
@@ -652,6 +657,8 @@ def _rules(conf: Conf) -> list[tuple[bool, str, str]]:
          "must be in (0, 1)"),
         (0.0 < model.train_ratio < 1.0, "response_model.train_ratio", "must be in (0, 1)"),
         (model.fit_partitions >= 1, "response_model.fit_partitions", "must be 1 or more"),
+        (model.fit_rows_per_partition >= 1, "response_model.fit_rows_per_partition",
+         "must be 1 or more"),
         (conf.erasure.grace_days >= 0 and conf.erasure.vacuum_retention_hours >= 0, "erasure",
          "grace_days and vacuum_retention_hours must be 0 or more"),
         (conf.erasure.max_per_run >= 1, "erasure.max_per_run", "must be 1 or more"),

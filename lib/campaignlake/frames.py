@@ -42,9 +42,21 @@ def with_row_numbers(df: DataFrame, order: list[Column], column: str) -> DataFra
     )
 
 
-#: Partitions of a model's fitting input: fixed, not the core count, so that a laptop and a
-#: cluster lay the rows out alike.
+#: The most partitions of a model's fitting input: fixed, not the core count, so that a
+#: laptop and a cluster lay the rows out alike.
 FIT_PARTITIONS = 8
+#: Rows a fitting partition holds before another is added (:func:`fit_partitions_for`).
+FIT_ROWS_PER_PARTITION = 100_000
+
+
+def fit_partitions_for(
+    rows: int, most: int = FIT_PARTITIONS, rows_per_partition: int = FIT_ROWS_PER_PARTITION
+) -> int:
+    """Partitions for fitting ``rows`` rows: one per ``rows_per_partition`` (rounded up), at
+    least one and at most ``most``. It depends on the data alone, so a laptop and a cluster
+    choose the same; and a small input is not cut into tasks that each cost more to start
+    (MLlib ships the model state with every task) than to run."""
+    return max(1, min(most, -(-rows // rows_per_partition)))
 
 
 def fit_layout(df: DataFrame, keys: list[str], partitions: int = FIT_PARTITIONS) -> DataFrame:

@@ -10,12 +10,14 @@ TIMESTAMP_MICROS) are added, and only when the platform did not set them explici
 
 from __future__ import annotations
 
+import hashlib
 import importlib.metadata
 import os
 import re
 import sys
 import tempfile
 from pathlib import Path
+from urllib.parse import urlparse
 
 import pyspark
 from pyspark.sql import SparkSession
@@ -147,6 +149,47 @@ def local_defaults(conf: Conf, *, verbose: bool = False) -> dict[str, str]:
     return settings
 
 
+PACKAGES = "spark.jars.packages"
+JARS = "spark.jars"
+
+
+def _resolved_jars_file(packages: str) -> Path:
+    digest = hashlib.sha256(packages.encode()).hexdigest()[:16]
+    return Path(tempfile.gettempdir()) / "campaignlake-spark" / f"jars-{digest}.txt"
+
+
+def remember_resolved_jars(packages: str, jars: str) -> None:
+    """Record the local jar files Spark resolved ``packages`` to (its ``spark.jars`` after a
+    start with ``spark.jars.packages``), for :func:`with_resolved_jars`."""
+    files = [j for j in jars.split(",") if j]
+    if not packages or not files:
+        return
+    target = _resolved_jars_file(packages)
+    target.parent.mkdir(parents=True, exist_ok=True)
+    temporary = target.with_suffix(f".{os.getpid()}")
+    temporary.write_text("\n".join(files))
+    temporary.replace(target)
+
+
+def with_resolved_jars(settings: dict[str, str]) -> dict[str, str]:
+    """``settings`` with ``spark.jars.packages`` replaced by the jar files an earlier start
+    resolved them to, when every one of them is still there: a start then skips Ivy's
+    resolution (a second, and a screenful of its report on the console)."""
+    packages = settings.get(PACKAGES)
+    if not packages:
+        return settings
+    recorded = _resolved_jars_file(packages)
+    if not recorded.exists():
+        return settings
+    jars = [j for j in recorded.read_text().splitlines() if j]
+    if not jars or not all(Path(urlparse(j).path).is_file() for j in jars):
+        return settings
+    resolved = {k: v for k, v in settings.items() if k != PACKAGES}
+    given = [j for j in settings.get(JARS, "").split(",") if j]
+    resolved[JARS] = ",".join(dict.fromkeys([*given, *jars]))
+    return resolved
+
+
 def get_spark(conf: Conf, *, verbose: bool = False) -> SparkSession:
     """Return the session for this run.
 
@@ -178,9 +221,15 @@ def get_spark(conf: Conf, *, verbose: bool = False) -> SparkSession:
         log_config = log_config_file(verbose)
         log_config.parent.mkdir(parents=True, exist_ok=True)
         log_config.write_text(_LOG4J2.format(level=_log_level(verbose)))
-        for key, value in local_defaults(conf, verbose=verbose).items():
+        settings = local_defaults(conf, verbose=verbose)
+        packages = settings.get(PACKAGES, "")
+        settings = with_resolved_jars(settings)
+        for key, value in settings.items():
             builder = builder.config(key, value)
-        return builder.getOrCreate()
+        spark = builder.getOrCreate()
+        if PACKAGES in settings:
+            remember_resolved_jars(packages, spark.sparkContext.getConf().get(JARS, ""))
+        return spark
     spark = SparkSession.builder.appName(conf.spark.app_name).getOrCreate()
     launched = spark.sparkContext.getConf()
     for key, value in SEMANTIC_DEFAULTS.items():

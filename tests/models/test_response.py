@@ -8,7 +8,7 @@ from pathlib import Path
 from pyspark.ml.classification import GBTClassifier
 
 from campaignlake.config import GbtGridConf, load_conf
-from campaignlake.models.response import ModelInputs, gbt_search
+from campaignlake.models.response import gbt_search
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 
@@ -21,8 +21,9 @@ def test_the_search_fits_gbt_with_the_configured_regularisation_and_grid(spark) 
         subsampling_rate=0.6,
         grid=GbtGridConf(max_depth=[2, 4], max_iter=[10], step_size=[0.1]),
     )
-    search = gbt_search(ModelInputs(numeric=("recency_days",), categorical=()), model_conf)
-    (gbt,) = [s for s in search.getEstimator().getStages() if isinstance(s, GBTClassifier)]
+    search = gbt_search(model_conf)
+    gbt = search.getEstimator()
+    assert isinstance(gbt, GBTClassifier)
     assert gbt.getMinInstancesPerNode() == 37
     assert gbt.getSubsamplingRate() == 0.6
     assert gbt.getSeed() == model_conf.seed

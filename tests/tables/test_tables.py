@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import dataclasses
 import importlib.metadata
+import tempfile
+from pathlib import Path
 
 import pyspark
 import pytest
@@ -11,7 +13,12 @@ from pyspark.sql import SparkSession
 
 from campaignlake.config import Conf, KafkaConf, S3CommitConf
 from campaignlake.errors import UnsafeStorageError
-from campaignlake.session import get_spark, local_defaults
+from campaignlake.session import (
+    get_spark,
+    local_defaults,
+    remember_resolved_jars,
+    with_resolved_jars,
+)
 from campaignlake.tables import Tables, make_engine
 from campaignlake.tables.delta_rs import DeltaRsEngine
 from campaignlake.tables.spark_delta import SparkDeltaEngine, delta_classes_available
@@ -48,6 +55,28 @@ def test_delta_rs_on_s3_needs_a_safe_commit_mode(spark: SparkSession, conf: Conf
         spark, with_storage(s3, engine="delta-rs", s3_commit=S3CommitConf(conditional_put="etag"))
     )
     assert put.storage_options["conditional_put"] == "etag"  # type: ignore[attr-defined]
+
+
+def test_a_start_reuses_the_jar_files_an_earlier_start_resolved(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(tempfile, "tempdir", str(tmp_path))
+    jars = [tmp_path / "io.delta_delta-spark_2.13-4.0.0.jar", tmp_path / "antlr4.jar"]
+    for jar in jars:
+        jar.write_bytes(b"")
+    settings = {"spark.jars.packages": "io.delta:delta-spark_2.13:4.0.0", "spark.x": "1"}
+    # Nothing recorded yet: Ivy resolves the packages.
+    assert with_resolved_jars(settings) == settings
+    remember_resolved_jars(settings["spark.jars.packages"], ",".join(f"file://{j}" for j in jars))
+    assert with_resolved_jars(settings) == {
+        "spark.x": "1",
+        "spark.jars": ",".join(f"file://{j}" for j in jars),
+    }
+    # Other packages are resolved afresh; a jar that is gone sends the start back to Ivy.
+    other = {**settings, "spark.jars.packages": "org.example:x:1"}
+    assert with_resolved_jars(other) == other
+    jars[1].unlink()
+    assert with_resolved_jars(settings) == settings
 
 
 def test_local_session_settings(conf: Conf) -> None:

@@ -29,7 +29,7 @@ from campaignlake.feature_set import (
     FeatureSet,
     windowed,
 )
-from campaignlake.frames import fit_layout
+from campaignlake.frames import fit_layout, fit_partitions_for
 
 #: Named RFM segments, first matching rule wins. R, F and M are the 1–5 scores and FM is the
 #: mean of F and M rounded down. Documented in README, "Segments".
@@ -154,11 +154,13 @@ def fit_behaviour_segments(
 
     k-means|| seeds its sampling per partition and sums per partition, so the fit depends on
     how the rows are partitioned and ordered. The inputs are laid out the same way everywhere
-    (hash-partitioned by customer into a fixed number of partitions, sorted within each), so
-    a laptop and a cluster find the same segments.
+    (hash-partitioned by customer into as many partitions as the row count asks for, sorted
+    within each), so a laptop and a cluster find the same segments.
     """
     inputs = fit_layout(
-        features.select(c.CUSTOMER_ID, *behaviour_inputs(feature_set)), [c.CUSTOMER_ID]
+        features.select(c.CUSTOMER_ID, *behaviour_inputs(feature_set)),
+        [c.CUSTOMER_ID],
+        fit_partitions_for(features.count()),
     ).persist(StorageLevel.MEMORY_AND_DISK)
     try:
         return _fit_best_k(inputs, conf)

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from pyspark import StorageLevel
 from pyspark.ml import Pipeline, PipelineModel
 from pyspark.ml.classification import GBTClassifier, LogisticRegression
 from pyspark.ml.evaluation import BinaryClassificationEvaluator
@@ -103,8 +104,9 @@ def preparation(inputs: ModelInputs) -> list:
     return [select, imputer, indexer, encoder, assembler]
 
 
-def gbt_search(inputs: ModelInputs, conf: ResponseModelConf) -> TrainValidationSplit:
-    """GBT with a TrainValidationSplit over depth, iterations and step size (ROC AUC)."""
+def gbt_search(conf: ResponseModelConf) -> TrainValidationSplit:
+    """GBT on the ``features`` vector with a TrainValidationSplit over depth, iterations and
+    step size (ROC AUC)."""
     gbt = GBTClassifier(
         featuresCol=FEATURES,
         labelCol=c.LABEL,
@@ -121,7 +123,7 @@ def gbt_search(inputs: ModelInputs, conf: ResponseModelConf) -> TrainValidationS
         .build()
     )
     return TrainValidationSplit(
-        estimator=Pipeline(stages=[*preparation(inputs), gbt]),
+        estimator=gbt,
         estimatorParamMaps=grid,
         evaluator=BinaryClassificationEvaluator(labelCol=c.LABEL, metricName="areaUnderROC"),
         trainRatio=conf.train_ratio,
@@ -130,17 +132,63 @@ def gbt_search(inputs: ModelInputs, conf: ResponseModelConf) -> TrainValidationS
     )
 
 
-def logistic_baseline(inputs: ModelInputs) -> Pipeline:
-    """The same preparation, standard scaling and a lightly regularised logistic regression."""
-    return Pipeline(
+@dataclass(frozen=True)
+class Fitted:
+    """A searched GBT behind its preparation, and the training examples as prepared."""
+
+    #: Preparation stages and the best GBT refitted on all the training examples.
+    model: PipelineModel
+    #: The grid point the search chose, by parameter name.
+    params: dict[str, float]
+    #: The preparation alone (fitted once on the training examples).
+    preparation: PipelineModel
+    #: ``label``, ``weight``, the row's keys and ``features``, persisted: unpersist when done.
+    prepared: DataFrame
+
+
+def fit_gbt(train: DataFrame, inputs: ModelInputs, conf: ResponseModelConf) -> Fitted:
+    """Fit the preparation once on ``train``, then search and refit GBT on the prepared
+    vectors (a grid of one point is fitted on all of ``train`` directly). Every grid point and
+    the refit see the same imputation and encoding (fitted on all of ``train``), and none of
+    them refits it."""
+    prep = Pipeline(stages=preparation(inputs)).fit(train)
+    # The keys keep TrainValidationSplit's per-partition sort (before its random split) a
+    # total order, so its split does not depend on ties.
+    keys = [k for k in (c.CAMPAIGN_ID, c.CUSTOMER_ID) if k in train.columns]
+    prepared = (
+        prep.transform(train)
+        .select(*keys, c.LABEL, c.WEIGHT, FEATURES)
+        .persist(StorageLevel.MEMORY_AND_DISK)
+    )
+    search = gbt_search(conf)
+    grid = search.getEstimatorParamMaps()
+    if len(grid) == 1:
+        # Nothing to choose: the split's fit would be thrown away for the refit on all rows.
+        gbt, params = search.getEstimator().fit(prepared, grid[0]), grid[0]
+    else:
+        fitted = search.fit(prepared)
+        gbt = fitted.bestModel
+        params = fitted.getEstimatorParamMaps()[_best_index(fitted)]
+    return Fitted(
+        model=PipelineModel(stages=[*prep.stages, gbt]),
+        params={p.name: float(v) for p, v in params.items()},
+        preparation=prep,
+        prepared=prepared,
+    )
+
+
+def logistic_baseline(fitted: Fitted) -> PipelineModel:
+    """The same fitted preparation, standard scaling and a lightly regularised logistic
+    regression, trained on the examples ``fitted`` was."""
+    head = Pipeline(
         stages=[
-            *preparation(inputs),
             StandardScaler(inputCol=FEATURES, outputCol=SCALED, withMean=True, withStd=True),
             LogisticRegression(
                 featuresCol=SCALED, labelCol=c.LABEL, weightCol=c.WEIGHT, regParam=0.01
             ),
         ]
-    )
+    ).fit(fitted.prepared)
+    return PipelineModel(stages=[*fitted.preparation.stages, *head.stages])
 
 
 def score(model: PipelineModel, rows: DataFrame, *, keep: list[str]) -> DataFrame:
@@ -157,11 +205,10 @@ def recency_rule(rows: DataFrame, *, keep: list[str]) -> DataFrame:
     return rows.select(*keep, F.coalesce(1.0 / (1.0 + days), F.lit(0.0)).alias(c.SCORE))
 
 
-def best_params(search: TrainValidationSplitModel) -> dict[str, float]:
-    """The grid point TrainValidationSplit chose, by parameter name."""
+def _best_index(search: TrainValidationSplitModel) -> int:
+    """The index of the grid point TrainValidationSplit chose."""
     metrics = search.validationMetrics
-    best = max(range(len(metrics)), key=lambda i: metrics[i])
-    return {p.name: float(v) for p, v in search.getEstimatorParamMaps()[best].items()}
+    return max(range(len(metrics)), key=lambda i: metrics[i])
 
 
 def feature_importances(model: PipelineModel, inputs: ModelInputs) -> dict[str, float]:

@@ -28,7 +28,7 @@ from campaignlake.config import Conf
 from campaignlake.errors import ConfigError, ModelNotFoundError
 from campaignlake.feature_set import FeatureSet, cutoff_of
 from campaignlake.features.inputs import FEATURE_INPUTS, REQUIRED_FEATURE_INPUTS, features_for
-from campaignlake.frames import fit_layout, metrics_rows
+from campaignlake.frames import fit_layout, fit_partitions_for, metrics_rows
 from campaignlake.measurement.outcomes import behaviour_outcomes, campaign_assignments
 from campaignlake.models import response, uplift
 from campaignlake.models.evaluation import (
@@ -172,17 +172,21 @@ def train_response_model(
             seed=model_conf.seed,
         )
         negatives, positives = class_counts(split.train)
+        partitions = fit_partitions_for(
+            negatives + positives, model_conf.fit_partitions, model_conf.fit_rows_per_partition
+        )
         train, validation, inputs, empty = _fit_inputs(
             with_class_weights(split.train, negatives, positives),
             split.validation,
             feature_set,
-            model_conf.fit_partitions,
+            partitions,
         )
         cached += [train, validation]
 
-        search = response.gbt_search(inputs, model_conf).fit(train)
-        gbt = search.bestModel
-        baseline = response.logistic_baseline(inputs).fit(train)
+        fitted = response.fit_gbt(train, inputs, model_conf)
+        cached.append(fitted.prepared)
+        gbt = fitted.model
+        baseline = response.logistic_baseline(fitted)
         keep = [c.LABEL]
         scored = {
             model_conf.name: response.score(gbt, validation, keep=keep),
@@ -196,7 +200,7 @@ def train_response_model(
         validation_metrics = {name: binary_metrics(df) for name, df in scored.items()}
         train_metrics = binary_metrics(response.score(gbt, train, keep=keep))
         importances = response.feature_importances(gbt, inputs)
-        params = response.best_params(search)
+        params = fitted.params
 
         store = ModelStore(spark, conf.paths.models)
         version = store.next_version(model_conf.name)
@@ -217,6 +221,7 @@ def train_response_model(
                 "train_negatives": negatives,
                 "train_positives": positives,
                 "positive_weight": negatives / positives,
+                "fit_partitions": partitions,
             },
             "metrics": {VALIDATION: validation_metrics, TRAIN: {model_conf.name: train_metrics}},
             "feature_importances": importances,
@@ -393,15 +398,19 @@ def train_uplift_model(
             seed=model_conf.seed,
         )
         treated, held_out = uplift.group_counts(split.train)
+        partitions = fit_partitions_for(
+            treated + held_out, model_conf.fit_partitions, model_conf.fit_rows_per_partition
+        )
         train, validation, inputs, empty = _fit_inputs(
             uplift.with_group_weights(split.train, treated, held_out),
             split.validation,
             feature_set,
-            model_conf.fit_partitions,
+            partitions,
         )
         cached += [train, validation]
-        search = response.gbt_search(inputs, model_conf).fit(train)
-        model = search.bestModel
+        fitted = response.fit_gbt(train, inputs, model_conf)
+        cached.append(fitted.prepared)
+        model = fitted.model
         keep = [c.GROUP, c.CONVERTED]
         scored = {
             name: uplift.uplift_score(model, validation, keep=keep),
@@ -422,7 +431,7 @@ def train_uplift_model(
             uplift.decile_outcomes(uplift.uplift_score(model, train, keep=keep))
         )
         importances = response.feature_importances(model, inputs)
-        params = response.best_params(search)
+        params = fitted.params
         store = ModelStore(spark, conf.paths.models)
         version = store.next_version(name)
         metadata: dict[str, Any] = {
@@ -442,6 +451,7 @@ def train_uplift_model(
                 "validation_campaigns": list(split.validation_campaigns),
                 "train_treated": treated,
                 "train_held_out": held_out,
+                "fit_partitions": partitions,
             },
             "metrics": {VALIDATION: validation_metrics, TRAIN: {name: train_metrics}},
             "feature_importances": importances,

@@ -47,7 +47,12 @@ from campaignlake.errors import (
 )
 from campaignlake.hadoop_fs import escape_glob
 from campaignlake.tables import files
-from campaignlake.tables.merge import FILE_NAME_COLUMN, check_unique_keys, effective_changes
+from campaignlake.tables.merge import (
+    FILE_NAME_COLUMN,
+    REPEATS_COLUMN,
+    effective_changes,
+    raise_on_repeated_key,
+)
 from campaignlake.tables.spec import Txn, WriteResult, check_schema, creation_properties
 
 log = logging.getLogger(__name__)
@@ -283,13 +288,19 @@ class DeltaRsEngine:
         row (only where ``update_condition`` holds, written over aliases ``s`` and ``t``),
         unmatched source rows are inserted. Only files holding affected keys are rewritten;
         nothing is committed when no row would change."""
-        check_unique_keys(source, keys, path)
 
         def plan(table: DeltaTable) -> tuple[DataFrame | None, list[dict[str, Any]], str | None]:
             target = self._read_snapshot(table, with_file_name=True)
-            changes = effective_changes(source, target, keys, update_condition)
+            planned = effective_changes(source, target, keys, update_condition)
+            changes = planned.drop(REPEATS_COLUMN)
             # One row per touched file, plus one (null) for inserts.
-            touched = changes.groupBy(FILE_NAME_COLUMN).count().collect()
+            touched = (
+                planned.groupBy(FILE_NAME_COLUMN)
+                .agg(F.max(REPEATS_COLUMN).alias(REPEATS_COLUMN))
+                .collect()
+            )
+            if any(r[REPEATS_COLUMN] > 1 for r in touched):
+                raise_on_repeated_key(planned, keys, path)
             if not touched:
                 return None, [], None
             touched_files = {r[FILE_NAME_COLUMN] for r in touched if r[FILE_NAME_COLUMN]}

@@ -43,7 +43,12 @@ from campaignlake.errors import (
 )
 from campaignlake.hadoop_fs import HadoopFs
 from campaignlake.tables import files
-from campaignlake.tables.merge import FILE_NAME_COLUMN, check_unique_keys, effective_changes
+from campaignlake.tables.merge import (
+    FILE_NAME_COLUMN,
+    REPEATS_COLUMN,
+    effective_changes,
+    raise_on_repeated_key,
+)
 from campaignlake.tables.spec import (
     STATS_COLUMNS_PROPERTY,
     Txn,
@@ -373,16 +378,20 @@ class SparkDeltaEngine:
     ) -> WriteResult:
         """Delta MERGE: insert new keys, update matched ones where ``update_condition`` holds."""
         check_schema(source.schema, spec.schema, path)
-        check_unique_keys(source, keys, path)
         table = self._delta(path)
         # Only rows that change something go into the merge, so a replay commits nothing.
-        changes = (
+        planned = (
             effective_changes(source, table.toDF(), keys, update_condition)
             .drop(FILE_NAME_COLUMN)
             .persist(StorageLevel.MEMORY_AND_DISK)
         )
+        changes = planned.drop(REPEATS_COLUMN)
         try:
-            if changes.isEmpty():
+            # One job finds both a repeated key and "nothing to change".
+            rows, most = planned.agg(F.count(F.lit(1)), F.max(REPEATS_COLUMN)).first()  # type: ignore[misc]
+            if most is not None and most > 1:
+                raise_on_repeated_key(planned, keys, path)
+            if rows == 0:
                 return WriteResult(
                     committed=False, version=self.version(path), skipped_reason="no change"
                 )
@@ -400,7 +409,7 @@ class SparkDeltaEngine:
 
             return self._committing(path, "upsert", merge)
         finally:
-            changes.unpersist()
+            planned.unpersist()
 
     def _committing(self, path: str, operation: str, work: Callable[[str], None]) -> WriteResult:
         """Run ``work`` with a unique commit tag, again when it loses to a concurrent writer;
