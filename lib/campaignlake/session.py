@@ -125,6 +125,10 @@ def local_defaults(conf: Conf, *, verbose: bool = False) -> dict[str, str]:
         # Delta rebuilds a table's state from its log with this many tasks (default 50): a
         # laptop's small tables need a few.
         "spark.databricks.delta.snapshotPartitions": "4",
+        # Spark packs small files into a read task up to max(openCost, size / cores): at the
+        # default 4 MB opening cost, a table of a few hundred small files (a laptop's Delta
+        # tables, the sample's landing folders) is read one file per task.
+        "spark.sql.files.openCostInBytes": str(128 * 1024),
         # Compressing cached columns costs more CPU than it saves on a laptop (a quarter of the
         # clickstream ingest's time, BENCHMARKS.md); caches spill to local disk when memory is
         # short.
