@@ -46,12 +46,12 @@ test-system: $(STAMP) java ## Run the system tests: job processes, the Kafka bro
 COMPAT_VENV := .venv-compat
 COMPAT_PY := $(COMPAT_VENV)/bin/python
 COMPAT_STAMP := $(COMPAT_VENV)/.installed
-COMPAT_SPARK ?= pyspark==3.5.5 delta-spark==3.3.2
+COMPAT_SPARK ?= pyspark==3.5.5 delta-spark==3.3.2 'pyarrow>=16,<22'
 
 $(COMPAT_STAMP): pyproject.toml
 	$(PYTHON) -m venv $(COMPAT_VENV)
 	$(COMPAT_PY) -m pip install --quiet --upgrade pip
-	$(COMPAT_PY) -m pip install --quiet -e '.[dev]' $(COMPAT_SPARK)
+	$(COMPAT_PY) -m pip install --quiet -e '.[dev,delta-rs]' $(COMPAT_SPARK)
 	@touch $(COMPAT_STAMP)
 
 test-compat: $(COMPAT_STAMP) java ## Run the unit tests (engine contract included) on Spark 3.5 / Delta 3.3, as on EMR 7

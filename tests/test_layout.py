@@ -77,3 +77,32 @@ def test_the_contracts_hold_and_break_when_a_pure_module_imports_the_table_layer
     assert broken.returncode == 1
     assert "Pure modules never import the table layer BROKEN" in broken.stdout
     assert "campaignlake.features.segments -> campaignlake.tables" in broken.stdout
+
+
+#: What Databricks and EMR runtimes install themselves: the wheel must not pin or cap them.
+PLATFORM_PACKAGES = ("pyspark", "delta-spark", "pyarrow", "mlflow", "mlflow-skinny", "deltalake")
+
+
+def test_the_wheel_leaves_the_platforms_packages_to_the_platform() -> None:
+    project = tomllib.loads((REPO_ROOT / "pyproject.toml").read_text())["project"]
+    for requirement in project["dependencies"]:
+        name = requirement.split(";")[0]
+        for operator in ("==", "<", ">=", "~=", "!=", ">"):
+            name = name.split(operator)[0]
+        if name.strip() in PLATFORM_PACKAGES:
+            assert "<" not in requirement and "==" not in requirement, requirement
+            assert name.strip() != "deltalake", "deltalake belongs in the delta-rs extra"
+    extras = project["optional-dependencies"]
+    assert any(r.startswith("deltalake==") for r in extras["delta-rs"])
+    assert any(r.startswith("pyarrow") and "<" in r for r in extras["local"])
+
+
+def test_the_package_imports_without_the_fallback_engines_library() -> None:
+    # The job entry point and the table layer load without deltalake (only the delta-rs
+    # engine imports it, when it is selected).
+    probe = (
+        "import sys, campaignlake.tables, campaignlake.jobs.cli; "
+        "sys.exit('deltalake' in sys.modules)"
+    )
+    done = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True)
+    assert done.returncode == 0, done.stderr

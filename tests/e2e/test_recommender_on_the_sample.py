@@ -45,6 +45,7 @@ def test_recommender_beats_popularity_and_every_customer_gets_k_products(
     assert champion_version(conf, name) == report.model_version
     signature = mlflow.models.get_model_info(f"models:/{name}@champion").signature
     assert signature.inputs.input_names() == [c.CUSTOMER_INDEX, c.PRODUCT_INDEX]
+    assert signature.outputs.input_names() == ["prediction"]
     index_before = {r[0]: r[1] for r in tables.read("customer_index").collect()}
     versions = {k: tables.version(k) for k in ("recommendations", "similar_products",
                                                "interactions", "customer_index")}  # fmt: skip

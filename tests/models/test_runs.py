@@ -134,6 +134,9 @@ def test_the_champion_serves_and_a_worse_retrain_stays_a_challenger(
     inputs = info.signature.inputs.input_names()
     assert {c.CAMPAIGN_CATEGORY_AFFINITY, c.CHANNEL} <= set(inputs)
     assert not {c.CUSTOMER_ID, c.EMAIL, c.LABEL} & set(inputs)
+    # Its output is declared too: Unity Catalog's registry refuses a signature without one.
+    assert info.signature.outputs.input_names() == ["prediction"]
+    assert info.signature.outputs.input_types()[0].name == "double"
 
     # Trees that may not split (every leaf needs more rows than there are) score everyone the
     # same: ROC AUC 0.5, worse than the champion on the same validation campaigns.

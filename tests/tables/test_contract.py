@@ -215,6 +215,21 @@ def test_delete_by_predicate(engine: Engine, spark: SparkSession, seeded: str) -
     assert not nothing.committed and engine.version(seeded) == result.version
 
 
+def test_delete_matching_a_source_keeps_the_values_out_of_the_tables_history(
+    engine: Engine, spark: SparkSession, seeded: str
+) -> None:
+    # Two source rows for one target row are fine: the only clause deletes.
+    source = spark.createDataFrame([("b@x.io",), ("c@x.io",), ("c@x.io",)], "erased string")
+    result = engine.delete_matching(seeded, SPEC, source, "t.email = s.erased")
+    assert result.committed
+    assert [r.id for r in engine.read(seeded).collect()] == [1]
+    log = "".join(f.read_text() for f in Path(seeded, "_delta_log").glob("*.json"))
+    assert "b@x.io" not in log and "c@x.io" not in log
+    nobody = spark.createDataFrame([("z@x.io",)], "erased string")
+    nothing = engine.delete_matching(seeded, SPEC, nobody, "t.email = s.erased")
+    assert not nothing.committed and engine.version(seeded) == result.version
+
+
 def test_time_travel_by_version_and_timestamp(
     engine: Engine, spark: SparkSession, seeded: str
 ) -> None:

@@ -11,7 +11,7 @@ import re
 from collections.abc import Sequence
 from datetime import date, timedelta
 
-from pyspark.sql import DataFrame
+from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import functions as F
 
 from campaignlake import columns as c
@@ -76,25 +76,44 @@ def identities(customers: DataFrame, history: DataFrame, due: DataFrame) -> Data
     return values.where(F.col("value").isNotNull() & (F.trim("value") != "")).distinct()
 
 
-def sql_text(value: str) -> str:
-    """A Spark SQL expression whose value is ``value``, safe whatever characters it holds."""
-    return f"decode(unhex('{value.encode('utf-8').hex()}'), 'UTF-8')"
+#: The column of an erasure's matching source: an id (or e-mail, phone) to erase.
+ERASED_VALUE = "erased_value"
+#: The column of a quarantine erasure's matching source: the pattern raw records are searched
+#: with.
+ERASED_PATTERN = "erased_pattern"
 
 
-def rows_of(column: str, customer_ids: Sequence[str]) -> str:
-    """Predicate: ``column`` is one of ``customer_ids``."""
-    return f"`{column}` IN ({', '.join(sql_text(v) for v in customer_ids)})"
+def values_frame(spark: SparkSession, values: Sequence[str]) -> DataFrame:
+    """The values to erase as rows of ``erased_value``: deletes match them as data, so that
+    no statement, plan or table history spells them out."""
+    return spark.createDataFrame([(v,) for v in values], f"{ERASED_VALUE} string")
 
 
-def quarantine_rows_of(values: Sequence[str]) -> str:
-    """Predicate over a quarantine table: the record key or the raw record mentions one of
-    ``values`` (case-insensitive, as a whole word: ``C1`` does not match ``C10``)."""
+def rows_of(column: str) -> str:
+    """Condition (aliases ``t``, the table, and ``s``, :func:`values_frame`): the row's
+    ``column`` is one of the values."""
+    return f"t.`{column}` = s.`{ERASED_VALUE}`"
+
+
+def quarantine_pattern_frame(spark: SparkSession, values: Sequence[str]) -> DataFrame:
+    """One row, ``erased_pattern``: a case-insensitive regular expression that finds any of
+    ``values`` as a whole word (``C1`` does not match ``C10``)."""
     alternatives = "|".join(re.escape(v.strip()) for v in values)
-    pattern = sql_text(f"(?i)(?<!{_WORD})({alternatives})(?!{_WORD})")
-    return (
-        f"(coalesce(`{c.RECORD_KEY}`, '') RLIKE {pattern} "
-        f"OR coalesce(`{c.RAW_RECORD}`, '') RLIKE {pattern})"
-    )
+    pattern = f"(?i)(?<!{_WORD})({alternatives})(?!{_WORD})"
+    return spark.createDataFrame([(pattern,)], f"{ERASED_PATTERN} string")
+
+
+#: Condition (aliases ``t``, a quarantine table, and ``s``, :func:`quarantine_pattern_frame`):
+#: the record key or the raw record mentions one of the values.
+QUARANTINE_ROWS = (
+    f"(coalesce(t.`{c.RECORD_KEY}`, '') RLIKE s.`{ERASED_PATTERN}` "
+    f"OR coalesce(t.`{c.RAW_RECORD}`, '') RLIKE s.`{ERASED_PATTERN}`)"
+)
+
+
+def matching(table: DataFrame, source: DataFrame, condition: str) -> DataFrame:
+    """The rows of ``table`` some row of the (small) ``source`` meets ``condition`` for."""
+    return table.alias("t").join(F.broadcast(source).alias("s"), F.expr(condition), "left_semi")
 
 
 def without_recipients(export: DataFrame, recipient_hashes: DataFrame) -> DataFrame:

@@ -24,10 +24,13 @@ from campaignlake import columns as c
 from campaignlake.audiences.exports import write_single_csv
 from campaignlake.config import Conf
 from campaignlake.erasure.requests import (
+    QUARANTINE_ROWS,
     due_requests,
     identities,
-    quarantine_rows_of,
+    matching,
+    quarantine_pattern_frame,
     rows_of,
+    values_frame,
     without_recipients,
 )
 from campaignlake.hadoop_fs import HadoopFs
@@ -106,7 +109,7 @@ def erase_customers(
                 due,
             ).collect()
         )
-        per_customer = _erase_tables(tables, ids, values, report)
+        per_customer = _erase_tables(spark, tables, ids, values, report)
         report.exports_rewritten = _rewrite_exports(spark, conf, due)
         _vacuum(tables, conf, report)
         erased_at = (now or datetime.now(timezone.utc)).replace(microsecond=0)
@@ -129,9 +132,13 @@ def erase_customers(
         )
         # Last: until here a crashed run leaves the requests for the next run to finish.
         for chunk in _chunks(ids):
-            report.writes[catalog.DELETION_REQUESTS] = tables.delete(
-                catalog.DELETION_REQUESTS, rows_of(c.CUSTOMER_ID, chunk)
+            report.writes[catalog.DELETION_REQUESTS] = tables.delete_matching(
+                catalog.DELETION_REQUESTS, values_frame(spark, chunk), rows_of(c.CUSTOMER_ID)
             )
+        # The requests name the customers too: their older versions go the same way.
+        report.vacuumed_files += len(
+            tables.vacuum(catalog.DELETION_REQUESTS, conf.erasure.vacuum_retention_hours, full=True)
+        )
     finally:
         due.unpersist()
     return report
@@ -155,25 +162,32 @@ def _erasable(tables: Tables) -> dict[str, str]:
 
 
 def _erase_tables(
-    tables: Tables, ids: list[str], values: list[str], report: ErasureReport
+    spark: SparkSession, tables: Tables, ids: list[str], values: list[str], report: ErasureReport
 ) -> dict[str, dict[str, int]]:
-    """Delete the customers' rows everywhere; rows deleted per customer and table."""
+    """Delete the customers' rows everywhere; rows deleted per customer and table. The ids,
+    e-mails and phone numbers are matched as data (a small source joined to each table), so
+    neither the tables' histories nor Spark's plans spell them out."""
     per_customer: dict[str, dict[str, int]] = {}
     for key, erase_by in _erasable(tables).items():
         deleted = 0
         chunks = _chunks(values) if erase_by == c.RAW_RECORD else _chunks(ids)
         for chunk in chunks:
             if erase_by == c.RAW_RECORD:
-                predicate = quarantine_rows_of(chunk)
-                matched = tables.read(key).where(predicate).count()
+                source, condition = quarantine_pattern_frame(spark, chunk), QUARANTINE_ROWS
+                matched = matching(tables.read(key), source, condition).count()
             else:
-                predicate = rows_of(erase_by, chunk)
-                counts = tables.read(key).where(predicate).groupBy(erase_by).count().collect()
+                source, condition = values_frame(spark, chunk), rows_of(erase_by)
+                counts = (
+                    matching(tables.read(key), source, condition)
+                    .groupBy(erase_by)
+                    .count()
+                    .collect()
+                )
                 for row in counts:  # one row per due customer at most
                     per_customer.setdefault(row[erase_by], {})[key] = row["count"]
                 matched = sum(row["count"] for row in counts)
             if matched:
-                report.writes[key] = tables.delete(key, predicate)
+                report.writes[key] = tables.delete_matching(key, source, condition)
             deleted += matched
         report.rows_by_table[key] = deleted
     return per_customer

@@ -264,7 +264,7 @@ def train_response_model(
             tolerance=conf.tracking.champion_tolerance,
             unmeasured_reason=unmeasured,
         )
-        report.mlflow_run_id = log_training_run(
+        tracked = log_training_run(
             conf,
             run_name=f"{model_conf.name}-{version}",
             params={**params, "label": model_conf.label, "split": split.method},
@@ -279,8 +279,9 @@ def train_response_model(
             model=gbt,
             model_inputs=train.select(*inputs.numeric, *inputs.categorical).schema,
         )
-        if report.mlflow_run_id is not None:
-            register_version(conf, model_conf.name, version, report.mlflow_run_id, promotion)
+        if tracked is not None:
+            report.mlflow_run_id = tracked.run_id
+            register_version(conf, model_conf.name, version, tracked, promotion)
             report.promotion = promotion
         return report
     finally:
@@ -491,7 +492,7 @@ def train_uplift_model(
             tolerance=conf.tracking.champion_tolerance,
             unmeasured_reason=unmeasured,
         )
-        report.mlflow_run_id = log_training_run(
+        tracked = log_training_run(
             conf,
             run_name=f"{name}-{version}",
             params={**params, "objective": UPLIFT, "split": split.method},
@@ -506,8 +507,9 @@ def train_uplift_model(
             model=model,
             model_inputs=train.select(*inputs.numeric, *inputs.categorical).schema,
         )
-        if report.mlflow_run_id is not None:
-            register_version(conf, name, version, report.mlflow_run_id, promotion)
+        if tracked is not None:
+            report.mlflow_run_id = tracked.run_id
+            register_version(conf, name, version, tracked, promotion)
             report.promotion = promotion
         return report
     finally:

@@ -8,10 +8,11 @@ workspace and ``tracking.registry_uri: databricks-uc`` registers in Unity Catalo
 (``<catalog>.<schema>.<model>``). ``tracking.enabled: false`` turns both off; scoring then uses
 the latest saved version.
 
-Each trained version is logged as an MLflow Spark model with an input signature (column names
-and types, no data) and registered as a version of the registered model; the registry's
-``champion`` alias names the version that scoring and recommending load (the model files they
-load are those of :class:`campaignlake.models.registry.ModelStore`, tagged on the version).
+Each trained version is logged as an MLflow Spark model with a signature (the input columns'
+names and types, and the ``prediction`` column it returns; no data) and registered by its
+model URI as a version of the registered model; the registry's ``champion`` alias names the
+version that scoring and recommending load (the model files they load are those of
+:class:`campaignlake.models.registry.ModelStore`, tagged on the version).
 """
 
 from __future__ import annotations
@@ -19,6 +20,7 @@ from __future__ import annotations
 import logging
 import os
 import tempfile
+from dataclasses import dataclass
 from datetime import date
 from typing import Any
 
@@ -48,6 +50,16 @@ log = logging.getLogger(__name__)
 STORE_VERSION_TAG = "campaignlake_version"
 #: The artifact path of the logged Spark model within its run.
 MODEL_ARTIFACT = "model"
+
+
+@dataclass(frozen=True)
+class TrackedRun:
+    """A logged training run: its id and its logged model's URI (None without a model)."""
+
+    run_id: str
+    model_uri: str | None
+    #: MLflow 3's id of the logged model (``m-…``); None with MLflow 2.x.
+    model_id: str | None = None
 
 
 def tracking_uri(conf: Conf) -> str:
@@ -100,8 +112,13 @@ _MLFLOW_TYPES: dict[type[DataType], str] = {
 }  # fmt: skip
 
 
-def input_signature(schema: StructType) -> Any:
-    """An MLflow signature of a model's input columns, from their Spark types (no rows read).
+#: The column MLflow's pyfunc wrapper of a Spark model returns.
+PREDICTION = "prediction"
+
+
+def model_signature(inputs: StructType, outputs: StructType) -> Any:
+    """An MLflow signature of a model's input and output columns, from their Spark types (no
+    rows read): Unity Catalog's registry takes no model whose signature lacks either.
 
     Raises
     ------
@@ -111,13 +128,29 @@ def input_signature(schema: StructType) -> Any:
     from mlflow.models.signature import ModelSignature
     from mlflow.types.schema import ColSpec, Schema
 
-    specs = []
-    for f in schema.fields:
-        kind = _MLFLOW_TYPES.get(type(f.dataType))
-        if kind is None:
-            raise TypeError(f"model input {f.name}: no MLflow type for {f.dataType.simpleString()}")
-        specs.append(ColSpec(kind, f.name))
-    return ModelSignature(inputs=Schema(specs))
+    def columns(schema: StructType, role: str) -> Any:
+        specs = []
+        for f in schema.fields:
+            kind = _MLFLOW_TYPES.get(type(f.dataType))
+            if kind is None:
+                raise TypeError(
+                    f"model {role} {f.name}: no MLflow type for {f.dataType.simpleString()}"
+                )
+            specs.append(ColSpec(kind, f.name))
+        return Schema(specs)
+
+    return ModelSignature(inputs=columns(inputs, "input"), outputs=columns(outputs, "output"))
+
+
+def prediction_schema(model: PipelineModel, inputs: StructType) -> StructType:
+    """The ``prediction`` column the model's pyfunc returns, typed as its transform types it
+    (planned on an empty frame of ``inputs``)."""
+    from pyspark.sql import SparkSession
+
+    spark = SparkSession.getActiveSession()
+    assert spark is not None, "a model is logged from a Spark job"
+    planned = model.transform(spark.createDataFrame([], inputs)).schema
+    return StructType([planned[PREDICTION]])
 
 
 def log_training_run(
@@ -130,9 +163,9 @@ def log_training_run(
     metadata: dict[str, Any],
     model: PipelineModel | None = None,
     model_inputs: StructType | None = None,
-) -> str | None:
-    """Log one training run, with the fitted model and its input signature when given; returns
-    its MLflow run id (None when tracking is off)."""
+) -> TrackedRun | None:
+    """Log one training run, with the fitted model and its signature (``model_inputs`` in, the
+    prediction out) when given; the run and its model's URI (None when tracking is off)."""
     if not conf.tracking.enabled:
         return None
     import mlflow
@@ -140,27 +173,36 @@ def log_training_run(
 
     _connect(conf)
     mlflow.set_experiment(conf.tracking.experiment)
+    model_uri = model_id = None
     with mlflow.start_run(run_name=run_name) as run:
         mlflow.log_params({k: str(v)[:500] for k, v in params.items()})
         mlflow.log_metrics({k: v for k, v in metrics.items() if v == v})  # drop NaN
         mlflow.set_tags(tags)
         mlflow.log_dict(metadata, "metadata.json")
         if model is not None:
+            signature = (
+                model_signature(model_inputs, prediction_schema(model, model_inputs))
+                if model_inputs is not None
+                else None
+            )
             with tempfile.TemporaryDirectory(prefix="campaignlake-mlflow-") as scratch:
-                mlflow.spark.log_model(
+                logged = mlflow.spark.log_model(
                     model,
-                    MODEL_ARTIFACT,
-                    signature=input_signature(model_inputs) if model_inputs else None,
+                    artifact_path=MODEL_ARTIFACT,
+                    signature=signature,
                     dfs_tmpdir=_dfs_scratch(conf, scratch),
                     # Said, not inferred: MLflow infers a Spark model's requirements by loading
                     # it again in a new Python process with a Spark session of its own (about
                     # 20 s per training run on a laptop); a Spark model needs pyspark only.
                     pip_requirements=mlflow.spark.get_default_pip_requirements(),
                 )
+            # MLflow 3 names a logged model models:/<model id>; 2.x, runs:/<run>/<path>.
+            model_uri = str(logged.model_uri)
+            model_id = getattr(logged, "model_id", None)
     log.info(
         "MLflow run %s in %s (%s)", run.info.run_id, tracking_uri(conf), conf.tracking.experiment
     )
-    return str(run.info.run_id)
+    return TrackedRun(run_id=str(run.info.run_id), model_uri=model_uri, model_id=model_id)
 
 
 def log_report(conf: Conf, as_of: date, html: str) -> str | None:
@@ -201,11 +243,11 @@ def champion_version(conf: Conf, model: str) -> str | None:
 
 
 def register_version(
-    conf: Conf, model: str, store_version: str, run_id: str, promotion: Promotion
+    conf: Conf, model: str, store_version: str, run: TrackedRun, promotion: Promotion
 ) -> str | None:
-    """Register the run's logged model as a version of ``model``, tagged with its store
-    version and the gate's decision, and move ``champion`` to it when it was promoted; the
-    registry's version number (None with tracking off)."""
+    """Register the run's logged model (by its URI) as a version of ``model``, tagged with its
+    store version and the gate's decision, and move ``champion`` to it when it was promoted;
+    the registry's version number (None with tracking off)."""
     if not conf.tracking.enabled:
         return None
     from mlflow.exceptions import MlflowException
@@ -216,15 +258,18 @@ def register_version(
         client.get_registered_model(name)
     except MlflowException:
         client.create_registered_model(name)
+    # The client, not mlflow.register_model, which prints its progress to the console.
+    linked = {"model_id": run.model_id} if run.model_id else {}  # MLflow 3's logged model
     registered = client.create_model_version(
         name,
-        source=f"runs:/{run_id}/{MODEL_ARTIFACT}",
-        run_id=run_id,
+        source=run.model_uri or f"runs:/{run.run_id}/{MODEL_ARTIFACT}",
+        run_id=run.run_id,
         tags={
             STORE_VERSION_TAG: store_version,
             "gate": "champion" if promotion.promoted else "challenger",
             "gate_reason": promotion.describe()[:500],
         },
+        **linked,
     )
     if promotion.promoted:
         client.set_registered_model_alias(name, CHAMPION, registered.version)

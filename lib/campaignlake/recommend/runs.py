@@ -259,7 +259,7 @@ def train_recommender(
             metrics_rows(spark, version, created, rows),
             txn=Txn(f"train:{recs.model_name}", int(version[1:])),
         )
-        run_id = log_training_run(
+        tracked = log_training_run(
             conf,
             run_name=f"{recs.model_name}-{version}",
             params=vars(best),
@@ -271,7 +271,7 @@ def train_recommender(
             model_inputs=full.select(final.getUserCol(), final.getItemCol()).schema,
         )  # fmt: skip
         report = RecommenderReport(version, best.label(), results, grid, split.description)
-        if run_id is not None:
+        if tracked is not None:
             report.promotion = Promotion(
                 model=recs.model_name,
                 challenger=version,
@@ -282,7 +282,7 @@ def train_recommender(
                 tolerance=conf.tracking.champion_tolerance,
                 unmeasured_reason=unmeasured,
             )
-            register_version(conf, recs.model_name, version, run_id, report.promotion)
+            register_version(conf, recs.model_name, version, tracked, report.promotion)
         return report
     finally:
         for df in cached:

@@ -20,7 +20,6 @@ from pyspark.sql.types import MapType, StructType
 from campaignlake.catalog import TableSpec, table_specs, writer_of
 from campaignlake.config import Conf
 from campaignlake.errors import ConfigError, MissingInputError
-from campaignlake.tables.delta_rs import DeltaRsEngine
 from campaignlake.tables.spark_delta import SparkDeltaEngine, delta_classes_available
 from campaignlake.tables.spec import Txn, WriteResult, describe_writes
 
@@ -88,6 +87,13 @@ class Engine(Protocol):
     ) -> WriteResult:
         """Delete the rows matching ``predicate``."""
 
+    def delete_matching(
+        self, path: str, spec: TableSpec, source: DataFrame, condition: str, txn: Txn | None = None
+    ) -> WriteResult:
+        """Delete the rows for which some ``source`` row meets ``condition`` (over aliases
+        ``t``, the table, and ``s``, the source); the log records the condition, not the
+        source's values."""
+
     def upsert(
         self,
         path: str,
@@ -128,6 +134,17 @@ def make_engine(spark: SparkSession, conf: Conf) -> Engine:
         options.setdefault("AWS_S3_LOCKING_PROVIDER", s3.locking_provider)
         options.setdefault("DELTA_DYNAMO_TABLE_NAME", s3.dynamodb_table or "")
         safe = True
+    try:
+        # Imported here: only the fallback engine needs deltalake (the `delta-rs` extra).
+        from campaignlake.tables.delta_rs import DeltaRsEngine
+    except ImportError as exc:
+        raise ConfigError(
+            f"{conf.source_file}: storage.engine: the delta-rs engine was selected "
+            f"({storage.engine!r}, and Delta's JVM classes are "
+            f"{'loaded' if delta_classes_available(spark) else 'not loaded'}) but the "
+            f"deltalake package is not installed ({exc}); install campaignlake[delta-rs], or "
+            "add Delta's jars to the session (storage.engine: spark)"
+        ) from exc
     return DeltaRsEngine(
         spark,
         commit_retries=storage.commit_retries,
@@ -302,8 +319,18 @@ class Tables:
         )
 
     def delete(self, key: str, predicate: str, txn: Txn | None = None) -> WriteResult:
-        """Delete the rows matching ``predicate``."""
+        """Delete the rows matching ``predicate`` (Delta records it in the table's history:
+        no personal data in it; see :meth:`delete_matching`)."""
         return self.engine.delete(self.path(key), self.spec(key), predicate, txn)
+
+    def delete_matching(
+        self, key: str, source: DataFrame, condition: str, txn: Txn | None = None
+    ) -> WriteResult:
+        """Delete the rows for which some ``source`` row meets ``condition`` (Spark SQL over
+        aliases ``t`` and ``s``). The values to delete by travel as data: the table's history
+        records the condition only, where a predicate would keep them for
+        ``delta.logRetentionDuration`` in plain text."""
+        return self.engine.delete_matching(self.path(key), self.spec(key), source, condition, txn)
 
     def vacuum(self, key: str, retention_hours: int = 168, *, full: bool = False) -> list[str]:
         """Delete files no version within ``retention_hours`` needs; the paths removed."""

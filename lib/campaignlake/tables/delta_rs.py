@@ -274,6 +274,38 @@ class DeltaRsEngine:
 
         return self._run(path, spec, txn, "DELETE", plan)
 
+    def delete_matching(
+        self, path: str, spec: TableSpec, source: DataFrame, condition: str, txn: Txn | None = None
+    ) -> WriteResult:
+        """Delete the rows some ``source`` row meets ``condition`` for (aliases ``t``, ``s``);
+        commits nothing if none match. Like :meth:`delete`, the commit records no predicate."""
+        on = F.expr(condition)
+
+        def plan(table: DeltaTable) -> tuple[DataFrame | None, list[dict[str, Any]], str | None]:
+            current = self._read_snapshot(table, with_file_name=True)
+            hits = current.alias("t").join(source.alias("s"), on, "left_semi")
+            per_file = (
+                hits.groupBy(FILE_NAME_COLUMN)
+                .agg(F.count(F.lit(1)).alias("matched"))
+                .join(
+                    current.groupBy(FILE_NAME_COLUMN).agg(F.count(F.lit(1)).alias("rows")),
+                    on=FILE_NAME_COLUMN,
+                )
+                .collect()  # one row per affected file
+            )
+            removed, partial = self._affected_files(table, per_file)
+            if not partial:
+                return None, removed, None
+            survivors = (
+                current.where(F.col(FILE_NAME_COLUMN).isin(partial))
+                .alias("t")
+                .join(source.alias("s"), on, "left_anti")
+                .drop(FILE_NAME_COLUMN)
+            )
+            return survivors, removed, None
+
+        return self._run(path, spec, txn, "DELETE", plan)
+
     def upsert(
         self,
         path: str,
@@ -471,17 +503,26 @@ class DeltaRsEngine:
             .where(F.col("matched") > 0)
             .collect()  # one row per affected file
         )
-        if not per_file:
-            return [], None
-        affected = {r[FILE_NAME_COLUMN] for r in per_file}
-        partial = [r[FILE_NAME_COLUMN] for r in per_file if r["matched"] < r["rows"]]
-        removed = [f for f in _live_files(table) if _file_name(f["path"]) in affected]
+        removed, partial = self._affected_files(table, per_file)
         survivors = None
         if partial:
             survivors = current.where(F.col(FILE_NAME_COLUMN).isin(partial) & ~matched).drop(
                 FILE_NAME_COLUMN
             )
         return removed, survivors
+
+    @staticmethod
+    def _affected_files(
+        table: DeltaTable, per_file: list[Any]
+    ) -> tuple[list[dict[str, Any]], list[str]]:
+        """From per-file counts of ``rows`` and ``matched`` rows: the live files to remove, and
+        the names of those that keep some rows."""
+        affected = {r[FILE_NAME_COLUMN] for r in per_file if r["matched"] > 0}
+        if not affected:
+            return [], []
+        partial = [r[FILE_NAME_COLUMN] for r in per_file if 0 < r["matched"] < r["rows"]]
+        removed = [f for f in _live_files(table) if _file_name(f["path"]) in affected]
+        return removed, partial
 
     def _discard(self, table: DeltaTable, written: list[files.WrittenFile]) -> None:
         """Delete this write's own uncommitted files (never anything else)."""

@@ -366,6 +366,26 @@ class SparkDeltaEngine:
 
         return self._committing(path, "delete", delete)
 
+    def delete_matching(
+        self, path: str, spec: TableSpec, source: DataFrame, condition: str, txn: Txn | None = None
+    ) -> WriteResult:
+        """A MERGE whose only clause deletes: the rows some ``source`` row meets ``condition``
+        for (Delta allows several source rows per target row for an unconditional delete);
+        commits nothing if none match. (Delta 4.0's delete-only MERGE commits nothing when it
+        matches nothing; the check keeps that true on every Delta the engine runs on.)"""
+        table = self._delta(path)
+        on = F.expr(condition)
+        if table.toDF().alias("t").join(source.alias("s"), on, "left_semi").isEmpty():
+            return WriteResult(
+                committed=False, version=self.version(path), skipped_reason="no change"
+            )
+
+        def delete(tag: str) -> None:
+            with self._dml_txn(txn), self._session_conf(USER_METADATA_CONF, tag):
+                table.alias("t").merge(source.alias("s"), on).whenMatchedDelete().execute()
+
+        return self._committing(path, "delete", delete)
+
     def upsert(
         self,
         path: str,
