@@ -8,11 +8,11 @@ from pyspark.sql import SparkSession
 from campaignlake import columns as c
 from campaignlake.erasure.requests import (
     QUARANTINE_ROWS,
-    matching,
     quarantine_pattern_frame,
     rows_of,
     values_frame,
 )
+from campaignlake.tables.merge import rows_matching
 
 
 def test_values_match_as_data_and_quarantine_patterns_match_whole_words(
@@ -20,7 +20,7 @@ def test_values_match_as_data_and_quarantine_patterns_match_whole_words(
 ) -> None:
     rows = spark.createDataFrame([("C1",), ("C10",), ("x' OR '1'='1",)], f"{c.CUSTOMER_ID} string")
     hostile = values_frame(spark, ["x' OR '1'='1"])
-    assert [r[0] for r in matching(rows, hostile, rows_of(c.CUSTOMER_ID)).collect()] == [
+    assert [r[0] for r in rows_matching(rows, hostile, rows_of(c.CUSTOMER_ID)).collect()] == [
         "x' OR '1'='1"
     ]
     quarantine = spark.createDataFrame(
@@ -28,5 +28,5 @@ def test_values_match_as_data_and_quarantine_patterns_match_whole_words(
         f"{c.RECORD_KEY} string, {c.RAW_RECORD} string",
     )
     pattern = quarantine_pattern_frame(spark, ["C1"])
-    matched = matching(quarantine, pattern, QUARANTINE_ROWS).collect()
+    matched = rows_matching(quarantine, pattern, QUARANTINE_ROWS).collect()
     assert sorted(r[c.RAW_RECORD] for r in matched) == ["C1,a@b.co", '{"customer_id":"C1"}']

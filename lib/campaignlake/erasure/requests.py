@@ -111,11 +111,6 @@ QUARANTINE_ROWS = (
 )
 
 
-def matching(table: DataFrame, source: DataFrame, condition: str) -> DataFrame:
-    """The rows of ``table`` some row of the (small) ``source`` meets ``condition`` for."""
-    return table.alias("t").join(F.broadcast(source).alias("s"), F.expr(condition), "left_semi")
-
-
 def without_recipients(export: DataFrame, recipient_hashes: DataFrame) -> DataFrame:
     """An export file's rows without the erased recipients (``recipient_id`` is the HMAC of
     the customer id, so ``recipient_hashes`` holds ``customer_key_hash``)."""

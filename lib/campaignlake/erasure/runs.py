@@ -27,7 +27,6 @@ from campaignlake.erasure.requests import (
     QUARANTINE_ROWS,
     due_requests,
     identities,
-    matching,
     quarantine_pattern_frame,
     rows_of,
     values_frame,
@@ -36,6 +35,7 @@ from campaignlake.erasure.requests import (
 from campaignlake.hadoop_fs import HadoopFs
 from campaignlake.pii import hmac_key_frame, resolve_hmac_key
 from campaignlake.tables import Tables, WriteResult, describe_writes
+from campaignlake.tables.merge import rows_matching
 
 log = logging.getLogger(__name__)
 
@@ -174,11 +174,11 @@ def _erase_tables(
         for chunk in chunks:
             if erase_by == c.RAW_RECORD:
                 source, condition = quarantine_pattern_frame(spark, chunk), QUARANTINE_ROWS
-                matched = matching(tables.read(key), source, condition).count()
+                matched = rows_matching(tables.read(key), source, condition).count()
             else:
                 source, condition = values_frame(spark, chunk), rows_of(erase_by)
                 counts = (
-                    matching(tables.read(key), source, condition)
+                    rows_matching(tables.read(key), source, condition)
                     .groupBy(erase_by)
                     .count()
                     .collect()

@@ -52,6 +52,7 @@ from campaignlake.tables.merge import (
     REPEATS_COLUMN,
     effective_changes,
     raise_on_repeated_key,
+    rows_matching,
 )
 from campaignlake.tables.spec import Txn, WriteResult, check_schema, creation_properties
 
@@ -283,7 +284,7 @@ class DeltaRsEngine:
 
         def plan(table: DeltaTable) -> tuple[DataFrame | None, list[dict[str, Any]], str | None]:
             current = self._read_snapshot(table, with_file_name=True)
-            hits = current.alias("t").join(source.alias("s"), on, "left_semi")
+            hits = rows_matching(current, source, condition)
             per_file = (
                 hits.groupBy(FILE_NAME_COLUMN)
                 .agg(F.count(F.lit(1)).alias("matched"))

@@ -1,5 +1,6 @@
-"""Upsert planning that both engines share, so that "nothing to change" and "duplicate key"
-mean the same on delta-spark and on delta-rs."""
+"""Upsert and delete-by-matching planning that both engines share, so that "nothing to
+change", "duplicate key" and "the rows a source matches" mean the same on delta-spark and on
+delta-rs."""
 
 from __future__ import annotations
 
@@ -58,3 +59,9 @@ def effective_changes(
         F.col(f"t.`{FILE_NAME_COLUMN}`").alias(FILE_NAME_COLUMN),
         F.col(f"s.`{REPEATS_COLUMN}`").alias(REPEATS_COLUMN),
     )
+
+
+def rows_matching(table: DataFrame, source: DataFrame, condition: str) -> DataFrame:
+    """The rows of ``table`` for which some row of ``source`` meets ``condition`` (Spark SQL over
+    aliases ``t``, the table, and ``s``, the source): what a delete by matching removes."""
+    return table.alias("t").join(source.alias("s"), F.expr(condition), "left_semi")

@@ -48,6 +48,7 @@ from campaignlake.tables.merge import (
     REPEATS_COLUMN,
     effective_changes,
     raise_on_repeated_key,
+    rows_matching,
 )
 from campaignlake.tables.spec import (
     STATS_COLUMNS_PROPERTY,
@@ -375,7 +376,7 @@ class SparkDeltaEngine:
         matches nothing; the check keeps that true on every Delta the engine runs on.)"""
         table = self._delta(path)
         on = F.expr(condition)
-        if table.toDF().alias("t").join(source.alias("s"), on, "left_semi").isEmpty():
+        if rows_matching(table.toDF(), source, condition).isEmpty():
             return WriteResult(
                 committed=False, version=self.version(path), skipped_reason="no change"
             )
