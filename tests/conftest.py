@@ -4,11 +4,16 @@ whose every path points into a fresh temporary directory."""
 from __future__ import annotations
 
 import dataclasses
+import fcntl
+import hashlib
 import json
 import os
+import pickle
+import shutil
 import sys
 from collections.abc import Iterator
 from datetime import date, datetime, timezone
+from importlib import metadata
 from pathlib import Path
 
 import pytest
@@ -30,7 +35,7 @@ from campaignlake.models.runs import (
     score_customers,
     train_response_model,
 )
-from campaignlake.recommend.runs import recommend, train_recommender
+from campaignlake.recommend.runs import RecommenderReport, recommend, train_recommender
 from campaignlake.sample.generator import SampleSpec, generate
 from campaignlake.session import delta_settings
 from campaignlake.tables import Tables
@@ -110,34 +115,22 @@ def tables(spark: SparkSession, conf: Conf, engine: SparkDeltaEngine) -> Tables:
 SAMPLE_AS_OF = date(2026, 10, 31)
 #: Next to the sample warehouse's landing folder: campaign id → planted conversion lift.
 PLANTED_LIFT_FILE = "planted_lift.json"
+#: Where the shared sample is built, and its pristine copy kept between pytest processes
+#: (``make test`` builds it, ``make test-system`` and the next ``make test`` reuse it while
+#: the code, the configuration and the engines' versions are the same).
+SAMPLE_CACHE = REPO_ROOT / "build" / "test-sample"
+_SAMPLE_REPORTS = "reports.pickle"
 
 
-@pytest.fixture(scope="session")
-def sample_warehouse(
-    spark: SparkSession, tmp_path_factory: pytest.TempPathFactory
-) -> tuple[Conf, Tables]:
-    """A small generated sample (1,200 customers, 60 days, 3 campaigns), ingested once for the
-    model tests; each test module trains its own models in it."""
-    root = tmp_path_factory.mktemp("sample")
-    base = load_conf("local", conf_dir=str(REPO_ROOT / "conf"))
-    names = ("landing", "warehouse", "models", "exports", "reports")
-    conf = dataclasses.replace(base, paths=PathsConf(**{k: str(root / k) for k in names}))
-    summary = generate(
-        SampleSpec(
-            seed=5, customers=1200, products=100, days=60, end_date=SAMPLE_AS_OF,
-            sessions_per_customer_per_week=1.5, crm_exports=2, campaigns=3,
-            bad_record_rate=0.0,
-        ),
-        root / "landing",
-    )  # fmt: skip
-    # The true effect the generator planted, for the tests that check the readout finds it.
-    (root / PLANTED_LIFT_FILE).write_text(json.dumps(summary.planted_lift))
-    tables = Tables(spark, conf, engine=SparkDeltaEngine(spark, commit_retries=2))
-    now = datetime(2026, 11, 1, 6, tzinfo=timezone.utc)
-    for ingest in (ingest_products, ingest_crm, ingest_campaigns, ingest_reviews,
-                   ingest_clickstream):  # fmt: skip
-        ingest(spark, conf, tables, now=now)
-    return conf, tables
+@dataclasses.dataclass(frozen=True)
+class SampleRun:
+    """What building the shared sample reported: kept beside its pristine copy."""
+
+    training: TrainingReport
+    scoring: ScoringReport
+    recommender: RecommenderReport
+    text: TextReport
+    audiences: AudienceReport
 
 
 @dataclasses.dataclass(frozen=True)
@@ -148,16 +141,31 @@ class SampleModels:
     tables: Tables
     training: TrainingReport
     scoring: ScoringReport
-    recommender: object
+    recommender: RecommenderReport
     text: TextReport
 
 
-@pytest.fixture(scope="session")
-def sample_models(spark: SparkSession, sample_warehouse: tuple[Conf, Tables]) -> SampleModels:
-    """Features, segments, a response model, scores, an ALS model and recommendations for
-    SAMPLE_AS_OF, built once with one-point grids for every test that needs them."""
-    base, tables = sample_warehouse
-    conf = dataclasses.replace(
+def sample_fingerprint() -> str:
+    """A digest of everything the shared sample depends on: the package's code, the shipped
+    configuration, this file, and the versions of Python, Spark, Delta and MLflow."""
+    digest = hashlib.sha256()
+    sources = [*sorted((REPO_ROOT / "lib").rglob("*.py")), *sorted((REPO_ROOT / "conf").rglob("*"))]
+    for path in [*sources, Path(__file__)]:
+        if path.is_file():
+            digest.update(str(path.relative_to(REPO_ROOT)).encode() + b"\0" + path.read_bytes())
+    for package in ("pyspark", "delta-spark", "mlflow-skinny"):
+        digest.update(f"{package}={metadata.version(package)}".encode())
+    digest.update(sys.version.encode())
+    return digest.hexdigest()[:16]
+
+
+def sample_confs(root: Path) -> tuple[Conf, Conf]:
+    """conf/local.yaml with its paths under ``root``, and the same with the one-point grids
+    and small searches the shared sample's models are built with."""
+    base = load_conf("local", conf_dir=str(REPO_ROOT / "conf"))
+    names = ("landing", "warehouse", "models", "exports", "reports")
+    base = dataclasses.replace(base, paths=PathsConf(**{k: str(root / k) for k in names}))
+    models = dataclasses.replace(
         base,
         segments=dataclasses.replace(base.segments, kmeans_k_max=4),
         response_model=dataclasses.replace(
@@ -173,20 +181,97 @@ def sample_models(spark: SparkSession, sample_warehouse: tuple[Conf, Tables]) ->
             base.text, topics_k=[6, max(base.text.topics_k)], lda_max_iter=15
         ),
     )  # fmt: skip
+    return base, models
+
+
+def build_sample(spark: SparkSession, root: Path) -> SampleRun:
+    """A small generated sample (1,200 customers, 60 days, 3 campaigns) ingested, then text
+    features, features and segments, a response model, scores, an ALS model,
+    recommendations and the shipped campaigns' audiences for SAMPLE_AS_OF (local mode)."""
+    base, conf = sample_confs(root)
+    summary = generate(
+        SampleSpec(
+            seed=5, customers=1200, products=100, days=60, end_date=SAMPLE_AS_OF,
+            sessions_per_customer_per_week=1.5, crm_exports=2, campaigns=3,
+            bad_record_rate=0.0,
+        ),
+        root / "landing",
+    )  # fmt: skip
+    # The true effect the generator planted, for the tests that check the readout finds it.
+    (root / PLANTED_LIFT_FILE).write_text(json.dumps(summary.planted_lift))
+    tables = Tables(spark, conf, engine=SparkDeltaEngine(spark, commit_retries=2))
     now = datetime(2026, 11, 1, 6, tzinfo=timezone.utc)
+    for ingest in (ingest_products, ingest_crm, ingest_campaigns, ingest_reviews,
+                   ingest_clickstream):  # fmt: skip
+        ingest(spark, base, tables, now=now)
     text = build_text_features(spark, conf, tables, as_of=SAMPLE_AS_OF, now=now)
     build_features(spark, conf, tables, as_of=SAMPLE_AS_OF, now=now)
     training = train_response_model(spark, conf, tables, as_of=SAMPLE_AS_OF, now=now)
     scoring = score_customers(spark, conf, tables, as_of=SAMPLE_AS_OF)
     recommender = train_recommender(spark, conf, tables, as_of=SAMPLE_AS_OF, now=now)
     recommend(spark, conf, tables, as_of=SAMPLE_AS_OF)
-    return SampleModels(conf, tables, training, scoring, recommender, text)
+    audiences = build_audiences(spark, conf, tables, as_of=SAMPLE_AS_OF)
+    return SampleRun(training, scoring, recommender, text, audiences)
 
 
 @pytest.fixture(scope="session")
-def sample_audiences(spark: SparkSession, sample_models: SampleModels) -> AudienceReport:
-    """The shipped campaigns' audiences built once on the sample models (local mode)."""
-    return build_audiences(spark, sample_models.conf, sample_models.tables, as_of=SAMPLE_AS_OF)
+def shared_sample(
+    spark: SparkSession, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[tuple[Path, SampleRun]]:
+    """The shared sample's root folder and reports, built once per set of sources.
+
+    It is built at one fixed path (MLflow's registry and the ingestion manifest record
+    absolute paths) and copied aside as it stands before any test touches it; a later pytest
+    process restores that copy instead of rebuilding. A second process running beside the
+    first builds its own sample in a temporary folder."""
+    SAMPLE_CACHE.mkdir(parents=True, exist_ok=True)
+    with (SAMPLE_CACHE / "lock").open("w") as lock:
+        try:
+            fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            root = tmp_path_factory.mktemp("sample")
+            yield root, build_sample(spark, root)
+            return
+        root, pristine = SAMPLE_CACHE / "live", SAMPLE_CACHE / sample_fingerprint()
+        shutil.rmtree(root, ignore_errors=True)
+        if (pristine / _SAMPLE_REPORTS).is_file():
+            shutil.copytree(pristine / "root", root)
+            run = pickle.loads((pristine / _SAMPLE_REPORTS).read_bytes())
+        else:
+            for stale in SAMPLE_CACHE.iterdir():
+                if stale.is_dir():
+                    shutil.rmtree(stale)
+            run = build_sample(spark, root)
+            shutil.copytree(root, pristine / "root")
+            # Written last: a copy without its reports is an interrupted one, never used.
+            (pristine / _SAMPLE_REPORTS).write_bytes(pickle.dumps(run))
+        yield root, run
+
+
+@pytest.fixture(scope="session")
+def sample_warehouse(
+    spark: SparkSession, shared_sample: tuple[Path, SampleRun]
+) -> tuple[Conf, Tables]:
+    """The shared sample's warehouse with conf/local.yaml's settings: each test module that
+    trains models of its own trains them in it."""
+    base, _ = sample_confs(shared_sample[0])
+    return base, Tables(spark, base, engine=SparkDeltaEngine(spark, commit_retries=2))
+
+
+@pytest.fixture(scope="session")
+def sample_models(spark: SparkSession, shared_sample: tuple[Path, SampleRun]) -> SampleModels:
+    """Features, segments, a response model, scores, an ALS model and recommendations for
+    SAMPLE_AS_OF, built with one-point grids for every test that needs them."""
+    root, run = shared_sample
+    _, conf = sample_confs(root)
+    tables = Tables(spark, conf, engine=SparkDeltaEngine(spark, commit_retries=2))
+    return SampleModels(conf, tables, run.training, run.scoring, run.recommender, run.text)
+
+
+@pytest.fixture(scope="session")
+def sample_audiences(shared_sample: tuple[Path, SampleRun]) -> AudienceReport:
+    """The shipped campaigns' audiences built on the sample models (local mode)."""
+    return shared_sample[1].audiences
 
 
 @pytest.fixture

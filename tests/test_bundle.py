@@ -54,12 +54,30 @@ def variables(target: str) -> dict[str, str]:
     return {k: str(v) for k, v in values.items() if v is not None}
 
 
+def deployed_schema(target: str) -> str:
+    """The schema's name as the CLI deploys it: development mode prefixes Unity Catalog
+    schemas with ``dev_<user>_``."""
+    name = variables(target)["schema"]
+    if BUNDLE["targets"][target]["mode"] == "development":
+        return f"dev_{WORKSPACE['workspace.current_user.short_name']}_{name}"
+    return name
+
+
 def resolve(text: str, target: str) -> str:
-    """``text`` with the bundle's ``${var.x}`` and workspace references filled in."""
+    """``text`` with the bundle's ``${var.x}``, workspace and schema references filled in
+    with what ``target`` deploys."""
     known = {f"var.{k}": v for k, v in variables(target).items()} | WORKSPACE
+    known["resources.schemas.campaignlake.name"] = deployed_schema(target)
+    known["resources.schemas.campaignlake.catalog_name"] = variables(target)["catalog"]
     for _ in range(3):  # variables may refer to workspace values
         text = re.sub(r"\$\{([a-z_.]+)\}", lambda m: known.get(m.group(1), m.group(0)), text)
     return text
+
+
+def task_variables(task: dict, target: str) -> dict[str, str]:
+    """The ``--var name=value`` pairs a task passes, as ``target`` resolves them."""
+    parameters = [resolve(p, target) for p in task["python_wheel_task"]["parameters"]]
+    return dict(parameters[i + 1].split("=", 1) for i, p in enumerate(parameters) if p == "--var")
 
 
 @pytest.mark.parametrize("target", ["dev", "prod"])
@@ -87,25 +105,16 @@ def test_a_dev_deploy_is_paused_and_writes_only_its_own_catalog_schema_and_table
 
     def deployed(target: str) -> set[str]:
         """Every location the jobs of ``target`` write, from the conf loaded as a task does."""
-        parameters = [
-            resolve(p, target) for p in bundle_tasks()[0][1]["python_wheel_task"]["parameters"]
-        ]
-        given = dict(
-            parameters[i + 1].split("=", 1) for i, p in enumerate(parameters) if p == "--var"
-        )
+        given = task_variables(bundle_tasks()[0][1], target)
         conf = load_conf("databricks", conf_dir=str(REPO_ROOT / "conf"), variables=given)
         paths = conf.paths
-        return {paths.landing, paths.models, paths.exports, paths.reports, conf.tracking.experiment,
-                *(conf.table_path(k) for k in conf.tables.__dataclass_fields__)}  # fmt: skip
+        tables = (conf.table_path(k) for k in conf.tables.__dataclass_fields__)
+        return {paths.landing, paths.models, paths.exports, paths.reports, paths.checkpoints,
+                conf.tracking.experiment, *tables}  # fmt: skip
 
     dev_locations, prod_locations = deployed("dev"), deployed("prod")
     assert not dev_locations & prod_locations
     assert all("ana" in location for location in dev_locations), sorted(dev_locations)
-    # Every task of every job passes the target's data location, not just the first.
-    for job_key, task in bundle_tasks():
-        parameters = task["python_wheel_task"]["parameters"]
-        given = {parameters[i + 1].split("=")[0] for i, p in enumerate(parameters) if p == "--var"}
-        assert given == {"catalog", "schema"}, (job_key, task["task_key"])
 
 
 def test_prod_runs_as_a_service_principal_from_a_private_folder_with_explicit_rights() -> None:
@@ -122,14 +131,24 @@ def test_prod_runs_as_a_service_principal_from_a_private_folder_with_explicit_ri
     assert all(g.get("group_name") != "users" for g in prod["permissions"])
 
 
-def test_the_bundle_creates_the_volumes_the_databricks_conf_uses() -> None:
-    conf = load_conf(
-        "databricks",
-        conf_dir=str(REPO_ROOT / "conf"),
-        variables={"catalog": "c", "schema": "s"},
-    )
-    used = {p.split("/")[4] for p in (conf.paths.landing, conf.paths.models,
-                                       conf.paths.exports, conf.paths.reports)}  # fmt: skip
-    volumes = resources("prod")["volumes"].values()
-    assert {v["name"] for v in volumes} == used
-    assert all(v["schema_name"] == "${resources.schemas.campaignlake.name}" for v in volumes)
+@pytest.mark.parametrize("target", ["dev", "prod"])
+def test_every_task_writes_the_deployed_schema_and_its_declared_volumes(target: str) -> None:
+    """A development deploy renames the schema; every task, table and volume path follows."""
+    catalog, schema = variables(target)["catalog"], deployed_schema(target)
+    declared = {
+        (resolve(v["catalog_name"], target), resolve(v["schema_name"], target), v["name"])
+        for v in resources(target)["volumes"].values()
+    }
+    for job_key, task in bundle_tasks():
+        given = task_variables(task, target)
+        assert given == {"catalog": catalog, "schema": schema}, (job_key, task["task_key"])
+    conf = load_conf("databricks", conf_dir=str(REPO_ROOT / "conf"), variables=given)
+    # The warehouse folder is unused on Databricks: every table has a Unity Catalog name.
+    paths = conf.paths
+    for path in (paths.landing, paths.models, paths.exports, paths.reports, paths.checkpoints):
+        volume = tuple(path.split("/")[2:5])
+        assert path.startswith("/Volumes/") and volume in declared, (path, sorted(declared))
+    for key in conf.tables.__dataclass_fields__:
+        assert conf.table_path(key).startswith(f"{catalog}.{schema}."), key
+    if target == "dev":
+        assert schema == "dev_ana_campaignlake"

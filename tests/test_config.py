@@ -125,6 +125,31 @@ def test_a_tracking_uri_that_cannot_work_fails_when_the_conf_loads(
         load_conf_file(write_conf(tmp_path, text))
 
 
+def test_a_database_tracking_store_on_a_cluster_needs_an_artifact_location_off_the_driver(
+    tmp_path: Path,
+) -> None:
+    text = LOCAL.replace("  tracking_uri: null", "  tracking_uri: postgresql://db/mlflow", 1)
+    text = text.replace('  master: "local[*]"', "  master: null", 1)
+    text = text.replace("  allow_development_key: true", "  allow_development_key: false", 1)
+    with pytest.raises(
+        ConfigError,
+        match=r"test\.yaml: tracking\.artifact_location: the tracking store postgresql keeps no "
+        r"artifacts of its own, and on a cluster \(the platform session\) \./mlruns is the "
+        r"driver's disk",
+    ):
+        load_conf_file(write_conf(tmp_path, text))
+    located = text.replace(
+        "  registry_uri: null", "  registry_uri: null\n  artifact_location: s3://lake/mlflow", 1
+    )
+    assert load_conf_file(write_conf(tmp_path, located)).tracking.artifact_location == (
+        "s3://lake/mlflow"
+    )
+    # A laptop keeps the artifacts next to its own store.
+    assert load_conf_file(write_conf(tmp_path, LOCAL.replace(
+        "  tracking_uri: null", "  tracking_uri: sqlite:///data/mlflow.db", 1
+    ))).tracking.artifact_location is None  # fmt: skip
+
+
 @pytest.mark.parametrize(
     "uri", ["databricks", "https://mlflow.example.com", "sqlite:///data/mlflow.db",
             "arn:aws:sagemaker:eu-west-1:123456789012:mlflow-tracking-server/cl"],

@@ -330,6 +330,10 @@ class TrackingConf:
     registry_uri: str | None = None
     #: Prefix of registered model names (Unity Catalog: ``<catalog>.<schema>``).
     registry_namespace: str | None = None
+    #: Where a new experiment keeps its artifacts (models, reports): an object store such as
+    #: ``s3://...``. ``None``: the tracking server's default. Required on a cluster whose
+    #: tracking store is a database, which would otherwise put them on the driver's disk.
+    artifact_location: str | None = None
     #: How much lower a new version's validation metric may be than the champion's, on the
     #: same data, for it to become the champion (0: never worse).
     champion_tolerance: float = 0.01
@@ -714,12 +718,35 @@ def _check_tracking_uri(conf: Conf, source: str) -> None:
         return
     if not uri.startswith(TRACKING_URI_SCHEMES):
         raise ConfigError(f"{key}: MLflow cannot track runs at {uri!r}; {supported}")
+    _check_artifact_location(conf, source, uri)
     registry = conf.tracking.registry_uri
     if registry is not None and not registry.startswith(TRACKING_URI_SCHEMES):
         raise ConfigError(
             f"{source}: tracking.registry_uri: MLflow cannot keep a model registry at "
             f"{registry!r}; give databricks-uc (Unity Catalog), databricks, an http(s):// "
             "tracking server, or a database URI (sqlite:///<file>)"
+        )
+
+
+#: Tracking stores without an artifact store of their own: an experiment created there keeps
+#: its artifacts in ./mlruns of the process that created it.
+DATABASE_TRACKING_SCHEMES = ("sqlite:", "postgresql", "mysql", "mssql")
+
+
+def _check_artifact_location(conf: Conf, source: str, uri: str) -> None:
+    """On a cluster, a database-backed tracking store needs artifacts off the driver's disk,
+    which goes with the cluster (and which the executors writing a Spark model cannot reach)."""
+    master = conf.spark.master or ""
+    location = conf.tracking.artifact_location
+    if master.startswith("local") or not uri.startswith(DATABASE_TRACKING_SCHEMES):
+        return
+    if location is None or not location.startswith(_URI_SCHEMES) or location.startswith("file:"):
+        raise ConfigError(
+            f"{source}: tracking.artifact_location: the tracking store {uri.split(':')[0]} "
+            "keeps no artifacts of its own, and on a cluster "
+            f"({master or 'the platform session'}) {location or './mlruns'} is the driver's "
+            "disk, lost with the cluster; give an object store location such as "
+            "s3://<bucket>/mlflow-artifacts"
         )
 
 

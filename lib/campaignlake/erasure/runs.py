@@ -3,8 +3,10 @@
 For every request past its grace period (``erasure.grace_days``) the customer's rows are
 deleted from each table whose spec says how to find them (``TableSpec.erase_by``: the customer
 id column, or the raw records of a quarantine table), the export files on disk are rewritten
-without them, the touched tables are vacuumed past ``erasure.vacuum_retention_hours`` so older
-versions no longer hold the data, and ``meta/erasures`` records the erasure by the customer's
+without them, the files in which a deletion vector only marks the rows deleted are rewritten
+without them (``REORG … APPLY (PURGE)``: Unity Catalog turns deletion vectors on by default),
+the touched tables are vacuumed past ``erasure.vacuum_retention_hours`` so older versions no
+longer hold the data, and ``meta/erasures`` records the erasure by the customer's
 key hash (never the id). The deletion request itself goes last, so a run that dies half way is
 finished by the next one: every step is idempotent.
 """
@@ -52,6 +54,8 @@ class ErasureReport:
     due: int = 0
     rows_by_table: dict[str, int] = field(default_factory=dict)
     exports_rewritten: list[str] = field(default_factory=list)
+    #: Files rewritten because a deletion vector only hid the erased rows in them.
+    purged_files: int = 0
     vacuumed_files: int = 0
     writes: dict[str, WriteResult] = field(default_factory=dict)
 
@@ -62,8 +66,9 @@ class ErasureReport:
         rows = ", ".join(f"{k}={v}" for k, v in sorted(self.rows_by_table.items()) if v) or "none"
         return (
             f"erase_customers {self.run_date}: {self.due} customers erased; rows deleted: "
-            f"{rows}; exports rewritten: {len(self.exports_rewritten)}; old files vacuumed: "
-            f"{self.vacuumed_files}; tables: {describe_writes(self.writes)}"
+            f"{rows}; exports rewritten: {len(self.exports_rewritten)}; files purged of rows "
+            f"marked deleted: {self.purged_files}; old files vacuumed: {self.vacuumed_files}; "
+            f"tables: {describe_writes(self.writes)}"
         )
 
 
@@ -136,9 +141,7 @@ def erase_customers(
                 catalog.DELETION_REQUESTS, values_frame(spark, chunk), rows_of(c.CUSTOMER_ID)
             )
         # The requests name the customers too: their older versions go the same way.
-        report.vacuumed_files += len(
-            tables.vacuum(catalog.DELETION_REQUESTS, conf.erasure.vacuum_retention_hours, full=True)
-        )
+        _purge_and_vacuum(tables, catalog.DELETION_REQUESTS, conf, report)
     finally:
         due.unpersist()
     return report
@@ -228,8 +231,16 @@ def _rewrite_export(spark: SparkSession, fs: HadoopFs, path: str, due: DataFrame
 
 
 def _vacuum(tables: Tables, conf: Conf, report: ErasureReport) -> None:
-    """Remove the files of older versions that still hold the erased rows."""
-    retention = conf.erasure.vacuum_retention_hours
+    """Remove the files that still hold the erased rows from every table they were deleted in."""
     for key, deleted in report.rows_by_table.items():
         if deleted:
-            report.vacuumed_files += len(tables.vacuum(key, retention, full=True))
+            _purge_and_vacuum(tables, key, conf, report)
+
+
+def _purge_and_vacuum(tables: Tables, key: str, conf: Conf, report: ErasureReport) -> None:
+    """Rewrite the files whose erased rows a deletion vector only hides, then vacuum the
+    files no version within the retention needs (among them the ones just rewritten, once
+    the retention is over)."""
+    report.purged_files += tables.purge_deleted_rows(key)
+    retention = conf.erasure.vacuum_retention_hours
+    report.vacuumed_files += len(tables.vacuum(key, retention, full=True))

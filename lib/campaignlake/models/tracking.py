@@ -172,7 +172,7 @@ def log_training_run(
     import mlflow.spark
 
     _connect(conf)
-    mlflow.set_experiment(conf.tracking.experiment)
+    _use_experiment(conf)
     model_uri = model_id = None
     with mlflow.start_run(run_name=run_name) as run:
         mlflow.log_params({k: str(v)[:500] for k, v in params.items()})
@@ -213,11 +213,28 @@ def log_report(conf: Conf, as_of: date, html: str) -> str | None:
     import mlflow
 
     _connect(conf)
-    mlflow.set_experiment(conf.tracking.experiment)
+    _use_experiment(conf)
     with mlflow.start_run(run_name=f"pipeline-{as_of.isoformat()}") as run:
         mlflow.set_tags({"as_of": as_of.isoformat(), "kind": "run_report"})
         mlflow.log_text(html, "report.html")
     return str(run.info.run_id)
+
+
+def _use_experiment(conf: Conf) -> None:
+    """Make ``tracking.experiment`` the active experiment, creating it with
+    ``tracking.artifact_location`` when it does not exist yet."""
+    import mlflow
+    from mlflow.exceptions import MlflowException
+
+    name, location = conf.tracking.experiment, conf.tracking.artifact_location
+    if location is not None and mlflow.get_experiment_by_name(name) is None:
+        try:
+            mlflow.create_experiment(name, artifact_location=location)
+        except MlflowException:
+            # Another job created it in between; set_experiment below finds it.
+            if mlflow.get_experiment_by_name(name) is None:
+                raise
+    mlflow.set_experiment(name)
 
 
 def _dfs_scratch(conf: Conf, local: str) -> str:

@@ -51,6 +51,11 @@ class Engine(Protocol):
     def vacuum(self, path: str, retention_hours: int, *, full: bool = False) -> list[str]:
         """Delete files no version within ``retention_hours`` needs; the paths removed."""
 
+    def purge_deleted_rows(self, path: str) -> int:
+        """Rewrite the data files in which deletion vectors only mark rows as deleted, so the
+        rows leave the files the current version reads; the number of files rewritten (the
+        old ones go with the next vacuum past its retention)."""
+
     def read(
         self,
         path: str,
@@ -335,3 +340,8 @@ class Tables:
     def vacuum(self, key: str, retention_hours: int = 168, *, full: bool = False) -> list[str]:
         """Delete files no version within ``retention_hours`` needs; the paths removed."""
         return self.engine.vacuum(self.path(key), retention_hours, full=full)
+
+    def purge_deleted_rows(self, key: str) -> int:
+        """Rewrite the files whose deleted rows only a deletion vector hides (Unity Catalog
+        turns deletion vectors on by default); the number of files rewritten."""
+        return self.engine.purge_deleted_rows(self.path(key))

@@ -162,6 +162,12 @@ class DeltaRsEngine:
             full=full,
         )
 
+    def purge_deleted_rows(self, path: str) -> int:
+        """Nothing to purge: this engine's deletes rewrite the files they touch (copy on
+        write) and never write deletion vectors."""
+        self._table(path)
+        return 0
+
     # ------------------------------------------------------------------ reads
 
     def read(

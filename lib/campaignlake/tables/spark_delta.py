@@ -62,6 +62,10 @@ TXN_APP_ID_CONF = "spark.databricks.delta.write.txnAppId"
 TXN_VERSION_CONF = "spark.databricks.delta.write.txnVersion"
 USER_METADATA_CONF = "spark.databricks.delta.commitInfo.userMetadata"
 RETENTION_CHECK_CONF = "spark.databricks.delta.retentionDurationCheck.enabled"
+#: A table writes deletion vectors while this property is true; once a table had them, its
+#: protocol lists the feature (and older files may still carry them).
+DELETION_VECTORS_PROPERTY = "delta.enableDeletionVectors"
+DELETION_VECTORS_FEATURE = "delta.feature.deletionVectors"
 #: A commit file of the ``_delta_log`` folder (checkpoints and CRC files are not).
 _COMMIT_FILE = re.compile(r"\d{20}\.json")
 #: How many of the newest commits are searched first for a write's own commit.
@@ -253,6 +257,19 @@ class SparkDeltaEngine:
             if doomed:
                 self.spark.sql(f"VACUUM {retain}").collect()
         return doomed
+
+    def purge_deleted_rows(self, path: str) -> int:
+        """``REORG TABLE … APPLY (PURGE)`` on a table that has deletion vectors: a DELETE or
+        MERGE there only marks rows, and the files still holding them stay in the current
+        version, out of VACUUM's reach. A table without them is left alone."""
+        self._delta(path)
+        table = _sql_table(path)
+        properties = {r[0]: r[1] for r in self.spark.sql(f"SHOW TBLPROPERTIES {table}").collect()}
+        enabled = properties.get(DELETION_VECTORS_PROPERTY, "false").lower() == "true"
+        if not enabled and DELETION_VECTORS_FEATURE not in properties:
+            return 0
+        rows = self.spark.sql(f"REORG TABLE {table} APPLY (PURGE)").collect()
+        return sum(row["metrics"]["numFilesRemoved"] for row in rows if row["metrics"])
 
     def read(
         self,
