@@ -5,27 +5,32 @@ landing set of --customers customers, then in one Spark session:
 
 * times ``build_features`` for the last day (features, RFM and KMeans segments, writes);
 * builds the response model's training examples, prepares them with the model's own
-  preparation stages, and trains MLlib's GBTClassifier and LightGBM (same depth, iterations,
-  learning rate and class weights) on the same training rows, evaluating both on the same
-  chronological validation split: ROC AUC and training time.
+  preparation stages, and trains on the same training rows: MLlib's GBTClassifier as the
+  response model trains it (``response_model``'s first grid point, unweighted), the logistic
+  baseline (standardised, class-weighted), LightGBM with the same depth, trees, learning rate,
+  leaf size and bagging, and LightGBM with its defaults (what a user would try first); all
+  are evaluated on the same chronological validation split: ROC AUC and fit time.
 
-Prints Markdown rows for BENCHMARKS.md.
+Prints Markdown rows for BENCHMARKS.md and writes bench/out/features.json.
 """
 
 from __future__ import annotations
 
 import argparse
+import json
 import logging
 import platform
 import shutil
 import time
 from datetime import date, datetime, timezone
+from pathlib import Path
 
 import numpy as np
 from prepare import END, prepared
 from pyspark import StorageLevel
 from pyspark.ml import Pipeline
-from pyspark.ml.classification import GBTClassifier
+from pyspark.ml.classification import LogisticRegression
+from pyspark.ml.feature import StandardScaler
 from pyspark.ml.functions import vector_to_array
 from pyspark.sql import functions as F
 
@@ -95,46 +100,66 @@ def main() -> None:
         .select(response.FEATURES, c.LABEL).persist(StorageLevel.MEMORY_AND_DISK)
     )  # fmt: skip
     n_train, n_validation = train_rows.count(), validation_rows.count()
-    depth, iterations, step = 3, 40, 0.1
+    grid = model_conf.grid
+    depth, iterations, step = grid.max_depth[0], grid.max_iter[0], grid.step_size[0]
 
     started = time.perf_counter()
-    gbt = GBTClassifier(
-        featuresCol=response.FEATURES, labelCol=c.LABEL, weightCol=c.WEIGHT, maxDepth=depth,
-        maxIter=iterations, stepSize=step, seed=1,
-        minInstancesPerNode=model_conf.min_instances_per_node,
-        subsamplingRate=model_conf.subsampling_rate,
-    ).fit(train_rows)  # fmt: skip
+    gbt = response.gbt_search(model_conf, weight_column=None).getEstimator()
+    gbt = gbt.copy({gbt.maxDepth: depth, gbt.maxIter: iterations, gbt.stepSize: step})
+    gbt_model = gbt.fit(train_rows)
     gbt_seconds = time.perf_counter() - started
-    scored = gbt.transform(validation_rows).select(
-        c.LABEL, vector_to_array(F.col(response.PROBABILITY)).getItem(1).alias(c.SCORE)
-    )
-    gbt_auc = binary_metrics(scored)["roc_auc"]
+
+    def validation_auc(model) -> float:
+        scored = model.transform(validation_rows).select(
+            c.LABEL, vector_to_array(F.col(response.PROBABILITY)).getItem(1).alias(c.SCORE)
+        )
+        return binary_metrics(scored)["roc_auc"]
+
+    gbt_auc = validation_auc(gbt_model)
+    baseline = Pipeline(stages=[
+        StandardScaler(inputCol=response.FEATURES, outputCol=response.SCALED, withMean=True,
+                       withStd=True),
+        LogisticRegression(featuresCol=response.SCALED, labelCol=c.LABEL, weightCol=c.WEIGHT,
+                           regParam=0.01),
+    ]).fit(train_rows)  # fmt: skip
+    baseline_auc = validation_auc(baseline)
 
     import lightgbm
 
-    def to_numpy(df, with_weight: bool):  # bench only: a few hundred thousand rows at most
-        pdf = df.select(
-            vector_to_array(F.col(response.FEATURES)).alias("x"), c.LABEL,
-            *([c.WEIGHT] if with_weight else []),
-        ).toPandas()  # fmt: skip
-        x = np.stack(pdf["x"].to_numpy())
-        return x, pdf[c.LABEL].to_numpy(), pdf[c.WEIGHT].to_numpy() if with_weight else None
+    def to_numpy(df):  # bench only: a few hundred thousand rows at most
+        pdf = df.select(vector_to_array(F.col(response.FEATURES)).alias("x"), c.LABEL).toPandas()
+        return np.stack(pdf["x"].to_numpy()), pdf[c.LABEL].to_numpy()
 
-    x_train, y_train, w_train = to_numpy(train_rows, True)
-    x_val, y_val, _ = to_numpy(validation_rows, False)
-    started = time.perf_counter()
-    booster = lightgbm.train(
+    x_train, y_train = to_numpy(train_rows)
+    x_val, y_val = to_numpy(validation_rows)
+
+    def lightgbm_fit(params: dict, rounds: int) -> tuple[float, float]:
+        started = time.perf_counter()
+        booster = lightgbm.train(
+            {"objective": "binary", "seed": 1, "num_threads": cores, "verbose": -1, **params},
+            lightgbm.Dataset(x_train, label=y_train),
+            num_boost_round=rounds,
+        )
+        return time.perf_counter() - started, auc(y_val, booster.predict(x_val))
+
+    lgbm_seconds, lgbm_auc = lightgbm_fit(
         {
-            "objective": "binary", "max_depth": depth, "num_leaves": 2**depth,
-            "learning_rate": step, "min_data_in_leaf": model_conf.min_instances_per_node,
-            "bagging_fraction": model_conf.subsampling_rate, "bagging_freq": 1, "seed": 1,
-            "num_threads": cores, "verbose": -1,
+            "max_depth": depth, "num_leaves": 2**depth, "learning_rate": step,
+            "min_data_in_leaf": model_conf.min_instances_per_node,
+            "bagging_fraction": model_conf.subsampling_rate, "bagging_freq": 1,
         },
-        lightgbm.Dataset(x_train, label=y_train, weight=w_train),
-        num_boost_round=iterations,
+        iterations,
     )  # fmt: skip
-    lgbm_seconds = time.perf_counter() - started
-    lgbm_auc = auc(y_val, booster.predict(x_val))
+    _, default_auc = lightgbm_fit({}, 100)
+    Path("bench/out").mkdir(parents=True, exist_ok=True)
+    Path("bench/out/features.json").write_text(json.dumps({
+        "feature_build_s": feature_seconds, "train_rows": n_train, "validation_rows": n_validation,
+        "settings": {"max_depth": depth, "trees": iterations, "step": step},
+        "gbt": {"roc_auc": gbt_auc, "fit_s": gbt_seconds},
+        "logistic_baseline": {"roc_auc": baseline_auc},
+        "lightgbm_same_settings": {"roc_auc": lgbm_auc, "fit_s": lgbm_seconds},
+        "lightgbm_defaults": {"roc_auc": default_auc},
+    }, indent=2) + "\n")  # fmt: skip
 
     machine = f"{platform.machine()}, {cores} cores, Spark {spark.version}"
     print("\n| date | machine | customers | events | feature build |")
@@ -143,13 +168,15 @@ def main() -> None:
         f"{feature_seconds:.1f}s |"
     )
     print(
-        "\n| date | train / validation rows | features | MLlib GBT | LightGBM | "
-        "AUC difference (GBT − LightGBM) | time ratio (GBT / LightGBM) |"
+        "\n| date | train / validation rows | features | settings | MLlib GBT | logistic "
+        "baseline | LightGBM, same settings | LightGBM defaults | GBT − LightGBM (same) | "
+        "fit time ratio |"
     )
     print(
-        f"| {date.today()} | {n_train:,} / {n_validation:,} | {len(x_train[0])} | "
-        f"{gbt_seconds:.1f}s, AUC {gbt_auc:.3f} | {lgbm_seconds:.2f}s, AUC {lgbm_auc:.3f} | "
-        f"{gbt_auc - lgbm_auc:+.3f} | {gbt_seconds / lgbm_seconds:.0f}× |"
+        f"| {date.today()} | {n_train:,} / {n_validation:,} | {len(x_train[0])} | depth "
+        f"{depth}, {iterations} trees, step {step} | {gbt_seconds:.1f}s, AUC {gbt_auc:.4f} | "
+        f"AUC {baseline_auc:.4f} | {lgbm_seconds:.2f}s, AUC {lgbm_auc:.4f} | AUC "
+        f"{default_auc:.4f} | {gbt_auc - lgbm_auc:+.4f} | {gbt_seconds / lgbm_seconds:.0f}× |"
     )
 
 

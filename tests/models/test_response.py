@@ -21,9 +21,13 @@ def test_the_search_fits_gbt_with_the_configured_regularisation_and_grid(spark) 
         subsampling_rate=0.6,
         grid=GbtGridConf(max_depth=[2, 4], max_iter=[10], step_size=[0.1]),
     )
-    search = gbt_search(model_conf)
+    search = gbt_search(model_conf, weight_column=None)
     gbt = search.getEstimator()
     assert isinstance(gbt, GBTClassifier)
+    # The response model is unweighted; the uplift model weighs its groups.
+    assert not gbt.isSet(gbt.weightCol)
+    weighted = gbt_search(model_conf, weight_column="weight").getEstimator()
+    assert weighted.getWeightCol() == "weight"
     assert gbt.getMinInstancesPerNode() == 37
     assert gbt.getSubsamplingRate() == 0.6
     assert gbt.getSeed() == model_conf.seed

@@ -120,11 +120,11 @@ def test_on_a_known_heterogeneous_effect_the_uplift_model_beats_the_response_mod
         conf.response_model, grid=GbtGridConf(max_depth=[3], max_iter=[30], step_size=[0.2])
     )
     weighted = uplift.with_group_weights(train, *uplift.group_counts(train))
-    uplift_model = response.fit_gbt(weighted, inputs, model_conf).model
+    uplift_model = response.fit_gbt(weighted, inputs, model_conf, weight_column=c.WEIGHT).model
     contacted = train.where(F.col(c.GROUP) == c.TREATMENT).select(
         *train.columns[:-1], F.col(c.CONVERTED).alias(c.LABEL), F.lit(1.0).alias(c.WEIGHT)
     )
-    response_model = response.fit_gbt(contacted, inputs, model_conf).model
+    response_model = response.fit_gbt(contacted, inputs, model_conf, weight_column=None).model
     keep = [c.GROUP, c.CONVERTED]
     qini = {
         name: uplift.uplift_metrics(uplift.decile_outcomes(scored))["qini"]

@@ -104,17 +104,25 @@ def preparation(inputs: ModelInputs) -> list:
     return [select, imputer, indexer, encoder, assembler]
 
 
-def gbt_search(conf: ResponseModelConf) -> TrainValidationSplit:
+def gbt_search(conf: ResponseModelConf, *, weight_column: str | None) -> TrainValidationSplit:
     """GBT on the ``features`` vector with a TrainValidationSplit over depth, iterations and
-    step size (ROC AUC)."""
+    step size (ROC AUC), with rows weighted by ``weight_column`` or not at all.
+
+    The response model is unweighted: boosting on the log loss ranks a rare class without
+    help, and its probabilities stay calibrated to the base rate. Balancing weights
+    (positives × negatives/positives, 7.8 on the bench set) let a handful of positives decide a
+    leaf that needs only ``min_instances_per_node`` rows, which cost ROC AUC there (0.7255
+    weighted against 0.7285 unweighted, BENCHMARKS.md). The uplift model's weights are part
+    of its method (treated and held-out groups weigh the same), so it passes them."""
     gbt = GBTClassifier(
         featuresCol=FEATURES,
         labelCol=c.LABEL,
-        weightCol=c.WEIGHT,
         seed=conf.seed,
         minInstancesPerNode=conf.min_instances_per_node,
         subsamplingRate=conf.subsampling_rate,
     )
+    if weight_column is not None:
+        gbt.setWeightCol(weight_column)
     grid = (
         ParamGridBuilder()
         .addGrid(gbt.maxDepth, conf.grid.max_depth)
@@ -146,11 +154,13 @@ class Fitted:
     prepared: DataFrame
 
 
-def fit_gbt(train: DataFrame, inputs: ModelInputs, conf: ResponseModelConf) -> Fitted:
+def fit_gbt(
+    train: DataFrame, inputs: ModelInputs, conf: ResponseModelConf, *, weight_column: str | None
+) -> Fitted:
     """Fit the preparation once on ``train``, then search and refit GBT on the prepared
-    vectors (a grid of one point is fitted on all of ``train`` directly). Every grid point and
-    the refit see the same imputation and encoding (fitted on all of ``train``), and none of
-    them refits it."""
+    vectors (a grid of one point is fitted on all of ``train`` directly), its rows weighted by
+    ``weight_column`` or not (:func:`gbt_search`). Every grid point and the refit see the same
+    imputation and encoding (fitted on all of ``train``), and none of them refits it."""
     prep = Pipeline(stages=preparation(inputs)).fit(train)
     # The keys keep TrainValidationSplit's per-partition sort (before its random split) a
     # total order, so its split does not depend on ties.
@@ -160,7 +170,7 @@ def fit_gbt(train: DataFrame, inputs: ModelInputs, conf: ResponseModelConf) -> F
         .select(*keys, c.LABEL, c.WEIGHT, FEATURES)
         .persist(StorageLevel.MEMORY_AND_DISK)
     )
-    search = gbt_search(conf)
+    search = gbt_search(conf, weight_column=weight_column)
     grid = search.getEstimatorParamMaps()
     if len(grid) == 1:
         # Nothing to choose: the split's fit would be thrown away for the refit on all rows.

@@ -183,7 +183,8 @@ def train_response_model(
         )
         cached += [train, validation]
 
-        fitted = response.fit_gbt(train, inputs, model_conf)
+        # Unweighted (response.gbt_search says why); the logistic baseline keeps the weights.
+        fitted = response.fit_gbt(train, inputs, model_conf, weight_column=None)
         cached.append(fitted.prepared)
         gbt = fitted.model
         baseline = response.logistic_baseline(fitted)
@@ -220,7 +221,7 @@ def train_response_model(
                 "validation_campaigns": list(split.validation_campaigns),
                 "train_negatives": negatives,
                 "train_positives": positives,
-                "positive_weight": negatives / positives,
+                "baseline_positive_weight": negatives / positives,
                 "fit_partitions": partitions,
             },
             "metrics": {VALIDATION: validation_metrics, TRAIN: {model_conf.name: train_metrics}},
@@ -409,7 +410,7 @@ def train_uplift_model(
             partitions,
         )
         cached += [train, validation]
-        fitted = response.fit_gbt(train, inputs, model_conf)
+        fitted = response.fit_gbt(train, inputs, model_conf, weight_column=c.WEIGHT)
         cached.append(fitted.prepared)
         model = fitted.model
         keep = [c.GROUP, c.CONVERTED]
