@@ -179,12 +179,7 @@ class SparkDeltaEngine:
         self._checked.add(path)
         if self.exists(path):
             check_schema(self.schema(path), spec.schema, path)
-            # SHOW TBLPROPERTIES reads the metadata only; DESCRIBE DETAIL also counts the
-            # table's files, which costs three Spark jobs on a table's first look in a session.
-            current = {
-                row[0]: row[1]
-                for row in self.spark.sql(f"SHOW TBLPROPERTIES {_sql_table(path)}").collect()
-            }
+            current = self._properties(path)
             if STATS_COLUMNS_PROPERTY in properties and STATS_COLUMNS_PROPERTY not in current:
                 self.spark.sql(
                     f"ALTER TABLE {_sql_table(path)} SET TBLPROPERTIES "
@@ -205,6 +200,13 @@ class SparkDeltaEngine:
             builder = builder.property(key, value)
         builder.execute()
         return WriteResult(committed=True, version=self.version(path))
+
+    def _properties(self, path: str) -> dict[str, str]:
+        """The table's properties and protocol features. SHOW TBLPROPERTIES reads the metadata
+        only; DESCRIBE DETAIL also counts the table's files (three Spark jobs)."""
+        return {
+            r[0]: r[1] for r in self.spark.sql(f"SHOW TBLPROPERTIES {_sql_table(path)}").collect()
+        }
 
     def _stats_columns(self, spec: TableSpec) -> list[str]:
         return files.stats_columns_for(
@@ -263,12 +265,11 @@ class SparkDeltaEngine:
         MERGE there only marks rows, and the files still holding them stay in the current
         version, out of VACUUM's reach. A table without them is left alone."""
         self._delta(path)
-        table = _sql_table(path)
-        properties = {r[0]: r[1] for r in self.spark.sql(f"SHOW TBLPROPERTIES {table}").collect()}
+        properties = self._properties(path)
         enabled = properties.get(DELETION_VECTORS_PROPERTY, "false").lower() == "true"
         if not enabled and DELETION_VECTORS_FEATURE not in properties:
             return 0
-        rows = self.spark.sql(f"REORG TABLE {table} APPLY (PURGE)").collect()
+        rows = self.spark.sql(f"REORG TABLE {_sql_table(path)} APPLY (PURGE)").collect()
         return sum(row["metrics"]["numFilesRemoved"] for row in rows if row["metrics"])
 
     def read(
