@@ -41,7 +41,12 @@ from campaignlake.session import delta_settings
 from campaignlake.tables import Tables
 from campaignlake.tables.delta_rs import DeltaRsEngine
 from campaignlake.tables.spark_delta import SparkDeltaEngine
-from campaignlake.text.runs import TextReport, build_text_features
+from campaignlake.text.runs import (
+    TextReport,
+    TextTrainingReport,
+    build_text_features,
+    train_text_models,
+)
 from tests.literals import feature_inputs as literal_feature_inputs
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
@@ -129,6 +134,7 @@ class SampleRun:
     training: TrainingReport
     scoring: ScoringReport
     recommender: RecommenderReport
+    text_training: TextTrainingReport
     text: TextReport
     audiences: AudienceReport
 
@@ -142,6 +148,7 @@ class SampleModels:
     training: TrainingReport
     scoring: ScoringReport
     recommender: RecommenderReport
+    text_training: TextTrainingReport
     text: TextReport
 
 
@@ -204,14 +211,15 @@ def build_sample(spark: SparkSession, root: Path) -> SampleRun:
     for ingest in (ingest_products, ingest_crm, ingest_campaigns, ingest_reviews,
                    ingest_clickstream):  # fmt: skip
         ingest(spark, base, tables, now=now)
-    text = build_text_features(spark, conf, tables, as_of=SAMPLE_AS_OF, now=now)
+    text_training = train_text_models(spark, conf, tables, as_of=SAMPLE_AS_OF, now=now)
+    text = build_text_features(spark, conf, tables, as_of=SAMPLE_AS_OF)
     build_features(spark, conf, tables, as_of=SAMPLE_AS_OF, now=now)
     training = train_response_model(spark, conf, tables, as_of=SAMPLE_AS_OF, now=now)
     scoring = score_customers(spark, conf, tables, as_of=SAMPLE_AS_OF)
     recommender = train_recommender(spark, conf, tables, as_of=SAMPLE_AS_OF, now=now)
     recommend(spark, conf, tables, as_of=SAMPLE_AS_OF)
     audiences = build_audiences(spark, conf, tables, as_of=SAMPLE_AS_OF)
-    return SampleRun(training, scoring, recommender, text, audiences)
+    return SampleRun(training, scoring, recommender, text_training, text, audiences)
 
 
 @pytest.fixture(scope="session")
@@ -265,7 +273,9 @@ def sample_models(spark: SparkSession, shared_sample: tuple[Path, SampleRun]) ->
     root, run = shared_sample
     _, conf = sample_confs(root)
     tables = Tables(spark, conf, engine=SparkDeltaEngine(spark, commit_retries=2))
-    return SampleModels(conf, tables, run.training, run.scoring, run.recommender, run.text)
+    return SampleModels(
+        conf, tables, run.training, run.scoring, run.recommender, run.text_training, run.text
+    )
 
 
 @pytest.fixture(scope="session")

@@ -158,7 +158,7 @@ CATALOGUE: dict[str, CatalogEntry] = {
     CUSTOMER_FEATURES: CatalogEntry(("build_features",), None),
     CUSTOMER_SEGMENTS: CatalogEntry(("build_features",), _dated(s.CUSTOMER_SEGMENTS)),
     MODEL_METRICS: CatalogEntry(
-        ("train_response_model", "train_recommender", "build_features", "build_text_features"),
+        ("train_response_model", "train_recommender", "build_features", "train_text_models"),
         TableSpec(schema=s.MODEL_METRICS, partition_by=(c.MODEL_NAME,)),
     ),
     PROPENSITY_SCORES: CatalogEntry(("score_customers",), _dated(s.PROPENSITY_SCORES)),
@@ -192,9 +192,14 @@ CATALOGUE: dict[str, CatalogEntry] = {
         TableSpec(schema=s.REVIEWS, pii_columns=s.REVIEW_PII, erase_by=_BY_CUSTOMER),
     ),
     REVIEWS_QUARANTINE: CatalogEntry(("ingest_reviews",), _QUARANTINE),
-    # The latest text model's view (replaced whole by each run: as_of_date and model_version
-    # say which), read by the features, the recommender and the audiences.
-    PRODUCT_TOPICS: CatalogEntry(("build_text_features",), TableSpec(schema=s.PRODUCT_TOPICS)),
+    # The text model's view of each date (as_of_date, and the model_version applied), read by
+    # the features, the recommender and the audiences of that date.
+    PRODUCT_TOPICS: CatalogEntry(
+        ("build_text_features",),
+        TableSpec(schema=s.PRODUCT_TOPICS, partition_by=(c.AS_OF_DATE,)),
+    ),
+    # Each review's sentiment under each model version that scored it (model_version,
+    # review_id): a version's scores do not depend on the day they were computed.
     REVIEW_SENTIMENT: CatalogEntry(
         ("build_text_features",), TableSpec(schema=s.REVIEW_SENTIMENT, erase_by=_BY_CUSTOMER)
     ),

@@ -31,6 +31,7 @@ from campaignlake.ingest.runs import (
 from campaignlake.models.runs import score_customers
 from campaignlake.recommend.runs import recommend
 from campaignlake.tables import Tables
+from campaignlake.text.runs import build_text_features
 from tests.conftest import SAMPLE_AS_OF
 from tests.literals import assert_frames_equal
 
@@ -79,21 +80,15 @@ def test_another_table_layout_builds_the_same_audiences_as_the_native_one_by_pat
     for ingest in (ingest_products, ingest_crm, ingest_campaigns, ingest_reviews,
                    ingest_clickstream):  # fmt: skip
         ingest(spark, conf, tables, now=now)
-    # The text model's outputs are the native run's (refitting LDA and Word2Vec here would
-    # test the models' determinism, not the table layout): written through this layout.
-    native_tables = sample_models.tables
-    for key in (catalog.PRODUCT_TOPICS, catalog.REVIEW_SENTIMENT):
-        tables.overwrite(key, native_tables.read(key))
-    tables.append(
-        catalog.SIMILAR_PRODUCTS,
-        native_tables.read(catalog.SIMILAR_PRODUCTS).where(F.col(c.METHOD) == c.CONTENT_METHOD),
-    )
+    # The text model the native run trained, applied through this layout.
+    build_text_features(spark, conf, tables, as_of=SAMPLE_AS_OF)
     build_features(spark, conf, tables, as_of=SAMPLE_AS_OF, now=now)
     score_customers(spark, conf, tables, as_of=SAMPLE_AS_OF)
     recommend(spark, conf, tables, as_of=SAMPLE_AS_OF)
     report = build_audiences(spark, conf, tables, as_of=SAMPLE_AS_OF)
 
-    for key in (catalog.CUSTOMER_FEATURES, catalog.PROPENSITY_SCORES):
+    for key in (catalog.PRODUCT_TOPICS, catalog.REVIEW_SENTIMENT, catalog.CUSTOMER_FEATURES,
+                catalog.PROPENSITY_SCORES):  # fmt: skip
         assert_frames_equal(tables.read(key), sample_models.tables.read(key))
     # The same lists; ALS scores (float dot products summed in another order) agree to 1e-5.
     ours, theirs = (

@@ -43,7 +43,7 @@ def test_the_sample_report_loads_without_errors_and_shows_every_plot(
     assert str(sample_audiences.results[0].funnel["eligible"]) in text.replace(",", "")
     # The text job's models: every k tried, the chosen one marked; the sentiment's AUC; the
     # cold-start recall of both list variants.
-    text_report = sample_models.text
+    text_report = sample_models.text_training
     assert result.data.topic_perplexity.keys() == text_report.perplexities.keys()
     assert result.data.chosen_topics == text_report.topics_k
     chosen = text_report.topics_k

@@ -28,7 +28,7 @@ AS_OF = date(2026, 10, 31)
 def test_reviews_are_ingested_masked_and_their_sentiment_is_learned(
     spark: SparkSession, sample_models: SampleModels
 ) -> None:
-    conf, tables, report = sample_models.conf, sample_models.tables, sample_models.text
+    conf, tables, report = sample_models.conf, sample_models.tables, sample_models.text_training
     reviews = tables.read("reviews")
     # The generator writes e-mail addresses and phone numbers into some reviews.
     assert reviews.where(F.col(c.TEXT).contains("[email]")).count() > 0
@@ -55,13 +55,19 @@ def test_reviews_are_ingested_masked_and_their_sentiment_is_learned(
     }
     assert mean_by_rating[5] > mean_by_rating[3] > mean_by_rating[1]
     assert "ROC AUC" in report.describe() and "LDA: k=" in report.describe()
+    # Scored by the version the text job applied, each review once.
+    assert {r[0] for r in scored.select(c.MODEL_VERSION).distinct().collect()} == {
+        sample_models.text.model_version
+    }
+    assert scored.count() == scored.select(c.REVIEW_ID).distinct().count()
 
 
 @pytest.mark.job
 def test_topics_and_text_neighbours_find_the_catalogue_structure(
     sample_models: SampleModels,
 ) -> None:
-    conf, tables, report = sample_models.conf, sample_models.tables, sample_models.text
+    conf, tables = sample_models.conf, sample_models.tables
+    report = sample_models.text_training
     assert report.topics_k in conf.text.topics_k
     assert set(report.perplexities) == set(conf.text.topics_k)
     topics = tables.read("product_topics")
@@ -111,7 +117,7 @@ def test_customer_features_carry_topic_affinity_and_recent_negative_reviews(
 ) -> None:
     conf, tables = sample_models.conf, sample_models.tables
     features = tables.read("customer_features").where(F.col(c.AS_OF_DATE) == AS_OF)
-    k = sample_models.text.topics_k
+    k = sample_models.text_training.topics_k
     columns = [topic_affinity(t) for t in range(max(conf.text.topics_k))]
     assert set(columns) <= set(features.columns)
     active = features.where(F.col("product_views_90d") > 0)

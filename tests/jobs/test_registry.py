@@ -67,8 +67,10 @@ def test_the_pipeline_stages_come_from_the_registry_in_order() -> None:
     # Text features feed the customer features and the recommender's cold-start source.
     assert staged.index("erase_customers") < staged.index("build_text_features")
     assert staged.index("build_text_features") < staged.index("build_features")
+    # The text job applies what the text training saved (a first run trains before applying).
+    assert staged.index("train_text_models") + 1 == staged.index("build_text_features")
     assert {job.name for job in JOBS if job.trains} == {
-        "train_response_model", "train_uplift_model", "train_recommender"
+        "train_text_models", "train_response_model", "train_uplift_model", "train_recommender"
     }  # fmt: skip
     # The uplift model is compared with the response model in service: trained after it.
     assert staged.index("train_uplift_model") > staged.index("train_response_model")
@@ -113,7 +115,7 @@ def test_every_bundle_task_runs_an_entry_point_of_the_wheel(wheel: Path) -> None
     assert daily["build_text_features"]["depends_on"] == [{"task_key": "erase_customers"}]
     assert daily["build_features"]["depends_on"] == [{"task_key": "build_text_features"}]
     weekly = {task["task_key"] for job_key, task in tasks if job_key != "campaignlake_daily"}
-    assert "vacuum_tables" in weekly
+    assert {"vacuum_tables", "train_text_models"} <= weekly
 
 
 def test_the_daily_job_runs_every_day() -> None:

@@ -6,6 +6,7 @@ from __future__ import annotations
 import dataclasses
 import math
 
+import numpy as np
 import pytest
 from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import functions as F
@@ -176,3 +177,66 @@ def test_product_profiles_aggregate_each_products_reviews(spark: SparkSession) -
     assert (got["P2"][c.REVIEWS], got["P2"][c.MEAN_RATING], got["P2"][c.MEAN_SENTIMENT]) == (
         0, None, None,
     )  # fmt: skip
+
+
+def test_topic_ids_follow_the_old_topics_term_distributions_and_left_over_topics_get_free_ids() -> (
+    None
+):
+    old = {  # three topics over six terms; their stable ids are 4, 0 and 2
+        "battery": np.array([0.5, 0.0, 0.0]),
+        "charger": np.array([0.5, 0.0, 0.0]),
+        "cotton": np.array([0.0, 0.5, 0.0]),
+        "denim": np.array([0.0, 0.5, 0.0]),
+        "tea": np.array([0.0, 0.0, 0.5]),
+        "coffee": np.array([0.0, 0.0, 0.5]),
+    }
+    new = {  # the same topics in another order, one more, and a term the old model lacked
+        "battery": np.array([0.0, 0.0, 0.45, 0.0]),
+        "charger": np.array([0.0, 0.0, 0.45, 0.0]),
+        "cable": np.array([0.0, 0.0, 0.1, 0.0]),
+        "cotton": np.array([0.5, 0.0, 0.0, 0.0]),
+        "denim": np.array([0.5, 0.0, 0.0, 0.0]),
+        "tea": np.array([0.0, 0.0, 0.0, 0.5]),
+        "coffee": np.array([0.0, 0.0, 0.0, 0.5]),
+        "garden": np.array([0.0, 1.0, 0.0, 0.0]),
+    }
+    ids, matches = mining.align_topics(new, old, (4, 0, 2))
+    assert ids == (0, 1, 4, 2)  # the garden topic takes the smallest id no old topic had
+    assert matches[0] == pytest.approx(1.0) and matches[3] == pytest.approx(1.0)
+    assert 0.9 < matches[2] < 1.0 and math.isnan(matches[1])
+    # Fewer topics than the champion: each keeps its match's id, the others are unused.
+    fewer = {term: weights[[0, 2]] for term, weights in new.items()}
+    assert mining.align_topics(fewer, old, (4, 0, 2))[0] == (0, 4)
+    # No champion: the model's own order.
+    assert mining.align_topics(new, None)[0] == (0, 1, 2, 3)
+
+
+def test_a_retrained_topic_model_keeps_the_champions_topic_ids(spark: SparkSession) -> None:
+    terms = _corpus(spark)
+    vocabulary = mining.fit_terms(terms.select(mining.DOC_ID, mining.DOC_KIND, mining.CLEAN),
+                                  TEXT).stages[2].vocabulary  # type: ignore[attr-defined]  # fmt: skip
+    two = dataclasses.replace(TEXT, topics_k=[2])
+    champion = mining.choose_topics(terms, two).model
+    # The champion's topics were given the stable ids 3 and 1 when it was aligned to its own
+    # predecessor; the retrained model (another seed) finds the same two topics.
+    champion_ids = (3, 1)
+    retrained = mining.choose_topics(terms, dataclasses.replace(two, seed=11)).model
+    ids, matches = mining.align_topics(
+        mining.topic_term_weights(retrained, vocabulary),
+        mining.topic_term_weights(champion, vocabulary),
+        champion_ids,
+    )
+    assert sorted(ids) == [1, 3] and min(matches) > 0.9
+
+    def dominant(model: object, topic_ids: tuple[int, ...]) -> dict[str, int]:
+        mixture = mining.topic_mixture(model, terms, topic_ids)  # type: ignore[arg-type]
+        rows = mixture.collect()
+        # Ids without a topic are null, the others sum to one.
+        assert all(r[c.TOPIC_DISTRIBUTION][0] is None and r[c.TOPIC_DISTRIBUTION][2] is None
+                   for r in rows)  # fmt: skip
+        return {r[mining.DOC_ID]: r[c.DOMINANT_TOPIC] for r in rows}
+
+    before, after = dominant(champion, champion_ids), dominant(retrained, ids)
+    assert set(before.values()) == {1, 3}
+    agree = sum(before[d] == after[d] for d in before)
+    assert agree >= 0.9 * len(before)

@@ -72,6 +72,29 @@ def check_as_of(inputs: dict[str, DataFrame], as_of: date) -> None:
         )
 
 
+def text_as_of(inputs: dict[str, DataFrame], as_of: date) -> dict[str, DataFrame]:
+    """``inputs`` with the text tables as ``build_text_features`` left them for ``as_of``:
+    the product topics of the newest date on or before it, and the review sentiment of the
+    model version those topics came from (topic ids and scores of one model, point in time).
+
+    Parameters
+    ----------
+    inputs
+        The :data:`FEATURE_INPUTS` by table key.
+    """
+    topics = inputs[catalog.PRODUCT_TOPICS].where(F.col(c.AS_OF_DATE) <= F.lit(as_of))
+    newest = topics.agg(F.max(c.AS_OF_DATE).alias("__newest"))
+    of_date = topics.join(
+        F.broadcast(newest), F.col(c.AS_OF_DATE) == F.col("__newest"), "left_semi"
+    )
+    model = of_date.select(c.MODEL_VERSION).distinct()
+    scored = inputs[catalog.REVIEW_SENTIMENT]
+    sentiment = scored.join(F.broadcast(model), on=c.MODEL_VERSION, how="left_semi").select(
+        *scored.columns
+    )
+    return {**inputs, catalog.PRODUCT_TOPICS: of_date, catalog.REVIEW_SENTIMENT: sentiment}
+
+
 def features_for(
     cutoffs: DataFrame, inputs: dict[str, DataFrame], feature_set: FeatureSet
 ) -> DataFrame:

@@ -25,6 +25,7 @@ from campaignlake.features.inputs import (
     REQUIRED_FEATURE_INPUTS,
     check_as_of,
     features_for,
+    text_as_of,
 )
 from campaignlake.features.segments import (
     assign_behaviour_segments,
@@ -78,7 +79,7 @@ def build_features(
     """
     feature_set = FeatureSet.from_conf(conf)
     tables.require(REQUIRED_FEATURE_INPUTS, "features")
-    inputs = {key: tables.read_or_empty(key) for key in FEATURE_INPUTS}
+    inputs = text_as_of({key: tables.read_or_empty(key) for key in FEATURE_INPUTS}, as_of)
     check_as_of(inputs, as_of)
     cutoffs = customers_as_of(inputs[catalog.CUSTOMER_HISTORY], cutoff_of(as_of))
     features = daily_features(features_for(cutoffs, inputs, feature_set), as_of).persist(

@@ -33,7 +33,7 @@ from campaignlake.report.runs import build_report
 from campaignlake.sample.generator import generate_sample
 from campaignlake.streaming.runs import stream_clickstream, stream_demo, stream_triggers
 from campaignlake.tables import Tables
-from campaignlake.text.runs import build_text_features
+from campaignlake.text.runs import build_text_features, train_text_models
 
 MODEL_VERSION = Flag(
     "--model-version", "model_version", "use this saved version (vN) instead of the latest"
@@ -113,12 +113,22 @@ _JOBS: tuple[Job, ...] = (
         stage="erase",
     ),
     Job(
+        "train_text_models",
+        train_text_models,
+        "Fit the text models on product descriptions and reviews up to a date (terms, LDA "
+        "topics with k by held-out perplexity and ids aligned to the champion's, Word2Vec, "
+        "review sentiment) and save a new version, through the champion gate.",
+        # Before the daily text job, which applies the version in service.
+        stage="text",
+        trains=lambda conf: conf.text.model_name,
+    ),
+    Job(
         "build_text_features",
         build_text_features,
-        "Fit the text models on product descriptions and reviews up to a date (terms, LDA "
-        "topics with k by held-out perplexity, Word2Vec, review sentiment) and write "
-        "gold/product_topics, gold/review_sentiment and the text neighbours of every product "
-        "into gold/similar_products (method content).",
+        "Apply the text model in service (or the one the date was built with) to the catalogue "
+        "and reviews: gold/product_topics for the date, gold/review_sentiment of the version "
+        "and the text neighbours of every product in gold/similar_products (method content).",
+        flags=(MODEL_VERSION,),
         # Before the features (topic affinity, review sentiment) and the recommender (the
         # cold-start source reads the text neighbours).
         stage="text",
@@ -288,7 +298,8 @@ JOBS: tuple[Job, ...] = (
             Flag(
                 "--retrain",
                 "retrain",
-                "train new versions of the response model and the recommender",
+                "train new versions of the text models, the response and uplift models and the "
+                "recommender",
                 {"action": "store_true"},
             ),
             Flag(

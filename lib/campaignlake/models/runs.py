@@ -27,7 +27,12 @@ from campaignlake import columns as c
 from campaignlake.config import Conf
 from campaignlake.errors import ConfigError, ModelNotFoundError
 from campaignlake.feature_set import FeatureSet, cutoff_of
-from campaignlake.features.inputs import FEATURE_INPUTS, REQUIRED_FEATURE_INPUTS, features_for
+from campaignlake.features.inputs import (
+    FEATURE_INPUTS,
+    REQUIRED_FEATURE_INPUTS,
+    features_for,
+    text_as_of,
+)
 from campaignlake.frames import fit_layout, fit_partitions_for, metrics_rows
 from campaignlake.measurement.outcomes import behaviour_outcomes, campaign_assignments
 from campaignlake.models import response, uplift
@@ -128,7 +133,7 @@ def training_examples(
     model_conf = conf.response_model
     feature_set = FeatureSet.from_conf(conf)
     tables.require(TRAINING_INPUTS, "training the response model")
-    inputs = {key: tables.read_or_empty(key) for key in FEATURE_INPUTS}
+    inputs = text_as_of({key: tables.read_or_empty(key) for key in FEATURE_INPUTS}, as_of)
     contacts = labelled_contacts(
         inputs[catalog.CAMPAIGN_CONTACTS],
         cutoff=cutoff_of(as_of),
@@ -341,7 +346,7 @@ def uplift_training_examples(
     model_conf = conf.response_model
     feature_set = FeatureSet.from_conf(conf)
     tables.require(TRAINING_INPUTS, "training the uplift model")
-    inputs = {key: tables.read_or_empty(key) for key in FEATURE_INPUTS}
+    inputs = text_as_of({key: tables.read_or_empty(key) for key in FEATURE_INPUTS}, as_of)
     audiences = (
         tables.read(catalog.CAMPAIGN_AUDIENCES)
         if tables.exists(catalog.CAMPAIGN_AUDIENCES)

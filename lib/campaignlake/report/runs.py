@@ -109,8 +109,8 @@ def gather(spark: SparkSession, conf: Conf, tables: Tables, as_of: date) -> Repo
 
 def _model_metrics(tables: Tables, conf: Conf, data: ReportData) -> None:
     """The serving version's metrics of the response model, the recommender and the uplift
-    model (the registry's champion, or the latest version without a registry) and the latest
-    text models'."""
+    model and the text models (the registry's champion, or the latest version without a
+    registry)."""
     response = conf.response_model.name
     recommender = conf.recommendations.model_name
     uplift = conf.response_model.uplift_name
@@ -129,11 +129,13 @@ def _model_metrics(tables: Tables, conf: Conf, data: ReportData) -> None:
         .agg(F.max_by(c.MODEL_VERSION, F.expr(f"int(substr({c.MODEL_VERSION}, 2))")))
         .collect()
     )
-    for model in (response, recommender, uplift, topics, sentiment):
-        gated = model in (response, recommender, uplift)
-        serving = (champion_version(conf, model) if gated else None) or latest.get(model)
+    for model in (response, recommender, uplift, topics):
+        serving = champion_version(conf, model) or latest.get(model)
         if serving is not None:
             data.model_versions[model] = serving
+    # The sentiment classifier is saved with the text models, under their version.
+    if topics in data.model_versions:
+        data.model_versions[sentiment] = data.model_versions[topics]
     wanted = F.lit(False)
     for name, owner in variants.items():
         if owner in data.model_versions:

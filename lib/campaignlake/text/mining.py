@@ -9,8 +9,10 @@ all of it, so topics, embeddings and the sentiment classifier share one vocabula
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 
+import numpy as np
 from pyspark.ml import Pipeline, PipelineModel
 from pyspark.ml.classification import LogisticRegression, LogisticRegressionModel
 from pyspark.ml.clustering import LDA, LDAModel
@@ -26,6 +28,7 @@ from pyspark.ml.feature import (
 from pyspark.ml.functions import vector_to_array
 from pyspark.sql import Column, DataFrame
 from pyspark.sql import functions as F
+from scipy.optimize import linear_sum_assignment
 
 from campaignlake import columns as c
 from campaignlake.config import TextConf
@@ -144,22 +147,92 @@ def choose_topics(documents: DataFrame, text: TextConf) -> TopicModel:
     return TopicModel(fitted[best], best, perplexities)
 
 
-def topic_mixture(model: LDAModel, documents: DataFrame) -> DataFrame:
-    """``doc_id``, ``topic_distribution`` (one weight per topic, summing to 1) and
-    ``dominant_topic`` (the index of the largest weight)."""
+def topic_term_weights(model: LDAModel, vocabulary: Sequence[str]) -> dict[str, np.ndarray]:
+    """Each term's weight in every topic (topics in the model's order, each summing to 1 over
+    the vocabulary): the model's parameters, a vocabulary-by-k matrix on the driver."""
+    matrix = model.topicsMatrix().toArray()
+    matrix = matrix / matrix.sum(axis=0, keepdims=True)
+    return {term: matrix[i] for i, term in enumerate(vocabulary)}
+
+
+def align_topics(
+    new: dict[str, np.ndarray],
+    old: dict[str, np.ndarray] | None,
+    old_ids: Sequence[int] = (),
+) -> tuple[tuple[int, ...], tuple[float, ...]]:
+    """Stable ids for a new topic model's topics: each takes the id of the old model's topic
+    whose term distribution it matches (cosine similarity over the union of both
+    vocabularies; the one-to-one matching of largest total similarity), so
+    ``topic_affinity_<t>`` keeps its meaning across retrains. New topics left over (the new
+    model has more) take the smallest ids no old topic has.
+
+    Parameters
+    ----------
+    new, old
+        :func:`topic_term_weights` of the new model and of the one in service (None: there
+        is none, and the ids are the model's own order).
+    old_ids
+        The stable id of each of the old model's topics, in its order.
+
+    Returns
+    -------
+    tuple
+        The stable id of each new topic, in the new model's order, and the similarity of each
+        new topic to the old topic whose id it took (nan for a new id).
+    """
+    k_new = len(next(iter(new.values())))
+    if not old:
+        return tuple(range(k_new)), tuple(float("nan") for _ in range(k_new))
+    terms = sorted(set(new) | set(old))
+    k_old = len(next(iter(old.values())))
+    a = np.array([new.get(t, np.zeros(k_new)) for t in terms])
+    b = np.array([old.get(t, np.zeros(k_old)) for t in terms])
+    norms = np.outer(np.linalg.norm(a, axis=0), np.linalg.norm(b, axis=0))
+    similarity = (a.T @ b) / np.where(norms > 0, norms, 1.0)
+    rows, cols = linear_sum_assignment(similarity, maximize=True)
+    ids: list[int | None] = [None] * k_new
+    matched = [float("nan")] * k_new
+    for row, col in zip(rows, cols, strict=True):
+        ids[row], matched[row] = int(old_ids[col]), float(similarity[row, col])
+    free = (i for i in range(k_new + k_old) if i not in set(old_ids))
+    return tuple(i if i is not None else next(free) for i in ids), tuple(matched)
+
+
+def topic_mixture(
+    model: LDAModel, documents: DataFrame, topic_ids: Sequence[int] | None = None
+) -> DataFrame:
+    """``doc_id``, ``topic_distribution`` (one weight per stable topic id, summing to 1; null
+    for an id this model has no topic for) and ``dominant_topic`` (the id of the largest
+    weight).
+
+    Parameters
+    ----------
+    topic_ids
+        The stable id of each of the model's topics (:func:`align_topics`); None: the model's
+        own order.
+    """
+    ids = list(topic_ids) if topic_ids is not None else list(range(model.getK()))
+    position = {topic: i for i, topic in enumerate(ids)}
     mixed = model.transform(documents.select(DOC_ID, TERM_COUNTS)).select(
-        DOC_ID, vector_to_array(model.getTopicDistributionCol()).alias(c.TOPIC_DISTRIBUTION)
+        DOC_ID, vector_to_array(model.getTopicDistributionCol()).alias("__weights")
     )
-    weights = F.col(c.TOPIC_DISTRIBUTION)
+    weights = F.col("__weights")
     # The largest (weight, -index) struct is the first topic of largest weight; Spark 3.5's
     # array_position takes no column as the value to find, so this stays in the Column API.
     heaviest = F.array_max(
         F.transform(weights, lambda weight, i: F.struct(weight.alias("w"), (-i).alias("i")))
     )
+    stable = F.array(
+        *[
+            weights.getItem(position[topic]) if topic in position else F.lit(None).cast("double")
+            for topic in range(max(ids) + 1)
+        ]
+    )
+    id_of_position = F.array(*[F.lit(topic) for topic in ids])
     return mixed.select(
         DOC_ID,
-        weights.alias(c.TOPIC_DISTRIBUTION),
-        (-heaviest["i"]).cast("int").alias(c.DOMINANT_TOPIC),
+        stable.alias(c.TOPIC_DISTRIBUTION),
+        id_of_position[-heaviest["i"]].cast("int").alias(c.DOMINANT_TOPIC),
     )
 
 
@@ -249,6 +322,25 @@ def fit_sentiment(reviews: DataFrame, text: TextConf) -> SentimentModel:
             "test_rows": float(counts[(True, 0.0)] + counts[(True, 1.0)]),
         },
     )
+
+
+def held_out_sentiment_auc(classifier: PipelineModel, reviews: DataFrame, text: TextConf) -> float:
+    """ROC AUC of a saved sentiment pipeline (its own term stages, then the classifier) on the
+    labelled reviews :func:`in_holdout` holds out: how the champion gate measures the version
+    in service on a challenger's data.
+
+    Parameters
+    ----------
+    reviews
+        ``doc_id``, ``clean_text`` and ``rating`` (:func:`review_documents` and the rating).
+    """
+    labelled = reviews.withColumn(c.LABEL, sentiment_label(F.col(c.RATING))).where(
+        F.col(c.LABEL).isNotNull()
+    )
+    test = labelled.where(in_holdout(F.col(DOC_ID), text.holdout_fraction, text.seed))
+    return BinaryClassificationEvaluator(
+        labelCol=c.LABEL, rawPredictionCol="rawPrediction", metricName="areaUnderROC"
+    ).evaluate(classifier.transform(test.select(DOC_ID, CLEAN, c.LABEL)))
 
 
 def review_sentiment(model: LogisticRegressionModel, reviews: DataFrame) -> DataFrame:
