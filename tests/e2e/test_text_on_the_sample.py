@@ -9,12 +9,14 @@ import operator
 from datetime import date, datetime, timedelta, timezone
 from typing import TYPE_CHECKING
 
+import mlflow
 import pytest
 from pyspark.sql import SparkSession
 from pyspark.sql import functions as F
 
 from campaignlake import columns as c
 from campaignlake.feature_set import REVIEW_SENTIMENT_MEAN, topic_affinity
+from campaignlake.models.tracking import champion_version, registered_name
 from campaignlake.pii import EMAIL_IN_TEXT, PHONE_IN_TEXT
 from campaignlake.recommend.evaluation import POPULARITY_BASELINE, WITH_COLD_START
 
@@ -60,6 +62,15 @@ def test_reviews_are_ingested_masked_and_their_sentiment_is_learned(
         sample_models.text.model_version
     }
     assert scored.count() == scored.select(c.REVIEW_ID).distinct().count()
+    # The first version is the champion, registered with the classifier MLflow can serve:
+    # its signature has the cleaned text in and the prediction out (Unity Catalog needs both).
+    assert report.promotion is not None and report.promotion.promoted
+    assert champion_version(conf, conf.text.model_name) == report.model_version
+    info = mlflow.models.get_model_info(
+        f"models:/{registered_name(conf, conf.text.model_name)}@champion"
+    )
+    assert info.signature.inputs.input_names() == ["clean_text"]
+    assert info.signature.outputs.input_names() == ["prediction"]
 
 
 @pytest.mark.job
