@@ -458,13 +458,13 @@ class Conf:
         return Path(self.source_file).resolve().parent / self.streaming.triggers_dir
 
 
-_TABLE_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*(\.[A-Za-z_][A-Za-z0-9_]*){1,2}$")
+_TABLE_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*(\.[A-Za-z_][A-Za-z0-9_]*){1,2}")
 
 
 def is_table_name(location: str) -> bool:
     """Whether a table location is a catalog name (``schema.table``, ``catalog.schema.table``)
     rather than a path: two or three dotted identifiers, no slash."""
-    return bool(_TABLE_NAME.match(location))
+    return bool(_TABLE_NAME.fullmatch(location))
 
 
 def join_uri(base: str, location: str) -> str:

@@ -9,6 +9,7 @@ from pyspark.sql import Column, DataFrame, SparkSession, Window
 from pyspark.sql import functions as F
 from pyspark.sql.types import LongType, StructType
 
+from campaignlake import columns as c
 from campaignlake.schemas import MODEL_METRICS
 
 
@@ -90,3 +91,11 @@ def in_schema(df: DataFrame, schema: StructType) -> DataFrame:
     """``df``'s columns of ``schema``, in its order and cast to its types (ML outputs such as
     ``vector_to_array`` give arrays without nulls, which a table's nullable arrays accept)."""
     return df.select(*[F.col(f.name).cast(f.dataType).alias(f.name) for f in schema.fields])
+
+
+def purchase_revenue() -> Column:
+    """A purchase event's revenue: its ``amount`` when the collector sends one (unit prices
+    are rounded, so price × quantity can miss it by cents, and a discount shows only there),
+    else price × quantity (a missing quantity counts as 1). The one definition the features
+    and the campaign readout share."""
+    return F.coalesce(F.col(c.AMOUNT), F.col(c.PRICE) * F.coalesce(F.col(c.QUANTITY), F.lit(1)))

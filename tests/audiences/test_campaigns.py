@@ -46,7 +46,7 @@ def test_a_valid_campaign_file_loads_with_typed_values(conf: Conf, tmp_path: Pat
         (("products: 3", "products: three"), r"bad\.yaml: products: expected an integer"),
         (
             ("products: 3", "products: 3\nsuppress_negative_review_days: 0"),
-            r"bad\.yaml: suppress_negative_review_days: must be 1 or more",
+            r"bad\.yaml: suppress_negative_review_days: must be between 1 and 3650",
         ),
         (
             ("model: campaign_response\n", "model: campaign_response\nrank_by: uplift\n"),
@@ -80,6 +80,23 @@ def test_a_valid_campaign_file_loads_with_typed_values(conf: Conf, tmp_path: Pat
             r"bad\.yaml: frequency_cap\.max_contacts_30d",
         ),
         (("id: CMP-TEST-email-fashion", "id: ../etc"), r"bad\.yaml: id: use letters"),
+        # A final newline would name an export folder ("$" alone matches before it).
+        (
+            ("id: CMP-TEST-email-fashion", 'id: "CMP-TEST-email-fashion\\n"'),
+            r"bad\.yaml: id: use letters",
+        ),
+        (
+            ("selection: {top_n: 100}", "selection: {top_n: 1000000000000}"),
+            r"bad\.yaml: selection\.top_n: must be between 1 and 100,000,000",
+        ),
+        (
+            ("products: 3", "products: 3\npriority: 10000000000000000000000000000000000000000"),
+            r"bad\.yaml: priority: must be between -1,000,000 and 1,000,000",
+        ),
+        (
+            ("min_days_since_last_contact: 3", "min_days_since_last_contact: 99999"),
+            r"bad\.yaml: frequency_cap\.min_days_since_last_contact: must be between 1 and 3650",
+        ),
     ],
 )
 def test_campaign_file_errors_name_the_file_and_the_key(

@@ -48,7 +48,7 @@ def test_a_valid_rule_file_loads_with_typed_values(conf: Conf, tmp_path: Path) -
     [
         (("kind: cart_abandonment", "kind: cart"), r"bad\.yaml: kind: .*cart"),
         (("channel: email", "channel: fax"), r"bad\.yaml: channel: "),
-        (("delay_minutes: 45", "delay_minutes: 0"), r"bad\.yaml: delay_minutes: must be 1"),
+        (("delay_minutes: 45", "delay_minutes: 0"), r"bad\.yaml: delay_minutes: must be between 1"),
         (("products: 3", "products: 0"), r"bad\.yaml: products: must be between 1 and 20"),
         (('start: "22:00"', 'start: "25:00"'), r"bad\.yaml: quiet_hours\.start: '25:00'"),
         (("Europe/Berlin", "Mars/Olympus"), r"bad\.yaml: quiet_hours\.timezone: 'Mars/Olympus'"),
@@ -56,9 +56,15 @@ def test_a_valid_rule_file_loads_with_typed_values(conf: Conf, tmp_path: Path) -
         (("id: cart_email", "id: cart email"), r"bad\.yaml: id: use letters"),
         (
             ("min_days_since_last_contact: 1", "min_days_since_last_contact: 0"),
-            r"bad\.yaml: frequency_cap\.min_days_since_last_contact: must be 1 or more",
+            r"bad\.yaml: frequency_cap\.min_days_since_last_contact: must be between 1 and 3650",
         ),
         (("products: 3", "products: 3\ndelay: 5"), r"bad\.yaml: delay: unknown key"),
+        (("id: cart_email", 'id: "cart_email\\n"'), r"bad\.yaml: id: use letters"),
+        (('start: "22:00"', 'start: "22:00\\n"'), r"bad\.yaml: quiet_hours\.start: "),
+        (
+            ("delay_minutes: 45", "delay_minutes: 1000000000000"),
+            r"bad\.yaml: delay_minutes: must be between 1 and 43200",
+        ),
     ],
 )
 def test_rule_file_errors_name_the_file_and_the_key(
@@ -68,6 +74,16 @@ def test_rule_file_errors_name_the_file_and_the_key(
     assert edit[0] in VALID_RULE
     path.write_text(VALID_RULE.replace(edit[0], edit[1]))
     with pytest.raises(ConfigError, match=error):
+        load_rule_file(path, conf)
+
+
+@pytest.mark.parametrize("zone", ["Factory", "posixrules", "localtime", "right/UTC", "posix/UTC"])
+def test_a_time_zone_spark_does_not_know_is_refused_naming_file_and_key(
+    conf: Conf, tmp_path: Path, zone: str
+) -> None:
+    path = tmp_path / "bad.yaml"
+    path.write_text(VALID_RULE.replace("Europe/Berlin", zone))
+    with pytest.raises(ConfigError, match=rf"bad\.yaml: quiet_hours\.timezone: '{zone}' is not"):
         load_rule_file(path, conf)
 
 

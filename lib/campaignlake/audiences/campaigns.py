@@ -33,7 +33,15 @@ from campaignlake.expressions import check_safe_expression
 from campaignlake.models.registry import ModelStore
 
 #: Campaign ids appear in paths and file names.
-_CAMPAIGN_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,99}$")
+#: Matched whole (fullmatch: ``$`` alone would accept a final newline, which would then name
+#: an export folder).
+_CAMPAIGN_ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,99}")
+#: Upper bounds of the numbers a campaign file gives: beyond them a value is a typo, and Spark
+#: would take it as an overflowing int or interval.
+MAX_TOP_N = 100_000_000
+MAX_PRIORITY = 1_000_000
+MAX_DAYS = 3650
+MAX_CONTACTS_30D = 1000
 
 
 @dataclass(frozen=True)
@@ -58,10 +66,12 @@ class FrequencyCapConf:
     def problems(self) -> list[tuple[str, str]]:
         """(key under ``frequency_cap``, what is wrong) of each invalid value."""
         found = []
-        if self.min_days_since_last_contact is not None and self.min_days_since_last_contact < 1:
-            found.append(("min_days_since_last_contact", "must be 1 or more"))
-        if self.max_contacts_30d is not None and self.max_contacts_30d < 1:
-            found.append(("max_contacts_30d", "must be 1 or more"))
+        days = self.min_days_since_last_contact
+        if days is not None and not 1 <= days <= MAX_DAYS:
+            found.append(("min_days_since_last_contact", f"must be between 1 and {MAX_DAYS}"))
+        contacts = self.max_contacts_30d
+        if contacts is not None and not 1 <= contacts <= MAX_CONTACTS_30D:
+            found.append(("max_contacts_30d", f"must be between 1 and {MAX_CONTACTS_30D}"))
         return found
 
 
@@ -128,7 +138,7 @@ def _check_campaign(campaign: Campaign, conf: Conf) -> None:
     def fail(key: str, problem: str) -> None:
         raise ConfigError(f"{source}: {key}: {problem}")
 
-    if not _CAMPAIGN_ID.match(campaign.id):
+    if not _CAMPAIGN_ID.fullmatch(campaign.id):
         fail("id", "use letters, digits, '.', '_' and '-' only (it names export folders)")
     if not campaign.name.strip():
         fail("name", "must not be empty")
@@ -145,8 +155,6 @@ def _check_campaign(campaign: Campaign, conf: Conf) -> None:
     selection = campaign.selection
     if selection.top_n is None and selection.min_score is None:
         fail("selection", "give top_n, min_score or both")
-    if selection.top_n is not None and selection.top_n < 1:
-        fail("selection.top_n", "must be 1 or more")
     uplift = campaign.rank_by == "uplift"
     if uplift and conf.response_model.objective != "uplift":
         fail(
@@ -167,20 +175,31 @@ def _check_campaign(campaign: Campaign, conf: Conf) -> None:
         fail("products", f"must be between 0 and recommendations.k ({conf.recommendations.k})")
     if not 0.0 <= campaign.control_fraction < 1.0:
         fail("control_fraction", "must be at least 0 and below 1")
-    for key, problem in _suppression_problems(campaign):
+    for key, problem in _limit_problems(campaign):
         fail(key, problem)
     if not campaign.eligibility.strip():
         fail("eligibility", "must not be empty (use 'true' for everyone)")
 
 
-def _suppression_problems(campaign: Campaign) -> list[tuple[str, str]]:
-    """(key, what is wrong) of each invalid suppression setting of ``campaign``."""
+def _limit_problems(campaign: Campaign) -> list[tuple[str, str]]:
+    """(key, what is wrong) of each count, priority or suppression setting of ``campaign``
+    outside its bounds."""
     found = [
         (f"frequency_cap.{key}", problem) for key, problem in campaign.frequency_cap.problems()
     ]
+    top_n = campaign.selection.top_n
+    if top_n is not None and not 1 <= top_n <= MAX_TOP_N:
+        found.append(("selection.top_n", f"must be between 1 and {MAX_TOP_N:,}"))
+    if not -MAX_PRIORITY <= campaign.priority <= MAX_PRIORITY:
+        found.append(("priority", f"must be between {-MAX_PRIORITY:,} and {MAX_PRIORITY:,}"))
     days = campaign.suppress_negative_review_days
-    if days is not None and days < 1:
-        found.append(("suppress_negative_review_days", "must be 1 or more (leave it out for none)"))
+    if days is not None and not 1 <= days <= MAX_DAYS:
+        found.append(
+            (
+                "suppress_negative_review_days",
+                f"must be between 1 and {MAX_DAYS} (leave it out for none)",
+            )
+        )
     return found
 
 

@@ -42,6 +42,7 @@ from campaignlake.feature_set import (
     topic_affinity,
     windowed,
 )
+from campaignlake.frames import purchase_revenue
 
 AGE_BANDS = ((25, "18-24"), (35, "25-34"), (45, "35-44"), (55, "45-54"), (65, "55-64"))
 OLDEST_BAND = "65+"
@@ -174,11 +175,7 @@ def _sessions(visible_events: DataFrame) -> DataFrame:
     """One row per (customer, cutoff, session) of the events visible at the cutoff."""
     ev = visible_events
     is_purchase = F.col(c.EVENT_TYPE) == "purchase"
-    # A purchase's line amount, when the collector sends it, is the revenue (unit prices are
-    # rounded, so price x quantity can miss it by cents); else price x quantity.
-    line_revenue = F.coalesce(
-        F.col(c.AMOUNT), F.col(c.PRICE) * F.coalesce(F.col(c.QUANTITY), F.lit(1))
-    )
+    line_revenue = purchase_revenue()
     counts = [
         F.count_if(F.col(c.EVENT_TYPE) == event_type).alias(_N + event_type)
         for event_type in SESSION_COUNTS.values()

@@ -7,7 +7,8 @@ known only from the CRM's campaign history take it from ``silver/campaign_contac
 control customer was never contacted and has no attributed response: a customer *converted*
 when the clickstream has a purchase by them in ``[window_start, window_end)`` (of a product of
 the campaign's category, with the ``category_purchase`` outcome), and their *revenue* is the
-sum of those purchases' price × quantity. The window starts when the campaign
+sum of those purchases' revenue (:func:`~campaignlake.frames.purchase_revenue`: the amount
+when the collector sends one, else price × quantity). The window starts when the campaign
 was sent (its first send, for every member of either group) and lasts the attribution days.
 """
 
@@ -19,6 +20,7 @@ from pyspark.sql import Column, DataFrame, Window
 from pyspark.sql import functions as F
 
 from campaignlake import columns as c
+from campaignlake.frames import purchase_revenue
 
 PURCHASE = "purchase"
 WINDOW_START = "window_start"
@@ -130,9 +132,7 @@ def behaviour_outcomes(
             F.col(c.CUSTOMER_ID).alias("__customer"),
             F.col(c.EVENT_TS).alias("__ts"),
             "__category",
-            (F.coalesce(F.col(c.PRICE), F.lit(0)) * F.coalesce(F.col(c.QUANTITY), F.lit(1)))
-            .cast("double")
-            .alias("__amount"),
+            F.coalesce(purchase_revenue(), F.lit(0)).cast("double").alias("__amount"),
         )
     )
     keys = [c.CAMPAIGN_ID, c.CUSTOMER_ID]

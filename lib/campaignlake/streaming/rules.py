@@ -36,8 +36,16 @@ POST_PURCHASE = "post_purchase"
 KINDS = (CART_ABANDONMENT, BROWSE_ABANDONMENT, POST_PURCHASE)
 
 #: Rule ids name output folders and idempotency tokens.
-_RULE_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,99}$")
-_CLOCK = re.compile(r"^([01][0-9]|2[0-3]):([0-5][0-9])$")
+#: Matched whole (fullmatch: ``$`` alone would accept a final newline).
+_RULE_ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,99}")
+_CLOCK = re.compile(r"([01][0-9]|2[0-3]):([0-5][0-9])")
+#: A message waits at most 30 days; a browse needs at most this many product views.
+MAX_DELAY_MINUTES = 30 * 24 * 60
+MAX_MIN_VIEWS = 1000
+#: Names Python's tz database knows and Spark's (Java's) does not: the database's own aliases
+#: and variants, not regions.
+_NOT_IN_SPARK = ("Factory", "posixrules", "localtime")
+_NOT_IN_SPARK_PREFIXES = ("posix/", "right/")
 
 
 @dataclass(frozen=True)
@@ -98,16 +106,16 @@ def _check_rule(rule: TriggerRule, conf: Conf) -> None:
     def fail(key: str, problem: str) -> None:
         raise ConfigError(f"{rule.source_file}: {key}: {problem}")
 
-    if not _RULE_ID.match(rule.id):
+    if not _RULE_ID.fullmatch(rule.id):
         fail("id", "use letters, digits, '.', '_' and '-' only (it names outbox folders)")
     if rule.channel not in conf.ingest.channels:
         fail("channel", f"{rule.channel!r} is not in ingest.channels of {conf.source_file}")
-    if rule.delay_minutes < 1:
-        fail("delay_minutes", "must be 1 or more")
+    if not 1 <= rule.delay_minutes <= MAX_DELAY_MINUTES:
+        fail("delay_minutes", f"must be between 1 and {MAX_DELAY_MINUTES} (30 days)")
     if not 1 <= rule.products <= 20:
         fail("products", "must be between 1 and 20")
-    if rule.kind == BROWSE_ABANDONMENT and rule.min_views < 1:
-        fail("min_views", "must be 1 or more")
+    if rule.kind == BROWSE_ABANDONMENT and not 1 <= rule.min_views <= MAX_MIN_VIEWS:
+        fail("min_views", f"must be between 1 and {MAX_MIN_VIEWS}")
     if not 0.0 <= rule.control_fraction < 1.0:
         fail("control_fraction", "must be at least 0 and below 1")
     for key, problem in rule.frequency_cap.problems():
@@ -115,14 +123,29 @@ def _check_rule(rule: TriggerRule, conf: Conf) -> None:
     quiet = rule.quiet_hours
     if quiet is not None:
         for key, clock in (("start", quiet.start), ("end", quiet.end)):
-            if not _CLOCK.match(clock):
+            if not _CLOCK.fullmatch(clock):
                 fail(f"quiet_hours.{key}", f"{clock!r} is not a time of day HH:MM")
         if quiet.start == quiet.end:
             fail("quiet_hours", "start and end are equal: give a window, or no quiet_hours")
-        try:
-            ZoneInfo(quiet.timezone)
-        except (ZoneInfoNotFoundError, ValueError):
-            fail("quiet_hours.timezone", f"{quiet.timezone!r} is not an IANA time zone")
+        if not spark_time_zone(quiet.timezone):
+            fail(
+                "quiet_hours.timezone",
+                f"{quiet.timezone!r} is not an IANA time zone Spark knows (a region such as "
+                "Europe/Berlin, or UTC)",
+            )
+
+
+def spark_time_zone(name: str) -> bool:
+    """Whether ``name`` is a time zone of the IANA database that Spark (Java's ZoneId) takes
+    too: not the database's own files and variants (``Factory``, ``posixrules``,
+    ``localtime``, ``posix/…``, ``right/…``)."""
+    if name in _NOT_IN_SPARK or name.startswith(_NOT_IN_SPARK_PREFIXES):
+        return False
+    try:
+        ZoneInfo(name)
+    except (ZoneInfoNotFoundError, ValueError):
+        return False
+    return True
 
 
 def load_rules(conf: Conf, directory: str | Path | None = None) -> list[TriggerRule]:
