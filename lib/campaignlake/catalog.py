@@ -70,6 +70,11 @@ class TableSpec:
         How the erasure job finds a customer's rows: the column holding the customer id, or
         ``raw_record`` for quarantine tables (whose raw records are searched for the id, the
         email and the phone). ``None``: the table holds no customer's data.
+    erase_keeping_row
+        Erase by blanking ``erase_by`` and keeping the row, matched on this key column: for a
+        table whose rows must outlive the customer without naming them (an ALS index, which
+        would otherwise be given to the next new customer along with the erased one's
+        factors). ``None``: the erased rows are deleted.
     """
 
     schema: StructType
@@ -77,6 +82,7 @@ class TableSpec:
     pii_columns: frozenset[str] = frozenset()
     properties: dict[str, str] = field(default_factory=dict)
     erase_by: str | None = None
+    erase_keeping_row: str | None = None
 
     def __post_init__(self) -> None:
         """Check that the partition columns are in the schema."""
@@ -163,9 +169,12 @@ CATALOGUE: dict[str, CatalogEntry] = {
     ),
     PROPENSITY_SCORES: CatalogEntry(("score_customers",), _dated(s.PROPENSITY_SCORES)),
     INTERACTIONS: CatalogEntry(("recommend",), _dated(s.INTERACTIONS)),
+    # An erased customer's index stays, without its id: an index is never given again.
     CUSTOMER_INDEX: CatalogEntry(
         ("train_recommender", "recommend"),
-        TableSpec(schema=s.CUSTOMER_INDEX, erase_by=_BY_CUSTOMER),
+        TableSpec(
+            schema=s.CUSTOMER_INDEX, erase_by=_BY_CUSTOMER, erase_keeping_row=c.CUSTOMER_INDEX
+        ),
     ),
     PRODUCT_INDEX: CatalogEntry(
         ("train_recommender", "recommend"), TableSpec(schema=s.PRODUCT_INDEX)

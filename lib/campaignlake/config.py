@@ -135,6 +135,10 @@ class StreamingConf:
     #: How late (event time) an event may arrive and still count; later ones are counted as
     #: late and dropped by the trigger stream.
     watermark_minutes: int = 10
+    #: An event's time counts as at most this many minutes after its arrival (``ingested_at``)
+    #: for the triggers: a device clock ahead of the world would otherwise move the watermark,
+    #: fire every pending trigger at once and make the on-time events that follow "late".
+    max_ahead_of_arrival_minutes: int = 5
     #: Shuffle partitions of the trigger stream: its state's partitions (fixed by the first
     #: run's checkpoint) and its micro-batches' joins. Micro-batches are small: few partitions
     #: keep the per-task overhead down.
@@ -631,6 +635,8 @@ def _rules(conf: Conf) -> list[tuple[bool, str, str]]:
         (conf.streaming.trigger_seconds >= 1, "streaming.trigger_seconds", "must be at least 1"),
         (conf.streaming.watermark_minutes >= 0, "streaming.watermark_minutes",
          "must be 0 or more"),
+        (conf.streaming.max_ahead_of_arrival_minutes >= 0,
+         "streaming.max_ahead_of_arrival_minutes", "must be 0 or more"),
         (conf.streaming.shuffle_partitions >= 1, "streaming.shuffle_partitions",
          "must be 1 or more"),
         (conf.streaming.kafka is None or conf.streaming.kafka.max_offsets_per_trigger >= 1,

@@ -45,3 +45,4 @@ def test_a_recomputed_rerun_of_the_date_commits_nothing_and_rewrites_the_same_ex
     assert not any(result.committed for result in text.writes.values())
     assert {key: tables.version(key) for key in versions} == versions
     assert {path: path.read_bytes() for path in exports.rglob("*") if path.is_file()} == written
+    assert not list(exports.rglob("*.crc"))  # no checksum files beside what a sender reads

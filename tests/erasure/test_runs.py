@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import hashlib
 import hmac
+import json
 import re
 from datetime import date, datetime
 from pathlib import Path
@@ -27,6 +28,7 @@ from campaignlake.ingest.runs import (
     ingest_reviews,
 )
 from campaignlake.pii import DEVELOPMENT_KEY
+from campaignlake.recommend.interactions import extend_index
 from campaignlake.tables import Tables
 from tests.literals import CRM_HEADER, NOW, crm_row, event_line, write
 
@@ -156,7 +158,12 @@ def everywhere(spark: SparkSession, conf: Conf, tables: Tables) -> dict[str, int
     ingest_clickstream(spark, conf, tables, now=NOW)
     for key in GOLD:
         schema = tables.spec(key).schema
-        tables.append(key, one_row(spark, schema, "C1").unionByName(one_row(spark, schema, "C10")))
+        rows = one_row(spark, schema, "C1").unionByName(one_row(spark, schema, "C10"))
+        if key == "customer_index":  # C1 holds the highest ALS index
+            rows = rows.withColumn(
+                c.CUSTOMER_INDEX, F.when(F.col(c.CUSTOMER_ID) == "C1", 7).otherwise(3)
+            )
+        tables.append(key, rows)
     export = f"{conf.paths.exports}/K2/2026-11-01/K2_2026-11-01_email.csv"
     rows = spark.createDataFrame(
         [
@@ -166,6 +173,13 @@ def everywhere(spark: SparkSession, conf: Conf, tables: Tables) -> dict[str, int
         "recipient_id string, email string, first_name string, rank int",
     )
     write_single_csv(rows, export, HadoopFs(spark), order_by=c.RANK)
+    # A trigger message to each, in the outbox the sending system reads.
+    write(
+        conf.paths.outbox_root,
+        "email/triggers-00000001/part-00000-a.json",
+        '{"trigger_id":"cart:e1","customer_id":"C1","channel":"email"}\n'
+        '{"trigger_id":"cart:e2","customer_id":"C10","channel":"email"}\n',
+    )
     for key in DELETION_VECTOR_TABLES:
         spark.sql(
             f"ALTER TABLE delta.`{tables.path(key)}` "
@@ -221,9 +235,24 @@ def test_an_erased_customer_leaves_no_trace_after_the_grace_period_and_the_audit
     # any data file left under a table's folder (deletion vectors or not).
     assert log_traces(Path(conf.paths.warehouse)) == []
     assert data_file_traces(Path(conf.paths.warehouse)) == []
+    # C1's ALS index stays, naming nobody: the next new customer gets a new one, not C1's
+    # (and with it C1's factors in the model in service).
+    index = {r[c.CUSTOMER_INDEX]: r[c.CUSTOMER_ID] for r in tables.read("customer_index").collect()}
+    assert index == {7: None, 3: "C10"}
+    newcomer = spark.createDataFrame([("C2",)], f"{c.CUSTOMER_ID} string")
+    given = extend_index(
+        tables.read("customer_index"), newcomer, id_column=c.CUSTOMER_ID,
+        index_column=c.CUSTOMER_INDEX, seen=RUN,
+    )  # fmt: skip
+    assert [(r[c.CUSTOMER_ID], r[c.CUSTOMER_INDEX]) for r in given.collect()] == [("C2", 8)]
     # The other customer, whose id extends C1's, is untouched.
     assert tables.read("customers").where(F.col(c.CUSTOMER_ID) == "C10").count() == 1
     assert tables.read("clickstream_events").where(F.col(c.CUSTOMER_ID) == "C10").count() == 1
+    outbox = Path(conf.paths.outbox_root, "email/triggers-00000001")
+    messages = [line for part in sorted(outbox.glob("part-*.json"))
+                for line in part.read_text().splitlines()]  # fmt: skip
+    assert [json.loads(m)[c.TRIGGER_ID] for m in messages] == ["cart:e2"]
+    assert str(outbox) in report.exports_rewritten
     export = Path(conf.paths.exports, "K2/2026-11-01/K2_2026-11-01_email.csv").read_text()
     assert export == f"recipient_id,email,first_name\n{recipient('C10')},o@x.com,Bo\n"
     (audit,) = tables.read("erasures").collect()

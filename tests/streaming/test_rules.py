@@ -13,10 +13,16 @@ from pyspark.sql import functions as F
 from campaignlake import columns as c
 from campaignlake.config import Conf
 from campaignlake.errors import ConfigError
-from campaignlake.schemas import CAMPAIGN_CONTACTS, CUSTOMERS, DELETION_REQUESTS
+from campaignlake.schemas import (
+    CAMPAIGN_CONTACTS,
+    CLICKSTREAM_EVENTS,
+    CUSTOMERS,
+    DELETION_REQUESTS,
+    PRODUCTS,
+)
 from campaignlake.streaming import triggers
 from campaignlake.streaming.rules import load_rule_file, load_rules
-from tests.literals import frame
+from tests.literals import event, frame
 
 VALID_RULE = """
 id: cart_email
@@ -175,3 +181,28 @@ def test_messages_offer_text_neighbours_only_for_products_without_als_ones(
         ("NEW", 2, "A", c.CONTENT_METHOD),
         ("OLD", 1, "A", c.ALS_METHOD),
     ]
+
+
+def test_an_event_time_ahead_of_its_arrival_counts_as_arrival_plus_the_tolerance(
+    spark: SparkSession,
+) -> None:
+    arrived = datetime(2026, 10, 30, 10, 30)
+    events = [
+        {**event(s, "add_to_cart", at, "P1", customer=cid), c.INGESTED_AT: arrived}
+        for s, at, cid in [
+            ("s1", "2026-10-30T10:00:00", "C1"),  # on time
+            ("s2", "2026-10-30T10:33:00", "C2"),  # 3 minutes ahead: within the tolerance
+            ("s3", "2026-10-31T06:30:00", "C3"),  # a device clock 20 hours ahead
+        ]
+    ]
+    inputs = triggers.trigger_inputs(
+        frame(spark, CLICKSTREAM_EVENTS, events),
+        frame(spark, PRODUCTS, [{c.PRODUCT_ID: "P1", c.CATEGORY: "books"}]),
+        max_ahead_of_arrival_minutes=5,
+    )
+    times = {r[c.CUSTOMER_ID]: r[c.EVENT_TS] for r in inputs.collect()}
+    assert times == {
+        "C1": datetime(2026, 10, 30, 10, 0),
+        "C2": datetime(2026, 10, 30, 10, 33),
+        "C3": datetime(2026, 10, 30, 10, 35),
+    }

@@ -27,7 +27,7 @@ from campaignlake.schemas import (
 )
 from campaignlake.streaming.runs import stream_clickstream, stream_triggers
 from campaignlake.tables import Tables
-from tests.literals import NOW, event_line, frame, write
+from tests.literals import NOW, event_line, frame, seed_trigger_inputs, write
 
 pytestmark = pytest.mark.system
 
@@ -268,3 +268,37 @@ def test_rules_fire_cancel_and_are_suppressed_once_each_and_late_events_are_coun
     late = stream_triggers(spark, conf, tables, available_now=True, now=NOW)
     assert late.late_rows == 1 and late.batches == []
     assert tables.version(catalog.TRIGGER_EVENTS) == version
+
+
+def test_a_scheduled_latest_start_reads_what_bronze_got_after_its_first_run(
+    spark: SparkSession, trigger_conf: Conf, tables: Tables
+) -> None:
+    # The shipped default: a new checkpoint does not message the carts bronze already holds.
+    conf = dataclasses.replace(
+        trigger_conf, streaming=dataclasses.replace(trigger_conf.streaming, triggers_start="latest")
+    )
+    seed_trigger_inputs(spark, tables, ["C1", "C2", "C9"], [("P1", "books"), ("P4", "toys")])
+    write(
+        conf.paths.landing,
+        "clickstream/date=2026-10-30/a.jsonl",
+        clicks(
+            ("c1a", "C1", "add_to_cart", "P1", at("10:00"), "s1"),
+            ("c9a", "C9", "product_view", "P4", at("11:00"), "s9"),
+        ),
+    )
+    stream_clickstream(spark, conf, tables, now=NOW)
+    # The first scheduled run finds nothing after its starting point, and records that point.
+    first = stream_triggers(spark, conf, tables, available_now=True, now=NOW)
+    assert first.batches == [] and not tables.exists(catalog.TRIGGER_EVENTS)
+    write(
+        conf.paths.landing,
+        "clickstream/date=2026-10-30/b.jsonl",
+        clicks(
+            ("c2a", "C2", "add_to_cart", "P1", at("12:00"), "s2"),
+            ("c9b", "C9", "product_view", "P4", at("13:00"), "s9"),
+        ),
+    )
+    stream_clickstream(spark, conf, tables, now=NOW)
+    # The next one reads what was appended in between (C2's cart), and still not C1's.
+    stream_triggers(spark, conf, tables, available_now=True, now=NOW)
+    assert [(row[0], row[2]) for row in trigger_rows(tables)] == [("cart:c2a", "fired")]

@@ -14,6 +14,7 @@ finished by the next one: every step is idempotent.
 from __future__ import annotations
 
 import logging
+import uuid
 from dataclasses import dataclass, field
 from datetime import date, datetime, timezone
 
@@ -26,6 +27,7 @@ from campaignlake import columns as c
 from campaignlake.audiences.exports import write_single_csv
 from campaignlake.config import Conf
 from campaignlake.erasure.requests import (
+    ERASED_VALUE,
     QUARANTINE_ROWS,
     due_requests,
     identities,
@@ -116,6 +118,7 @@ def erase_customers(
         )
         per_customer = _erase_tables(spark, tables, ids, values, report)
         report.exports_rewritten = _rewrite_exports(spark, conf, due)
+        report.exports_rewritten += _rewrite_outbox(spark, conf, ids)
         _vacuum(tables, conf, report)
         erased_at = (now or datetime.now(timezone.utc)).replace(microsecond=0)
         audit = spark.createDataFrame(
@@ -190,10 +193,28 @@ def _erase_tables(
                     per_customer.setdefault(row[erase_by], {})[key] = row["count"]
                 matched = sum(row["count"] for row in counts)
             if matched:
-                report.writes[key] = tables.delete_matching(key, source, condition)
+                report.writes[key] = _erase_rows(tables, key, source, condition)
             deleted += matched
         report.rows_by_table[key] = deleted
     return per_customer
+
+
+def _erase_rows(tables: Tables, key: str, source: DataFrame, condition: str) -> WriteResult:
+    """Delete the rows ``source`` matches, or blank their customer column where the table
+    keeps its rows (:attr:`~campaignlake.catalog.TableSpec.erase_keeping_row`)."""
+    spec = tables.spec(key)
+    if spec.erase_keeping_row is None or spec.erase_by is None:
+        return tables.delete_matching(key, source, condition)
+    blanked = (
+        rows_matching(tables.read(key), source, condition)
+        .withColumn(spec.erase_by, F.lit(None).cast("string"))
+        .persist(StorageLevel.MEMORY_AND_DISK)
+    )
+    try:
+        blanked.count()  # read before the table changes under it
+        return tables.upsert(key, blanked, [spec.erase_keeping_row])
+    finally:
+        blanked.unpersist()
 
 
 def _rewrite_exports(spark: SparkSession, conf: Conf, due: DataFrame) -> list[str]:
@@ -228,6 +249,37 @@ def _rewrite_export(spark: SparkSession, fs: HadoopFs, path: str, due: DataFrame
         return True
     finally:
         kept.unpersist()
+
+
+def _rewrite_outbox(spark: SparkSession, conf: Conf, ids: list[str]) -> list[str]:
+    """Rewrite every trigger outbox folder (``<outbox>/<channel>/<micro-batch>/``, JSON lines
+    with ``customer_id``) that holds a message to a due customer; the folders."""
+    fs = HadoopFs(spark)
+    root = conf.paths.outbox_root.rstrip("/")
+    erased = values_frame(spark, ids)
+    rewritten = []
+    for channel in fs.list(root):
+        for batch in fs.list(f"{root}/{channel}"):
+            folder = f"{root}/{channel}/{batch}"
+            if not any(name.endswith(".json") for name in fs.list(folder)):
+                continue
+            messages = spark.read.json(folder)
+            if c.CUSTOMER_ID not in messages.columns:
+                continue
+            kept = messages.join(
+                erased, F.col(c.CUSTOMER_ID) == F.col(ERASED_VALUE), "left_anti"
+            ).persist(StorageLevel.MEMORY_AND_DISK)
+            try:
+                if kept.count() == messages.count():
+                    continue
+                staging = f"{folder}.{uuid.uuid4().hex}.tmp"
+                kept.coalesce(1).write.json(staging)
+                fs.delete(folder)
+                fs.move(staging, folder)
+                rewritten.append(folder)
+            finally:
+                kept.unpersist()
+    return rewritten
 
 
 def _vacuum(tables: Tables, conf: Conf, report: ErasureReport) -> None:

@@ -323,9 +323,13 @@ def stream_triggers(
     rules = load_rules(conf)
     tables.require(TRIGGER_INPUTS, "real-time triggers")
     report = TriggerReport(rules=[r.id for r in rules])
+    checkpoint = checkpoint_of(conf, TRIGGERS_STREAM)
+    start = triggers_start(spark, conf, tables, checkpoint)
+    if start is None and available_now:
+        return report  # nothing appended to bronze since the first run's starting point
     writer = _triggers_writer(
-        spark, conf, tables, rules, report, checkpoint_of(conf, TRIGGERS_STREAM),
-        starting_version=conf.streaming.triggers_start, now=now,
+        spark, conf, tables, rules, report, checkpoint,
+        starting_version=start or LATEST, now=now,
     )  # fmt: skip
     with _stream_partitions(spark, conf):
         query = _run(spark, writer, conf, continuous=not available_now)
@@ -333,6 +337,34 @@ def stream_triggers(
         op.numRowsDroppedByWatermark for p in query.recentProgress for op in p.stateOperators
     )
     return report
+
+
+LATEST = "latest"
+#: Beside a stream's checkpoint folder: the bronze version a ``latest`` start resolved to.
+START_VERSION_SUFFIX = ".start_version"
+
+
+def triggers_start(spark: SparkSession, conf: Conf, tables: Tables, checkpoint: str) -> str | None:
+    """Where the trigger stream starts reading bronze: ``earliest``, or for a ``latest`` start
+    the bronze version after the one current when this checkpoint was first used, recorded
+    beside it, so that a scheduled ``--available-now`` run whose first run found nothing new
+    (and so wrote no offsets) still reads everything appended since; ``None`` while bronze has
+    no version past it. Once the checkpoint has offsets, Spark resumes from them and the
+    starting point no longer matters."""
+    if conf.streaming.triggers_start != LATEST:
+        return conf.streaming.triggers_start
+    fs = HadoopFs(spark)
+    if fs.list(f"{checkpoint}/offsets"):
+        return LATEST
+    marker = f"{checkpoint.rstrip('/')}{START_VERSION_SUFFIX}"
+    current = tables.version(catalog.CLICKSTREAM_EVENTS)
+    if fs.exists(marker):
+        first = int(fs.read_text(marker).strip())
+    else:
+        first = current + 1
+        fs.write_text(marker, str(first))
+    # Delta refuses a starting version the table does not have yet.
+    return str(first) if current >= first else None
 
 
 def _triggers_writer(
@@ -354,6 +386,7 @@ def _triggers_writer(
             starting_version=starting_version,
         ),
         tables.read(catalog.PRODUCTS),
+        conf.streaming.max_ahead_of_arrival_minutes,
     )
     found = triggers.candidates(inputs, rules, conf.streaming.watermark_minutes)
 
@@ -588,7 +621,7 @@ def stream_demo(
                     rules,
                     fired,
                     checkpoint_of(conf, f"stream_demo/{tag}/triggers"),
-                    starting_version="latest",
+                    starting_version=LATEST,
                     now=None,
                 ),
             ):

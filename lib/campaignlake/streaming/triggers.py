@@ -115,9 +115,14 @@ RULE_COLUMNS = StructType(
 )
 
 
-def trigger_inputs(events: DataFrame, products: DataFrame) -> DataFrame:
+def trigger_inputs(
+    events: DataFrame, products: DataFrame, max_ahead_of_arrival_minutes: int
+) -> DataFrame:
     """The events the rules read (known customers only), with each product's category and the
-    event time in epoch milliseconds.
+    event time in epoch milliseconds. An event time more than ``max_ahead_of_arrival_minutes``
+    after the event's arrival (``ingested_at``) is taken as that: the watermark follows the
+    largest event time seen, and one device clock hours ahead would otherwise fire every
+    pending trigger at once and turn the next hours' on-time events into late ones.
 
     Parameters
     ----------
@@ -131,7 +136,17 @@ def trigger_inputs(events: DataFrame, products: DataFrame) -> DataFrame:
         events.where(
             F.col(c.EVENT_TYPE).isin(*TRIGGER_EVENT_TYPES) & F.col(c.CUSTOMER_ID).isNotNull()
         )
-        .select(c.EVENT_ID, c.EVENT_TYPE, c.EVENT_TS, c.CUSTOMER_ID, c.SESSION_ID, c.PRODUCT_ID)
+        .select(
+            c.EVENT_ID,
+            c.EVENT_TYPE,
+            F.least(
+                F.col(c.EVENT_TS),
+                F.col(c.INGESTED_AT) + F.make_interval(mins=F.lit(max_ahead_of_arrival_minutes)),
+            ).alias(c.EVENT_TS),
+            c.CUSTOMER_ID,
+            c.SESSION_ID,
+            c.PRODUCT_ID,
+        )
         .join(F.broadcast(categories), on=c.PRODUCT_ID, how="left")
         .withColumn(_EVENT_MS, F.unix_millis(F.col(c.EVENT_TS)))
     )

@@ -305,9 +305,9 @@ class SparkDeltaEngine:
         self, path: str, *, max_files_per_trigger: int = 1000, starting_version: str = "earliest"
     ) -> DataFrame:
         """The table as a stream of its appends, at most ``max_files_per_trigger`` new files
-        per micro-batch, from its first version or (``latest``) from now on. Commits that
-        change or delete rows (an erasure) are skipped rather than failing the stream: their
-        rows were read already."""
+        per micro-batch, from its first version, (``latest``) from now on, or from the
+        version numbered ``starting_version``. Commits that change or delete rows (an
+        erasure) are skipped rather than failing the stream: their rows were read already."""
         if not self.exists(path):
             raise TableNotFoundError(f"no Delta table at {path}")
         reader = (
@@ -315,8 +315,8 @@ class SparkDeltaEngine:
             .option("skipChangeCommits", "true")
             .option("maxFilesPerTrigger", str(max_files_per_trigger))
         )
-        if starting_version == "latest":
-            reader = reader.option("startingVersion", "latest")
+        if starting_version != "earliest":
+            reader = reader.option("startingVersion", starting_version)
         return reader.table(path) if is_table_name(path) else reader.load(path)
 
     def append(

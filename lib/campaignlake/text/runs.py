@@ -14,6 +14,7 @@ with (point in time), unless ``--model-version`` says otherwise."""
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass, field
 from datetime import date, datetime, timezone
 from typing import Any
@@ -86,7 +87,7 @@ class TextTrainingReport:
             )
         aligned = (
             "ids in the model's order (no champion to align to)"
-            if self.topic_match_min != self.topic_match_min
+            if math.isnan(self.topic_match_min)
             else f"ids aligned to the champion's topics (smallest match {self.topic_match_min:.2f})"
         )
         return "\n".join(
@@ -222,7 +223,8 @@ def train_text_models(
         report.topic_ids, matches = mining.align_topics(
             mining.topic_term_weights(topics.model, vocabulary.vocabulary), old_weights, old_ids
         )
-        report.topic_match_min = min(matches)
+        matched = [m for m in matches if not math.isnan(m)]  # nan: a topic given a new id
+        report.topic_match_min = min(matched) if matched else math.nan
         embeddings = mining.fit_embeddings(terms, text)
         report.embedding_words = embeddings.getVectors().count()
         try:
