@@ -270,6 +270,15 @@ class SentimentModel:
     metrics: dict[str, float]
 
 
+def _labelled(reviews: DataFrame, text: TextConf) -> tuple[DataFrame, Column]:
+    """The reviews with a weak label (3-star ones left out) and whether each is held out:
+    one split for fitting the classifier and for measuring any version of it."""
+    labelled = reviews.withColumn(c.LABEL, sentiment_label(F.col(c.RATING))).where(
+        F.col(c.LABEL).isNotNull()
+    )
+    return labelled, in_holdout(F.col(DOC_ID), text.holdout_fraction, text.seed)
+
+
 def fit_sentiment(reviews: DataFrame, text: TextConf) -> SentimentModel:
     """Logistic regression on TF-IDF with the rating as weak label (3-star reviews left out),
     tested on the reviews held out by :func:`in_holdout`: ROC AUC, PR AUC and the row counts.
@@ -284,10 +293,7 @@ def fit_sentiment(reviews: DataFrame, text: TextConf) -> SentimentModel:
     ValueError
         When the training or the test reviews lack a class: no classifier can be judged.
     """
-    labelled = reviews.withColumn(c.LABEL, sentiment_label(F.col(c.RATING))).where(
-        F.col(c.LABEL).isNotNull()
-    )
-    held = in_holdout(F.col(DOC_ID), text.holdout_fraction, text.seed)
+    labelled, held = _labelled(reviews, text)
     train, test = labelled.where(~held), labelled.where(held)
     counts = {
         (r["held"], r[c.LABEL]): r["count"]
@@ -334,10 +340,8 @@ def held_out_sentiment_auc(classifier: PipelineModel, reviews: DataFrame, text: 
     reviews
         ``doc_id``, ``clean_text`` and ``rating`` (:func:`review_documents` and the rating).
     """
-    labelled = reviews.withColumn(c.LABEL, sentiment_label(F.col(c.RATING))).where(
-        F.col(c.LABEL).isNotNull()
-    )
-    test = labelled.where(in_holdout(F.col(DOC_ID), text.holdout_fraction, text.seed))
+    labelled, held = _labelled(reviews, text)
+    test = labelled.where(held)
     return BinaryClassificationEvaluator(
         labelCol=c.LABEL, rawPredictionCol="rawPrediction", metricName="areaUnderROC"
     ).evaluate(classifier.transform(test.select(DOC_ID, CLEAN, c.LABEL)))

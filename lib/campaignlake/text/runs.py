@@ -218,7 +218,8 @@ def train_text_models(
         topics = mining.choose_topics(terms, text)
         report.topics_k, report.perplexities = topics.k, topics.perplexities
         store = ModelStore(spark, conf.paths.models)
-        champion = champion_version(conf, text.model_name) or _latest(store, text.model_name)
+        registered = champion_version(conf, text.model_name)
+        champion = registered or _latest(store, text.model_name)
         old_weights, old_ids = _champion_topics(store, text.model_name, champion)
         report.topic_ids, matches = mining.align_topics(
             mining.topic_term_weights(topics.model, vocabulary.vocabulary), old_weights, old_ids
@@ -288,7 +289,6 @@ def train_text_models(
             review_docs = mining.review_documents(reviews).join(
                 reviews.select(F.col(c.REVIEW_ID).alias(mining.DOC_ID), c.RATING), mining.DOC_ID
             )
-            registered = champion_version(conf, text.model_name)
             champion_value, unmeasured = _champion_sentiment(store, conf, registered, review_docs)
             report.promotion = Promotion(
                 model=text.model_name,
