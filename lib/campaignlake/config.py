@@ -139,6 +139,10 @@ class StreamingConf:
     #: for the triggers: a device clock ahead of the world would otherwise move the watermark,
     #: fire every pending trigger at once and make the on-time events that follow "late".
     max_ahead_of_arrival_minutes: int = 5
+    #: A trigger decided more than this many minutes after it fell due (a backlog read after
+    #: a restart) expires instead of firing: a cart message a day late is noise, or worse.
+    #: ``null``: never (a replay of old events that should still fire).
+    max_trigger_age_minutes: int | None = 240
     #: Shuffle partitions of the trigger stream: its state's partitions (fixed by the first
     #: run's checkpoint) and its micro-batches' joins. Micro-batches are small: few partitions
     #: keep the per-task overhead down.
@@ -637,6 +641,10 @@ def _rules(conf: Conf) -> list[tuple[bool, str, str]]:
          "must be 0 or more"),
         (conf.streaming.max_ahead_of_arrival_minutes >= 0,
          "streaming.max_ahead_of_arrival_minutes", "must be 0 or more"),
+        (conf.streaming.max_trigger_age_minutes is None
+         or 1 <= conf.streaming.max_trigger_age_minutes <= 43200,
+         "streaming.max_trigger_age_minutes",
+         "must be between 1 and 43200 (30 days), or null (never)"),
         (conf.streaming.shuffle_partitions >= 1, "streaming.shuffle_partitions",
          "must be 1 or more"),
         (conf.streaming.kafka is None or conf.streaming.kafka.max_offsets_per_trigger >= 1,

@@ -146,8 +146,9 @@ def test_the_control_group_is_a_stable_hash_of_rule_and_customer(
 
     def controls() -> dict[str, set[str]]:
         grouped = triggers.with_trigger_suppression(
-            found, crm, none, triggers.contact_pressure_at(found, history), phone_pattern="^x$"
-        ).where(F.col(c.GROUP) == "control")
+            found, crm, none, triggers.contact_pressure_at(found, history), phone_pattern="^x$",
+            sending_at=F.lit(datetime(2026, 10, 30, 12, 5)), max_age_minutes=60,
+        ).where(F.col(c.GROUP) == "control")  # fmt: skip
         out: dict[str, set[str]] = {"cart_email": set(), "other": set()}
         for row in grouped.select(c.RULE_ID, c.CUSTOMER_ID).collect():
             out[row[0]].add(row[1])
@@ -159,6 +160,53 @@ def test_the_control_group_is_a_stable_hash_of_rule_and_customer(
         assert 0.13 <= len(first[rule]) / len(customers) <= 0.27
     # Each rule holds out its own customers, not the same ones.
     assert first["cart_email"] != first["other"]
+
+
+def test_a_trigger_expires_when_decided_too_late_and_quiet_hours_are_those_of_sending(
+    spark: SparkSession, conf: Conf, tmp_path: Path
+) -> None:
+    # Quiet 22:00-07:00 Berlin (UTC+1 in November); no cap, no control group.
+    (tmp_path / "a.yaml").write_text(
+        VALID_RULE.replace("frequency_cap", "# frequency_cap").replace("0.2", "0.0")
+    )
+    rules = triggers.rule_frame(spark, load_rules(conf, tmp_path))
+
+    def ms(day: int, hour: int, minute: int = 0) -> int:
+        return int(datetime(2026, 11, day, hour, minute, tzinfo=timezone.utc).timestamp() * 1000)
+
+    due = {"C1": ms(2, 11), "C2": ms(2, 7, 30), "C3": ms(1, 12), "C4": ms(2, 21, 30)}
+    found = spark.createDataFrame(
+        [("cart_email", "cart_abandonment", cid, f"e-{cid}", t, t, "fired", None, ["P1"])
+         for cid, t in due.items()],
+        triggers.CANDIDATES,
+    ).transform(lambda df: triggers.with_trigger_ids(df, rules))  # fmt: skip
+    crm = frame(
+        spark,
+        CUSTOMERS,
+        [{c.CUSTOMER_ID: cid, c.EMAIL: "x@example.com", c.EMAIL_VALID: True,
+          c.EMAIL_OPT_IN: True} for cid in due],
+    )  # fmt: skip
+    history = spark.createDataFrame([], CAMPAIGN_CONTACTS).select(
+        c.CAMPAIGN_ID, c.CUSTOMER_ID, c.CHANNEL, F.lit(date(2026, 1, 1)).alias(c.CONTACT_DATE)
+    )
+
+    def decided(sending: datetime) -> dict[str, str | None]:
+        rows = triggers.with_trigger_suppression(
+            found, crm, spark.createDataFrame([], DELETION_REQUESTS),
+            triggers.contact_pressure_at(found, history), phone_pattern="^x$",
+            sending_at=F.lit(sending), max_age_minutes=240,
+        ).select(c.CUSTOMER_ID, F.coalesce(c.SUPPRESSION_REASON, c.GROUP)).collect()  # fmt: skip
+        return dict(sorted((r[0], r[1]) for r in rows))
+
+    # At 12:00 UTC (13:00 in Berlin): C2 due 4.5 hours ago and C3 a day ago expire; C4 is not
+    # due yet but sent at a time outside quiet hours (its due time is inside them).
+    assert decided(datetime(2026, 11, 2, 12, 0, tzinfo=timezone.utc)) == {
+        "C1": "treatment", "C2": "expired", "C3": "expired", "C4": "treatment",
+    }  # fmt: skip
+    # Decided at 21:45 UTC (22:45 in Berlin), after a stall: quiet for C4; C1 has expired.
+    assert decided(datetime(2026, 11, 2, 21, 45, tzinfo=timezone.utc)) == {
+        "C1": "expired", "C2": "expired", "C3": "expired", "C4": "quiet_hours",
+    }  # fmt: skip
 
 
 def test_messages_offer_text_neighbours_only_for_products_without_als_ones(

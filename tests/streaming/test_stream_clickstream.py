@@ -132,6 +132,7 @@ def kafka_conf_dir(
     raw = yaml.safe_load((conf_dir / "local.yaml").read_text())
     raw["paths"] = {k: f"data/{k}" for k in raw["paths"]}
     raw["streaming"]["triggers_start"] = "earliest"
+    raw["streaming"]["max_trigger_age_minutes"] = None  # events of a fixed past day, decided now
     raw["streaming"]["kafka"] = {
         "bootstrap_servers": servers, "topic": topic, "outbox_topic": outbox_topic,
     }  # fmt: skip

@@ -84,6 +84,7 @@ def test_a_stream_killed_mid_batch_restarts_without_duplicates_or_losses(
     raw["streaming"].update(
         trigger_seconds=1, max_files_per_trigger=3, watermark_minutes=600,
         triggers_start="earliest",
+        max_trigger_age_minutes=None,  # events of a fixed past day, decided now
     )  # fmt: skip
     (conf_dir / "local.yaml").write_text(yaml.safe_dump(raw))
     with_only_rule(conf_dir)

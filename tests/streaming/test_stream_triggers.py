@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import shutil
 from datetime import date, datetime, timezone
 from pathlib import Path
 
@@ -92,7 +93,11 @@ def trigger_conf(conf: Conf, tmp_path: Path) -> Conf:
         (folder / f"{name}.yaml").write_text(text)
     paths = dataclasses.replace(conf.paths, checkpoints=str(tmp_path / "checkpoints"))
     streaming = dataclasses.replace(
-        conf.streaming, triggers_dir=str(folder), watermark_minutes=10, triggers_start="earliest"
+        conf.streaming,
+        triggers_dir=str(folder),
+        watermark_minutes=10,
+        triggers_start="earliest",
+        max_trigger_age_minutes=3 * 24 * 60,
     )
     return dataclasses.replace(conf, paths=paths, streaming=streaming)
 
@@ -207,7 +212,8 @@ def test_rules_fire_cancel_and_are_suppressed_once_each_and_late_events_are_coun
             ("c4a", "C4", "add_to_cart", "P1", at("10:00"), "s4"),
             ("c5a", "C5", "add_to_cart", "P1", at("10:00"), "s5"),
             ("c6a", "C6", "add_to_cart", "P1", at("10:00"), "s6"),
-            # C7's cart would be due at 22:20, in the rule's quiet hours.
+            # C7's cart falls due at 22:20, inside the rule's quiet hours; it is decided at noon
+            # the next day (NOW), outside them: quiet hours are those of the time of sending.
             ("c7a", "C7", "add_to_cart", "P1", at("21:50"), "s7"),
             # C8 browses, then adds to the cart: browse cancelled, cart fires.
             ("c8a", "C8", "product_view", "P1", at("10:00"), "s8"),
@@ -233,16 +239,16 @@ def test_rules_fire_cancel_and_are_suppressed_once_each_and_late_events_are_coun
         ("cart:c4a", "C4", "fired", "no_channel_consent", None, ["P1"], "30 10:30"),
         ("cart:c5a", None, "fired", "erased", None, ["P1"], "30 10:30"),
         ("cart:c6a", "C6", "fired", "frequency_cap", None, ["P1"], "30 10:30"),
-        ("cart:c7a", "C7", "fired", "quiet_hours", None, ["P1"], "30 22:20"),
+        ("cart:c7a", "C7", "fired", None, "treatment", ["P1"], "30 22:20"),
         ("cart:c8c", "C8", "fired", None, "treatment", ["P4"], "30 10:40"),
         ("post:c2b", "C2", "fired", None, "treatment", ["P2", "P3"], "30 11:20"),
     ]
     funnel = report.funnel()
     assert funnel["cart"]["candidates"] == 7 and funnel["cart"]["cancelled"] == 1
-    assert funnel["cart"]["suppressed"] == 4 and funnel["cart"]["sent"] == 2
+    assert funnel["cart"]["suppressed"] == 3 and funnel["cart"]["sent"] == 3
     assert funnel["cart"]["suppressed_erased"] == 1
     assert report.late_rows == 0
-    assert "cart: candidates 7 → cancelled 1 → suppressed 4" in report.describe()
+    assert "cart: candidates 7 → cancelled 1 → suppressed 3" in report.describe()
 
     outbox = Path(conf.paths.outbox_root)
     messages = {
@@ -253,7 +259,10 @@ def test_rules_fire_cancel_and_are_suppressed_once_each_and_late_events_are_coun
         )
         for channel in ("email", "push")
     }
-    assert messages == {"email": ["cart:c1a", "cart:c8c", "post:c2b"], "push": ["browse:c3b"]}
+    assert messages == {
+        "email": ["cart:c1a", "cart:c7a", "cart:c8c", "post:c2b"],
+        "push": ["browse:c3b"],
+    }
     assert not any("example.com" in p.read_text() for p in outbox.rglob("part-*.json"))
 
     # Nothing new: nothing committed. Then an event older than the watermark: counted, dropped.
@@ -302,3 +311,46 @@ def test_a_scheduled_latest_start_reads_what_bronze_got_after_its_first_run(
     # The next one reads what was appended in between (C2's cart), and still not C1's.
     stream_triggers(spark, conf, tables, available_now=True, now=NOW)
     assert [(row[0], row[2]) for row in trigger_rows(tables)] == [("cart:c2a", "fired")]
+
+
+def test_a_batch_replayed_after_its_commit_sends_the_committed_triggers_again(
+    spark: SparkSession, trigger_conf: Conf, tables: Tables
+) -> None:
+    # The cart rule caps at one contact a day: recomputed, the replay would count its own
+    # committed trigger as an earlier contact and suppress it.
+    conf = trigger_conf
+    seed_trigger_inputs(spark, tables, ["C1", "C9"], [("P1", "books"), ("P4", "toys")])
+    write(
+        conf.paths.landing,
+        "clickstream/date=2026-10-30/a.jsonl",
+        clicks(
+            ("c1a", "C1", "add_to_cart", "P1", at("10:00"), "s1"),
+            ("c9a", "C9", "product_view", "P4", at("11:00"), "s9"),
+        ),
+    )
+    stream_clickstream(spark, conf, tables, now=NOW)
+    first = stream_triggers(spark, conf, tables, available_now=True, now=NOW)
+    [written] = [b for b in first.batches if b.write is not None and b.write.committed]
+    committed = trigger_rows(tables)
+    assert [(r[0], r[4]) for r in committed] == [("cart:c1a", "treatment")]
+
+    # The driver dies after the table's commit, before the checkpoint's and the outbox's.
+    checkpoints = Path(conf.paths.checkpoints) / "stream_triggers" / "commits"
+    for done in checkpoints.iterdir():
+        batch = done.name.removeprefix(".").removesuffix(".crc")
+        if batch.isdigit() and int(batch) >= written.micro_batch:
+            done.unlink()
+    outbox = Path(conf.paths.outbox_root)
+    shutil.rmtree(outbox)
+
+    replay = stream_triggers(spark, conf, tables, available_now=True, now=NOW)
+    assert [b.micro_batch for b in replay.batches][0] == written.micro_batch
+    assert not replay.batches[0].write.committed
+    assert replay.funnel()["cart"]["sent"] == 1
+    assert trigger_rows(tables) == committed
+    sent = [
+        json.loads(line)[c.TRIGGER_ID]
+        for path in outbox.rglob("part-*.json")
+        for line in path.read_text().splitlines()
+    ]
+    assert sent == ["cart:c1a"]

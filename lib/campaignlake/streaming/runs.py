@@ -377,8 +377,11 @@ def _triggers_writer(
     *,
     starting_version: str,
     now: datetime | None,
+    replay: bool = False,
 ) -> DataStreamWriter:
-    """The trigger stream over bronze, each micro-batch written and noted in ``report``."""
+    """The trigger stream over bronze, each micro-batch written and noted in ``report``.
+    ``replay``: old events replayed as a live feed, each trigger decided as at its due time
+    (quiet hours and age), not at the wall clock's."""
     inputs = triggers.trigger_inputs(
         tables.read_stream(
             catalog.CLICKSTREAM_EVENTS,
@@ -395,7 +398,7 @@ def _triggers_writer(
         result = _write_triggers(
             spark, conf, tables, rules, batch,
             stream=f"{TRIGGERS_STREAM}.{query_id}", micro_batch=micro_batch,
-            committed_at=now or datetime.now(timezone.utc),
+            committed_at=now or datetime.now(timezone.utc), replay=replay,
         )  # fmt: skip
         if result is not None:
             report.batches.append(result)
@@ -456,9 +459,12 @@ def _write_triggers(
     stream: str,
     micro_batch: int,
     committed_at: datetime,
+    replay: bool = False,
 ) -> TriggerBatch | None:
-    """One micro-batch's candidates: products, suppression and groups, then the outbox and
-    ``gold/trigger_events`` (whose append carries the micro-batch as its idempotency token)."""
+    """One micro-batch's candidates: products, suppression and groups, then
+    ``gold/trigger_events`` (whose append carries the micro-batch as its idempotency token) and
+    the outbox of exactly the rows committed, so that a replay after a crash sends what the
+    table says was sent."""
     found = triggers.with_trigger_ids(batch, triggers.rule_frame(spark, rules)).persist(
         StorageLevel.MEMORY_AND_DISK
     )
@@ -484,21 +490,35 @@ def _write_triggers(
                 found, _contact_history(tables, first[0] - timedelta(days=longest))
             ),
             phone_pattern=conf.audiences.phone_pattern,
+            sending_at=F.col(c.FIRED_AT) if replay else F.lit(committed_at),
+            max_age_minutes=conf.streaming.max_trigger_age_minutes,
         )
-        rows = triggers.trigger_event_rows(annotated, F.lit(committed_at)).persist(
-            StorageLevel.MEMORY_AND_DISK
+        write = tables.append(
+            catalog.TRIGGER_EVENTS,
+            triggers.trigger_event_rows(annotated, F.lit(committed_at)),
+            Txn(f"campaignlake.{stream}", micro_batch),
         )
+        committed = _committed_rows(tables, found, first[0]).persist(StorageLevel.MEMORY_AND_DISK)
+        try:
+            funnel = triggers.funnel_by_rule(committed)
+            _send(spark, conf, triggers.outbox_messages(committed), stream, micro_batch)
+        finally:
+            committed.unpersist()
     finally:
         found.unpersist()
-    try:
-        funnel = triggers.funnel_by_rule(rows)
-        _send(spark, conf, triggers.outbox_messages(rows), stream, micro_batch)
-        write = tables.append(
-            catalog.TRIGGER_EVENTS, rows, Txn(f"campaignlake.{stream}", micro_batch)
-        )
-    finally:
-        rows.unpersist()
     return TriggerBatch(micro_batch=micro_batch, funnel=funnel, write=write)
+
+
+def _committed_rows(tables: Tables, found: DataFrame, since: date) -> DataFrame:
+    """The rows of ``gold/trigger_events`` holding the triggers ``found``: what this
+    micro-batch committed, or, replayed after a crash, what it committed before. Computed
+    again after the commit, the rows would differ (the batch's own contacts would cap it), so
+    the funnel and the outbox come from the table."""
+    return (
+        tables.read(catalog.TRIGGER_EVENTS)
+        .where(F.col(c.FIRED_DATE) >= F.lit(since))
+        .join(found.select(c.TRIGGER_ID), on=c.TRIGGER_ID, how="left_semi")
+    )
 
 
 def _send(
@@ -623,6 +643,7 @@ def stream_demo(
                     checkpoint_of(conf, f"stream_demo/{tag}/triggers"),
                     starting_version=LATEST,
                     now=None,
+                    replay=True,
                 ),
             ):
                 queries.append(writer.trigger(processingTime="2 seconds").start())

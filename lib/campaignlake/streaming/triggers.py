@@ -15,8 +15,12 @@ by Spark and counted (``numRowsDroppedByWatermark``).
 
 Suppression follows the batch audiences (:mod:`campaignlake.audiences.build`), in this order:
 ``erased``, ``global_opt_out``, ``no_channel_consent``, ``invalid_address``, ``no_products``,
-``quiet_hours``, ``frequency_cap``. Consent and addresses come from the newest CRM state read
-for each micro-batch. The frequency cap counts the campaign history, the batch audiences'
+``expired``, ``quiet_hours``, ``frequency_cap``. A trigger is decided when its micro-batch
+runs (``committed_at``, the time of sending): one due longer than
+``streaming.max_trigger_age_minutes`` before that (a backlog read after a restart, a cart
+weeks old) expires instead of firing, and quiet hours are those of the time of sending, not of
+the due time. Consent and addresses come from the newest CRM state read for each micro-batch.
+The frequency cap counts the campaign history, the batch audiences'
 treatment rows and earlier triggers sent, like a campaign's cap; two triggers of one customer
 in the same micro-batch count against each other. A suppressed ``erased`` row keeps no customer
 id. The control group is a deterministic hash of (rule, customer): the same customers are
@@ -68,10 +72,11 @@ FIRED = "fired"
 CANCELLED = "cancelled"
 NO_PRODUCTS = "no_products"
 QUIET_HOURS = "quiet_hours"
+EXPIRED = "expired"
 #: Suppression reasons, in the order they are checked.
 TRIGGER_SUPPRESSION_REASONS = (
-    ERASED, GLOBAL_OPT_OUT, NO_CHANNEL_CONSENT, INVALID_ADDRESS, NO_PRODUCTS, QUIET_HOURS,
-    FREQUENCY_CAP,
+    ERASED, GLOBAL_OPT_OUT, NO_CHANNEL_CONSENT, INVALID_ADDRESS, NO_PRODUCTS, EXPIRED,
+    QUIET_HOURS, FREQUENCY_CAP,
 )  # fmt: skip
 
 #: The event types the state machine reads.
@@ -519,8 +524,8 @@ def _per_channel(values: dict[str, Column], channel: Column) -> Column:
     return result
 
 
-def _in_quiet_hours() -> Column:
-    local = F.from_utc_timestamp(F.col(c.FIRED_AT), F.col("quiet_timezone"))
+def _in_quiet_hours(sending_at: Column) -> Column:
+    local = F.from_utc_timestamp(sending_at, F.col("quiet_timezone"))
     minute = F.hour(local) * 60 + F.minute(local)
     start, end = F.col("quiet_start"), F.col("quiet_end")
     inside = F.when(start < end, (minute >= start) & (minute < end)).otherwise(
@@ -536,6 +541,8 @@ def with_trigger_suppression(
     pressure: DataFrame,
     *,
     phone_pattern: str,
+    sending_at: Column,
+    max_age_minutes: int | None,
 ) -> DataFrame:
     """Fired triggers with ``suppression_reason`` (the first that applies, see the module
     docstring) and ``group`` (``control``/``treatment``, for those not suppressed); cancelled
@@ -549,6 +556,9 @@ def with_trigger_suppression(
         ``silver/deletion_requests``.
     pressure
         :func:`contact_pressure_at` of ``found``.
+    sending_at
+        When the triggers are decided and sent: quiet hours are checked at this time, and a
+        trigger due more than ``max_age_minutes`` (``None``: no limit) before it expires.
     """
     consent_columns = list(CHANNEL_CONSENT.values())
     crm = customers.select(
@@ -571,13 +581,19 @@ def with_trigger_suppression(
         & (F.col("last_contact_date") >= F.date_sub(F.col(c.FIRED_DATE), F.col("cap_min_days")))
     ) | (F.col("cap_max_30d").isNotNull() & (F.col("contacts_30d") >= F.col("cap_max_30d")))
     gone = F.col("__erased").isNotNull() | F.col("__known").isNull()
+    expired = F.lit(False)
+    if max_age_minutes is not None:
+        expired = F.col(c.FIRED_AT) < sending_at - F.make_dt_interval(
+            mins=F.lit(max_age_minutes)
+        )
     reason = (
         F.when(gone, F.lit(ERASED))
         .when(~any_consent, F.lit(GLOBAL_OPT_OUT))
         .when(~consented, F.lit(NO_CHANNEL_CONSENT))
         .when(~addressed, F.lit(INVALID_ADDRESS))
         .when(F.size(c.PRODUCT_IDS) == 0, F.lit(NO_PRODUCTS))
-        .when(_in_quiet_hours(), F.lit(QUIET_HOURS))
+        .when(expired, F.lit(EXPIRED))
+        .when(_in_quiet_hours(sending_at), F.lit(QUIET_HOURS))
         .when(F.coalesce(capped_before, F.lit(False)), F.lit(FREQUENCY_CAP))
     )
     fired = F.col(c.OUTCOME) == F.lit(FIRED)
