@@ -344,7 +344,7 @@ def test_a_batch_replayed_after_its_commit_sends_the_committed_triggers_again(
     shutil.rmtree(outbox)
 
     replay = stream_triggers(spark, conf, tables, available_now=True, now=NOW)
-    assert [b.micro_batch for b in replay.batches][0] == written.micro_batch
+    assert replay.batches[0].micro_batch == written.micro_batch
     assert not replay.batches[0].write.committed
     assert replay.funnel()["cart"]["sent"] == 1
     assert trigger_rows(tables) == committed
