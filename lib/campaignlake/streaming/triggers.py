@@ -583,9 +583,7 @@ def with_trigger_suppression(
     gone = F.col("__erased").isNotNull() | F.col("__known").isNull()
     expired = F.lit(False)
     if max_age_minutes is not None:
-        expired = F.col(c.FIRED_AT) < sending_at - F.make_dt_interval(
-            mins=F.lit(max_age_minutes)
-        )
+        expired = F.col(c.FIRED_AT) < sending_at - F.make_dt_interval(mins=F.lit(max_age_minutes))
     reason = (
         F.when(gone, F.lit(ERASED))
         .when(~any_consent, F.lit(GLOBAL_OPT_OUT))
