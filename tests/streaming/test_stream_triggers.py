@@ -18,6 +18,7 @@ from pyspark.sql import SparkSession
 from campaignlake import catalog
 from campaignlake import columns as c
 from campaignlake.config import Conf
+from campaignlake.erasure.runs import erase_customers
 from campaignlake.schemas import (
     CAMPAIGN_CONTACTS,
     CUSTOMERS,
@@ -354,3 +355,34 @@ def test_a_batch_replayed_after_its_commit_sends_the_committed_triggers_again(
         for line in path.read_text().splitlines()
     ]
     assert sent == ["cart:c1a"]
+
+
+def test_the_stream_goes_on_after_an_erasure_vacuumed_a_file_it_had_not_read(
+    spark: SparkSession, trigger_conf: Conf, tables: Tables
+) -> None:
+    conf = trigger_conf
+    seed_trigger_inputs(spark, tables, ["C1", "C2", "C3", "C9"], [("P1", "books")])
+
+    def land(name: str, *events: tuple[str, str, str, str | None, datetime, str]) -> None:
+        write(conf.paths.landing, f"clickstream/{name}.jsonl", clicks(*events))
+        stream_clickstream(spark, conf, tables, now=NOW)
+
+    land("date=2026-10-29/a", ("c1a", "C1", "add_to_cart", "P1", at("10:00", day=29), "s1"))
+    assert stream_triggers(spark, conf, tables, available_now=True, now=NOW).batches == []
+    # C2's event lands in bronze, and C2 is erased before the stream has read it: the file is
+    # deleted and vacuumed at once (local retention: 0 hours).
+    land("date=2026-10-30/a", ("c2a", "C2", "add_to_cart", "P1", at("10:00"), "s2"))
+    tables.append(
+        catalog.DELETION_REQUESTS,
+        frame(spark, DELETION_REQUESTS, [{c.CUSTOMER_ID: "C2", c.REQUESTED_AT: at("08:00")}]),
+    )
+    erased = erase_customers(spark, conf, tables, as_of=date(2026, 10, 31), now=NOW)
+    assert erased.due == 1 and erased.vacuumed_files >= 1
+    land("date=2026-10-31/b", ("c3a", "C3", "add_to_cart", "P1", at("09:00", day=31), "s3"))
+
+    # The stream reads on past the missing file: C3's event fires C1's cart.
+    stream_triggers(spark, conf, tables, available_now=True, now=NOW)
+    assert [(r[0], r[1], r[4]) for r in trigger_rows(tables)] == [("cart:c1a", "C1", "treatment")]
+    land("date=2026-10-31/c", ("c9a", "C9", "product_view", "P1", at("11:00", day=31), "s9"))
+    stream_triggers(spark, conf, tables, available_now=True, now=NOW)
+    assert [r[0] for r in trigger_rows(tables)] == ["cart:c1a", "cart:c3a"]

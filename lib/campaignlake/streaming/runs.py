@@ -223,10 +223,16 @@ def describe_progress(progress: Any) -> str:
 
 
 def _run(
-    spark: SparkSession, writer: DataStreamWriter, conf: Conf, *, continuous: bool
+    spark: SparkSession,
+    writer: DataStreamWriter,
+    conf: Conf,
+    *,
+    continuous: bool,
+    skip_missing_files: bool = False,
 ) -> StreamingQuery:
     """Start a stream (available-now, or every ``streaming.trigger_seconds``) with its progress
-    logged per micro-batch, and wait for it to end."""
+    logged per micro-batch, and wait for it to end. ``skip_missing_files``: see
+    :func:`_skipping_missing_files`."""
     if continuous:
         writer = writer.trigger(processingTime=f"{conf.streaming.trigger_seconds} seconds")
     else:
@@ -234,7 +240,11 @@ def _run(
     listener = _ProgressLog()
     spark.streams.addListener(listener)
     try:
-        query = writer.start()
+        if skip_missing_files:
+            with _skipping_missing_files(spark):
+                query = writer.start()
+        else:
+            query = writer.start()
         query.awaitTermination()
     finally:
         spark.streams.removeListener(listener)
@@ -332,7 +342,7 @@ def stream_triggers(
         starting_version=start or LATEST, now=now,
     )  # fmt: skip
     with _stream_partitions(spark, conf):
-        query = _run(spark, writer, conf, continuous=not available_now)
+        query = _run(spark, writer, conf, continuous=not available_now, skip_missing_files=True)
     report.late_rows = sum(
         op.numRowsDroppedByWatermark for p in query.recentProgress for op in p.stateOperators
     )
@@ -411,6 +421,27 @@ def _triggers_writer(
         .foreachBatch(handle)
     )
     return writer
+
+
+@contextmanager
+def _skipping_missing_files(spark: SparkSession) -> Iterator[None]:
+    """``spark.sql.files.ignoreMissingFiles`` on while a stream starts: the query runs in a
+    copy of the session made at its start, so the setting holds for its source only, not for
+    the reads of each micro-batch. For the trigger stream over bronze: an erasure rewrites the
+    files that held the customer's events and vacuums the old ones at once, and a stream that
+    had not read such a file yet would otherwise fail on it at every restart. Its rows are
+    skipped (the rewrite's commit changes rows, which the stream skips): the erased customer's
+    events, and those of the others in the same file, which bronze keeps but no trigger sees."""
+    setting = "spark.sql.files.ignoreMissingFiles"
+    before = spark.conf.get(setting, None)
+    spark.conf.set(setting, "true")
+    try:
+        yield
+    finally:
+        if before is None:
+            spark.conf.unset(setting)
+        else:
+            spark.conf.set(setting, before)
 
 
 @contextmanager
