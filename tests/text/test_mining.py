@@ -50,12 +50,18 @@ def test_normalise_keeps_words_and_drops_links_masks_emoji_and_punctuation(
         [
             ("GREAT Jacket!! 😀 see https://shop.example.com/p/1 or www.example.org",),
             ("Écharpe très chaude, write to [email] or [phone]... 10/10",),
+            ("paid with [card], refund to [iban] or [number]",),
             (None,),
         ],
         "text string",
     )
     got = [r[0] for r in texts.select(mining.normalise(F.col("text"))).collect()]
-    assert got == ["great jacket see or", "écharpe très chaude write to or", None]
+    assert got == [
+        "great jacket see or",
+        "écharpe très chaude write to or",
+        "paid with refund to or",
+        None,
+    ]
 
 
 def test_terms_drop_stop_words_and_short_tokens(spark: SparkSession) -> None:

@@ -32,6 +32,7 @@ from scipy.optimize import linear_sum_assignment
 
 from campaignlake import columns as c
 from campaignlake.config import TextConf
+from campaignlake.pii import MASKS_IN_TEXT
 
 DOC_ID = "doc_id"
 DOC_KIND = "doc_kind"
@@ -49,7 +50,7 @@ PERPLEXITY_OF_K = "log_perplexity_k"
 CHOSEN_K = "chosen_k"
 ALL_DOCUMENTS = "all"
 #: Links and the ingestion's masks carry no meaning for a topic or a sentiment.
-_NOISE = r"(https?://\S+|www\.\S+|\[email\]|\[phone\])"
+_NOISE = rf"(https?://\S+|www\.\S+|{MASKS_IN_TEXT})"
 #: Anything but letters (emoji, digits, punctuation) separates words.
 _NOT_LETTERS = r"[^\p{L}]+"
 
