@@ -12,6 +12,8 @@ from pathlib import Path
 
 import pyarrow.parquet as pq
 import pytest
+from pyspark.ml import PipelineModel
+from pyspark.ml.recommendation import ALS
 from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import functions as F
 from pyspark.sql.types import DateType, StructType
@@ -19,6 +21,7 @@ from pyspark.sql.types import DateType, StructType
 from campaignlake import columns as c
 from campaignlake.audiences.exports import write_single_csv
 from campaignlake.config import Conf
+from campaignlake.erasure import runs as erasure_runs
 from campaignlake.erasure.runs import erase_customers
 from campaignlake.hadoop_fs import HadoopFs
 from campaignlake.ingest.runs import (
@@ -27,6 +30,7 @@ from campaignlake.ingest.runs import (
     ingest_crm,
     ingest_reviews,
 )
+from campaignlake.models.registry import ModelStore
 from campaignlake.pii import DEVELOPMENT_KEY
 from campaignlake.recommend.interactions import extend_index
 from campaignlake.tables import Tables
@@ -136,8 +140,17 @@ def everywhere(spark: SparkSession, conf: Conf, tables: Tables) -> dict[str, int
         "clickstream/date=2026-10-30/hour=10/a.jsonl",
         "\n".join(
             [
-                event_line("e1", customer_id="C1"),
+                event_line("e1", customer_id="C1", anonymous_id="dev-ana"),
+                # C1's device before logging in: the URL carries the e-mail typed there.
+                event_line(
+                    "e0",
+                    customer_id=None,
+                    anonymous_id="dev-ana",
+                    page_url="https://shop.example/login?email=ana.lima@example.com",
+                ),
                 event_line("e2", customer_id="C10"),
+                # The same device, shared, with C10 logged in: C10's event stays.
+                event_line("e8", customer_id="C10", anonymous_id="dev-ana"),
                 event_line("e3", customer_id="C1", price=-1),
             ]
         )
@@ -189,7 +202,11 @@ def everywhere(spark: SparkSession, conf: Conf, tables: Tables) -> dict[str, int
 
 
 def test_an_erased_customer_leaves_no_trace_after_the_grace_period_and_the_audit_records_it(
-    spark: SparkSession, conf: Conf, tables: Tables, everywhere: dict[str, int]
+    spark: SparkSession,
+    conf: Conf,
+    tables: Tables,
+    everywhere: dict[str, int],
+    monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     holding = {
         key
@@ -215,8 +232,43 @@ def test_an_erased_customer_leaves_no_trace_after_the_grace_period_and_the_audit
     assert erase_customers(spark, conf, tables, as_of=date(2026, 10, 30)).due == 0
     assert tables.read("customers").where(F.col(c.CUSTOMER_ID) == "C1").count() == 1
 
+    # A recommender fitted on C1 (index 7) and C10 (index 3), in the model store and as a copy
+    # in the local MLflow store's layout.
+    interactions = spark.createDataFrame(
+        [(7, 0, 3.0), (7, 1, 1.0), (3, 1, 2.0), (3, 2, 1.0)], "user int, item int, rating float"
+    )
+    fitted = PipelineModel(
+        stages=[ALS(rank=2, maxIter=2, seed=7, userCol="user", itemCol="item").fit(interactions)]
+    )
+    saved = ModelStore(spark, conf.paths.models).save("recommender", "v1", fitted, {})
+    copy = f"{conf.paths.models}/mlruns/1/run/artifacts/recommender/sparkml"
+    fitted.write().save(copy)
+
+    # An ingestion lands C1's events after the erasure deleted from bronze and before it
+    # closes the request (it read meta/erasures before C1 was in it): erased again.
+    rewrite_exports = erasure_runs._rewrite_exports
+
+    def while_an_ingestion_lands(*args: object) -> object:
+        write(
+            conf.paths.landing,
+            "clickstream/date=2026-10-30/hour=11/meanwhile.jsonl",
+            event_line("e7", customer_id="C1") + "\n",
+        )
+        assert ingest_clickstream(spark, conf, tables, now=NOW).accepted == 1
+        return rewrite_exports(*args)
+
+    monkeypatch.setattr(erasure_runs, "_rewrite_exports", while_an_ingestion_lands)
     report = erase_customers(spark, conf, tables, as_of=RUN, now=NOW)
+    monkeypatch.undo()
     assert report.due == 1 and "C1" not in report.describe()
+    assert "clickstream_events" in report.erased_again
+    # The saved models hold no vector for C1's index any more, and still serve C10.
+    assert len(report.models_rewritten) == 2
+    for folder in report.models_rewritten:
+        assert folder.startswith((saved, copy))
+        assert sorted(r[0] for r in spark.read.parquet(folder).select("id").collect()) == [3]
+    served = ModelStore(spark, conf.paths.models).load("recommender", "v1").pipeline.stages[0]
+    assert served.recommendForAllUsers(1).select("user").collect() == [(3,)]
     # Where the erased rows shared a file with others, a deletion vector only hid them, and
     # the file was rewritten without them (a file holding nothing else is removed whole).
     assert report.purged_files > 0
@@ -247,7 +299,8 @@ def test_an_erased_customer_leaves_no_trace_after_the_grace_period_and_the_audit
     assert [(r[c.CUSTOMER_ID], r[c.CUSTOMER_INDEX]) for r in given.collect()] == [("C2", 8)]
     # The other customer, whose id extends C1's, is untouched.
     assert tables.read("customers").where(F.col(c.CUSTOMER_ID) == "C10").count() == 1
-    assert tables.read("clickstream_events").where(F.col(c.CUSTOMER_ID) == "C10").count() == 1
+    assert tables.read("clickstream_events").where(F.col(c.CUSTOMER_ID) == "C10").count() == 2
+    assert tables.read("clickstream_events").where(F.col(c.ANONYMOUS_ID) == "dev-ana").count() == 1
     outbox = Path(conf.paths.outbox_root, "email/triggers-00000001")
     messages = [line for part in sorted(outbox.glob("part-*.json"))
                 for line in part.read_text().splitlines()]  # fmt: skip

@@ -214,6 +214,11 @@ def test_delete_by_predicate(engine: Engine, spark: SparkSession, seeded: str) -
     assert [r.id for r in engine.read(seeded).collect()] == [1]
     nothing = engine.delete(seeded, SPEC, "id = 99")
     assert not nothing.committed and engine.version(seeded) == result.version
+    # What changed the table since a version, oldest first (the erasure's re-check), as the
+    # history names it (delta-rs commits its rewrite as a WRITE).
+    newest_first = [e["operation"] for e in engine.history(seeded, 2)]
+    assert engine.operations(seeded, result.version - 2) == newest_first[::-1]
+    assert engine.operations(seeded, result.version) == []
 
 
 def test_delete_matching_a_source_keeps_the_values_out_of_the_tables_history(

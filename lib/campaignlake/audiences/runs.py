@@ -5,6 +5,7 @@ its audit summary."""
 
 from __future__ import annotations
 
+import logging
 from dataclasses import dataclass, field
 from datetime import date, timedelta
 from typing import Any
@@ -25,11 +26,13 @@ from campaignlake.audiences.campaigns import (
 )
 from campaignlake.audiences.exports import audit_path, csv_path, write_audit, write_single_csv
 from campaignlake.config import Conf
-from campaignlake.errors import MissingInputError
+from campaignlake.errors import CommitConflictError, MissingInputError
 from campaignlake.hadoop_fs import HadoopFs
 from campaignlake.models.registry import ModelStore
 from campaignlake.pii import hmac_key_frame, resolve_hmac_key
-from campaignlake.tables import Tables, WriteResult, describe_writes
+from campaignlake.tables import SLICE_UNCHANGED, Tables, Txn, WriteResult, describe_writes
+
+log = logging.getLogger(__name__)
 
 #: The tables an audience is built from (their versions go into each audit summary).
 INPUTS = (
@@ -42,6 +45,10 @@ INPUTS = (
     catalog.CAMPAIGN_CONTACTS,
     catalog.PRODUCTS,
 )
+#: The idempotency token of every audience write, versioned by the ``gold/campaign_audiences``
+#: version the audience was built from: a build that read version V commits only while no
+#: other build committed from V or later (Delta refuses or skips the second such commit).
+AUDIENCES_TXN = "campaignlake.build_audiences"
 
 
 @dataclass
@@ -134,9 +141,22 @@ def build_audiences(
     key = hmac_key_frame(spark, resolve_hmac_key(conf.pii))
     for campaign in due:
         earlier = [cmp for cmp in campaigns if cmp.order_key < campaign.order_key]
-        report.results.append(
-            _build_one(tables, fs, conf, inputs, campaign, earlier, as_of=as_of, key=key)
-        )
+        for _ in range(conf.storage.commit_retries + 1):
+            result = _build_one(tables, fs, conf, inputs, campaign, earlier, as_of=as_of, key=key)
+            if result is not None:
+                break
+            log.warning(
+                "%s: another build_audiences committed to gold/campaign_audiences while this "
+                "audience was built; building it again from the new state",
+                campaign.id,
+            )
+        else:
+            raise CommitConflictError(
+                f"{campaign.source_file}: gold/campaign_audiences kept changing while the "
+                f"audience of {campaign.id} was built ({conf.storage.commit_retries + 1} "
+                "tries): nothing of it was written or exported; run build_audiences again"
+            )
+        report.results.append(result)
     return report
 
 
@@ -155,11 +175,12 @@ class _Inputs:
 
 
 def _earlier_audiences(
-    tables: Tables, campaign: Campaign, earlier: list[Campaign]
+    tables: Tables, campaign: Campaign, earlier: list[Campaign], version: int | None
 ) -> DataFrame | None:
-    """Audiences built for campaigns that come before ``campaign``: any campaign sending on
-    an earlier date, and the campaigns ordered before it on its own send date."""
-    if not tables.exists(catalog.CAMPAIGN_AUDIENCES):
+    """Audiences built for campaigns that come before ``campaign`` (any campaign sending on
+    an earlier date, and the campaigns ordered before it on its own send date), as
+    ``gold/campaign_audiences`` held them at ``version``."""
+    if version is None:
         return None
     same_day = [cmp.id for cmp in earlier if cmp.send_date == campaign.send_date]
     start = campaign.send_date - timedelta(days=build.lookback_days(campaign))
@@ -169,7 +190,7 @@ def _earlier_audiences(
         before = before | (
             (send == F.lit(campaign.send_date)) & F.col(c.CAMPAIGN_ID).isin(same_day)
         )
-    return tables.read(catalog.CAMPAIGN_AUDIENCES).where(before)
+    return tables.read(catalog.CAMPAIGN_AUDIENCES, version=version).where(before)
 
 
 def _build_one(
@@ -182,7 +203,13 @@ def _build_one(
     *,
     as_of: date,
     key: DataFrame,
-) -> CampaignResult:
+) -> CampaignResult | None:
+    """Build, write and export one campaign's audience; ``None`` when another build committed
+    to ``gold/campaign_audiences`` since this one read it (nothing was written: build again).
+    The export and the funnel's groups are read back from the committed slice, so they are
+    what the table holds, whatever was committed around it."""
+    audiences = catalog.CAMPAIGN_AUDIENCES
+    read_version = tables.version(audiences) if tables.exists(audiences) else None
     offer = (
         (F.col(c.MODEL_NAME) == F.lit(campaign.model))
         & (F.col(c.CHANNEL) == F.lit(campaign.channel))
@@ -201,7 +228,7 @@ def _build_one(
     ).persist(StorageLevel.MEMORY_AND_DISK)
     try:
         history = build.contact_history(
-            inputs.contacts, _earlier_audiences(tables, campaign, earlier)
+            inputs.contacts, _earlier_audiences(tables, campaign, earlier, read_version)
         )
         annotated = (
             build.selected_customers(eligible, scores, campaign.selection)
@@ -234,26 +261,37 @@ def _build_one(
             as_of=as_of,
         ).persist(StorageLevel.MEMORY_AND_DISK)
         try:
-            groups = dict(audience.groupBy(c.GROUP).count().collect())
             slice_predicate = (
                 f"{c.CAMPAIGN_ID} = '{campaign.id}' AND "
                 f"{c.SEND_DATE} = DATE'{campaign.send_date.isoformat()}'"
             )
-            write = tables.replace_slice(catalog.CAMPAIGN_AUDIENCES, audience, slice_predicate)
-            export_path = csv_path(conf.paths.exports, campaign)
-            rows = build.export_rows(
-                audience.where(F.col(c.GROUP) == F.lit(build.TREATMENT)),
-                inputs.customers,
-                inputs.products,
-                channel=campaign.channel,
-                product_count=campaign.products,
-                key=key,
-            )
-            write_single_csv(rows, export_path, fs, order_by=c.RANK)
+            txn = Txn(AUDIENCES_TXN, 0 if read_version is None else read_version + 1)
+            write = tables.replace_slice(audiences, audience, slice_predicate, txn=txn)
         finally:
             audience.unpersist()
     finally:
         annotated.unpersist()
+    if not write.committed and write.skipped_reason != SLICE_UNCHANGED:
+        return None
+    committed = (
+        tables.read(audiences, version=write.version)
+        .where(slice_predicate)
+        .persist(StorageLevel.MEMORY_AND_DISK)
+    )
+    try:
+        groups = dict(committed.groupBy(c.GROUP).count().collect())
+        export_path = csv_path(conf.paths.exports, campaign)
+        rows = build.export_rows(
+            committed.where(F.col(c.GROUP) == F.lit(build.TREATMENT)),
+            inputs.customers,
+            inputs.products,
+            channel=campaign.channel,
+            product_count=campaign.products,
+            key=key,
+        )
+        write_single_csv(rows, export_path, fs, order_by=c.RANK)
+    finally:
+        committed.unpersist()
     funnel = _funnel(
         campaign, eligible_count, reasons, groups, model_versions[0], as_of, inputs.versions
     )

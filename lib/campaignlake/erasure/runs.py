@@ -36,6 +36,7 @@ from campaignlake.erasure.requests import (
     values_frame,
     without_recipients,
 )
+from campaignlake.errors import CommitConflictError
 from campaignlake.hadoop_fs import HadoopFs
 from campaignlake.pii import hmac_key_frame, resolve_hmac_key
 from campaignlake.tables import Tables, WriteResult, describe_writes
@@ -45,6 +46,17 @@ log = logging.getLogger(__name__)
 
 #: Ids per delete statement.
 _CHUNK = 1000
+#: Commits the erasure itself makes to a table after deleting from it: no new rows.
+_OWN_OPERATIONS = frozenset({"VACUUM START", "VACUUM END", "REORG", "OPTIMIZE"})
+#: Tables whose rows of the customers' devices (anonymous ids) are erased with them.
+_LINKED_DEVICES = {catalog.CLICKSTREAM_EVENTS: c.ANONYMOUS_ID}
+#: An ALS model's saved user factors (``id``: the customer's index, ``features``).
+_USER_FACTORS = "userFactors"
+_FACTOR_ID = "id"
+_ERASING = ".erasing"
+#: Passes over the tables that got new commits while the erasure ran, before it gives up
+#: (the requests then stay open, and the next run starts over).
+_RECHECKS = 3
 _ORDER = "__order"
 
 
@@ -60,6 +72,14 @@ class ErasureReport:
     purged_files: int = 0
     vacuumed_files: int = 0
     writes: dict[str, WriteResult] = field(default_factory=dict)
+    #: Each erasable table's version once the customers' rows were deleted from it.
+    erased_at_version: dict[str, int] = field(default_factory=dict)
+    #: Saved recommender models (model store and MLflow copies) whose user factors of the
+    #: erased customers were dropped.
+    models_rewritten: list[str] = field(default_factory=list)
+    #: Tables erased again because a writer (an ingestion, a stream) committed while the
+    #: erasure ran.
+    erased_again: list[str] = field(default_factory=list)
 
     def describe(self) -> str:
         """Counts per table and the files rewritten; never a customer id."""
@@ -68,7 +88,8 @@ class ErasureReport:
         rows = ", ".join(f"{k}={v}" for k, v in sorted(self.rows_by_table.items()) if v) or "none"
         return (
             f"erase_customers {self.run_date}: {self.due} customers erased; rows deleted: "
-            f"{rows}; exports rewritten: {len(self.exports_rewritten)}; files purged of rows "
+            f"{rows}; exports rewritten: {len(self.exports_rewritten)}; recommender models "
+            f"rewritten: {len(self.models_rewritten)}; files purged of rows "
             f"marked deleted: {self.purged_files}; old files vacuumed: {self.vacuumed_files}; "
             f"tables: {describe_writes(self.writes)}"
         )
@@ -108,18 +129,32 @@ def erase_customers(
         if not people:
             return report
         ids = sorted(r[c.CUSTOMER_ID] for r in people)
+        devices = _anonymous_ids(spark, tables, ids)
+        # The anonymous ids are searched for in raw records like an e-mail address.
         values = sorted(
-            r["value"]
-            for r in identities(
-                tables.read_or_empty(catalog.CUSTOMERS),
-                tables.read_or_empty(catalog.CUSTOMER_HISTORY),
-                due,
-            ).collect()
+            {
+                r["value"]
+                for r in identities(
+                    tables.read_or_empty(catalog.CUSTOMERS),
+                    tables.read_or_empty(catalog.CUSTOMER_HISTORY),
+                    due,
+                ).collect()
+            }
+            | set(devices)
         )
-        per_customer = _erase_tables(spark, tables, ids, values, report)
+        # Read before the erasure blanks their ids in gold/customer_index.
+        indices = _model_indices(spark, tables, ids)
+        per_customer: dict[str, dict[str, int]] = {}
+        _erase_tables(spark, tables, ids, values, report, per_customer, devices=devices)
+        report.models_rewritten = _erase_model_factors(spark, conf, indices)
         report.exports_rewritten = _rewrite_exports(spark, conf, due)
         report.exports_rewritten += _rewrite_outbox(spark, conf, ids)
-        _vacuum(tables, conf, report)
+        # Every erasable table: one where no row was deleted today may still hold the
+        # customers in older versions (a job replaced its rows since).
+        _vacuum(tables, conf, report, report.rows_by_table, every_table=True)
+        _erase_what_landed_meanwhile(
+            spark, conf, tables, ids, values, report, per_customer, devices
+        )
         erased_at = (now or datetime.now(timezone.utc)).replace(microsecond=0)
         audit = spark.createDataFrame(
             [
@@ -168,13 +203,22 @@ def _erasable(tables: Tables) -> dict[str, str]:
 
 
 def _erase_tables(
-    spark: SparkSession, tables: Tables, ids: list[str], values: list[str], report: ErasureReport
-) -> dict[str, dict[str, int]]:
-    """Delete the customers' rows everywhere; rows deleted per customer and table. The ids,
-    e-mails and phone numbers are matched as data (a small source joined to each table), so
-    neither the tables' histories nor Spark's plans spell them out."""
-    per_customer: dict[str, dict[str, int]] = {}
+    spark: SparkSession,
+    tables: Tables,
+    ids: list[str],
+    values: list[str],
+    report: ErasureReport,
+    per_customer: dict[str, dict[str, int]],
+    only: list[str] | None = None,
+    devices: tuple[str, ...] | list[str] = (),
+) -> None:
+    """Delete the customers' rows everywhere (or in the tables ``only``), adding the rows
+    deleted per customer and table to ``per_customer`` and ``report``. The ids, e-mails and
+    phone numbers are matched as data (a small source joined to each table), so neither the
+    tables' histories nor Spark's plans spell them out."""
     for key, erase_by in _erasable(tables).items():
+        if only is not None and key not in only:
+            continue
         deleted = 0
         chunks = _chunks(values) if erase_by == c.RAW_RECORD else _chunks(ids)
         for chunk in chunks:
@@ -190,13 +234,157 @@ def _erase_tables(
                     .collect()
                 )
                 for row in counts:  # one row per due customer at most
-                    per_customer.setdefault(row[erase_by], {})[key] = row["count"]
+                    by_table = per_customer.setdefault(row[erase_by], {})
+                    by_table[key] = by_table.get(key, 0) + row["count"]
                 matched = sum(row["count"] for row in counts)
             if matched:
                 report.writes[key] = _erase_rows(tables, key, source, condition)
             deleted += matched
-        report.rows_by_table[key] = deleted
-    return per_customer
+        if key in _LINKED_DEVICES and devices:
+            # The customers' devices before they logged in: their URLs and fields can carry
+            # the e-mail and phone the customer typed. A shared device's events of other
+            # customers (logged in) stay.
+            column = _LINKED_DEVICES[key]
+            condition = f"{rows_of(column)} AND t.`{c.CUSTOMER_ID}` IS NULL"
+            for chunk in _chunks(list(devices)):
+                source = values_frame(spark, chunk)
+                matched = rows_matching(tables.read(key), source, condition).count()
+                if matched:
+                    report.writes[key] = tables.delete_matching(key, source, condition)
+                deleted += matched
+        report.rows_by_table[key] = report.rows_by_table.get(key, 0) + deleted
+        report.erased_at_version[key] = tables.version(key)
+
+
+def _anonymous_ids(spark: SparkSession, tables: Tables, ids: list[str]) -> list[str]:
+    """The anonymous ids (devices, browsers) the customers were seen with in bronze: their
+    events before logging in belong to them too. A bounded handful per customer."""
+    if not tables.exists(catalog.CLICKSTREAM_EVENTS):
+        return []
+    seen = rows_matching(
+        tables.read(catalog.CLICKSTREAM_EVENTS), values_frame(spark, ids), rows_of(c.CUSTOMER_ID)
+    )
+    return sorted(
+        r[0]
+        for r in seen.where(F.col(c.ANONYMOUS_ID).isNotNull())
+        .select(c.ANONYMOUS_ID)
+        .distinct()
+        .collect()
+    )
+
+
+def _model_indices(spark: SparkSession, tables: Tables, ids: list[str]) -> DataFrame:
+    """The erased customers' ALS indices (``gold/customer_index``), materialised: the erasure
+    blanks the ids beside them next."""
+    if not tables.exists(catalog.CUSTOMER_INDEX):
+        return spark.createDataFrame([], f"{_FACTOR_ID} int")
+    found = rows_matching(
+        tables.read(catalog.CUSTOMER_INDEX), values_frame(spark, ids), rows_of(c.CUSTOMER_ID)
+    ).select(F.col(c.CUSTOMER_INDEX).cast("int").alias(_FACTOR_ID))
+    rows = found.collect()  # one small int per due customer (at most erasure.max_per_run)
+    return spark.createDataFrame(rows, f"{_FACTOR_ID} int")
+
+
+def _erase_model_factors(spark: SparkSession, conf: Conf, indices: DataFrame) -> list[str]:
+    """Drop the erased customers' rows from the user factors of every saved ALS model under
+    ``paths.models`` (the model store, and the local MLflow store's copies) and under
+    ``tracking.artifact_location``: a model keeps a vector per customer it was fitted on, and
+    one that is served again (or the champion's copy in MLflow) would still hold theirs.
+    Each ``userFactors`` folder is rewritten beside itself and swapped in; a run that died
+    half way is finished by the next one. The folders rewritten."""
+    if indices.isEmpty():
+        return []
+    fs = HadoopFs(spark)
+    folders = sorted(
+        folder
+        for root in (conf.paths.models, conf.tracking.artifact_location)
+        if root
+        for folder in _factor_folders(fs, root)
+    )
+    rewritten = []
+    for folder in folders:
+        staging = f"{folder}{_ERASING}"
+        if fs.exists(staging):  # left by a run that died: finish or redo its swap
+            if fs.exists(folder):
+                fs.delete(staging)
+            else:
+                fs.move(staging, folder)
+        factors = spark.read.parquet(folder)
+        if factors.join(indices, _FACTOR_ID, "left_semi").isEmpty():
+            continue
+        factors.join(indices, _FACTOR_ID, "left_anti").write.parquet(staging)
+        fs.delete(folder)
+        fs.move(staging, folder)
+        rewritten.append(folder)
+    return rewritten
+
+
+def _factor_folders(fs: HadoopFs, root: str) -> set[str]:
+    """Every ALS ``userFactors`` folder below ``root`` (or its staging copy's target)."""
+    found = set()
+    for relative, _, _ in fs.files(root):
+        parts = relative.split("/")
+        for depth, part in enumerate(parts):
+            if part in (_USER_FACTORS, f"{_USER_FACTORS}{_ERASING}"):
+                found.add("/".join([root.rstrip("/"), *parts[:depth], _USER_FACTORS]))
+                break
+    return found
+
+
+def _erase_what_landed_meanwhile(
+    spark: SparkSession,
+    conf: Conf,
+    tables: Tables,
+    ids: list[str],
+    values: list[str],
+    report: ErasureReport,
+    per_customer: dict[str, dict[str, int]],
+    devices: list[str],
+) -> None:
+    """Erase again in every table that another writer committed to after its deletes: an
+    ingestion or the clickstream stream that read ``meta/erasures`` before this erasure
+    recorded the customers would otherwise bring them back once the requests are closed.
+
+    Raises
+    ------
+    CommitConflictError
+        When the tables still change after a few passes: the requests stay open, and the next
+        run erases them again.
+    """
+    for _ in range(_RECHECKS):
+        erased = list(report.erased_at_version)
+        changed = [key for key in erased if _committed_by_others(tables, report, key)]
+        if not changed:
+            return
+        log.warning(
+            "erase_customers: %s changed while the erasure ran; erasing there again",
+            ", ".join(changed),
+        )
+        report.erased_again += [key for key in changed if key not in report.erased_again]
+        before = {key: report.rows_by_table.get(key, 0) for key in changed}
+        _erase_tables(
+            spark, tables, ids, values, report, per_customer, only=changed, devices=devices
+        )
+        _vacuum(
+            tables,
+            conf,
+            report,
+            {key: report.rows_by_table.get(key, 0) - before[key] for key in changed},
+        )
+    raise CommitConflictError(
+        f"erase_customers: {', '.join(changed)} kept getting new commits while the erasure "
+        f"ran ({_RECHECKS} passes); the deletion requests stay open and the next run erases "
+        "them again"
+    )
+
+
+def _committed_by_others(tables: Tables, report: ErasureReport, key: str) -> bool:
+    """Whether ``key`` got a commit since it was last erased or checked that is not the
+    erasure's own maintenance (purge, vacuum); the check moves past what it read."""
+    seen = report.erased_at_version[key]
+    operations = tables.operations(key, seen)
+    report.erased_at_version[key] = seen + len(operations)
+    return any(operation not in _OWN_OPERATIONS for operation in operations)
 
 
 def _erase_rows(tables: Tables, key: str, source: DataFrame, condition: str) -> WriteResult:
@@ -282,11 +470,23 @@ def _rewrite_outbox(spark: SparkSession, conf: Conf, ids: list[str]) -> list[str
     return rewritten
 
 
-def _vacuum(tables: Tables, conf: Conf, report: ErasureReport) -> None:
-    """Remove the files that still hold the erased rows from every table they were deleted in."""
-    for key, deleted in report.rows_by_table.items():
+def _vacuum(
+    tables: Tables,
+    conf: Conf,
+    report: ErasureReport,
+    deleted_rows: dict[str, int],
+    *,
+    every_table: bool = False,
+) -> None:
+    """Remove the files that still hold the erased rows from every table they were deleted
+    in (``deleted_rows``: rows deleted per table), and with ``every_table`` the files of
+    older versions of the others too."""
+    for key, deleted in deleted_rows.items():
         if deleted:
             _purge_and_vacuum(tables, key, conf, report)
+        elif every_table:
+            retention = conf.erasure.vacuum_retention_hours
+            report.vacuumed_files += len(tables.vacuum(key, retention, full=True))
 
 
 def _purge_and_vacuum(tables: Tables, key: str, conf: Conf, report: ErasureReport) -> None:

@@ -24,8 +24,12 @@ from campaignlake.tables.spark_delta import SparkDeltaEngine, delta_classes_avai
 from campaignlake.tables.spec import Txn, WriteResult, describe_writes
 
 __all__ = [
-    "Engine", "TableSpec", "Tables", "Txn", "WriteResult", "describe_writes", "make_engine",
+    "SLICE_UNCHANGED", "Engine", "TableSpec", "Tables", "Txn", "WriteResult", "describe_writes",
+    "make_engine",
 ]  # fmt: skip
+
+#: Why :meth:`Tables.replace_slice` committed nothing: the slice already held those rows.
+SLICE_UNCHANGED = "slice unchanged"
 
 
 class Engine(Protocol):
@@ -47,6 +51,9 @@ class Engine(Protocol):
 
     def history(self, path: str, limit: int | None = None) -> list[dict[str, Any]]:
         """The table's commits, newest first (at most ``limit``)."""
+
+    def operations(self, path: str, after: int) -> list[str]:
+        """The operation of each commit after version ``after``, oldest first."""
 
     def vacuum(self, path: str, retention_hours: int, *, full: bool = False) -> list[str]:
         """Delete files no version within ``retention_hours`` needs; the paths removed."""
@@ -254,6 +261,11 @@ class Tables:
         """The table's current version."""
         return self.engine.version(self.path(key))
 
+    def operations(self, key: str, after: int) -> list[str]:
+        """The operation of each commit after version ``after`` (``WRITE``, ``MERGE``,
+        ``VACUUM END`` …), oldest first: what changed a table since a version, cheaply."""
+        return self.engine.operations(self.path(key), after)
+
     def history(self, key: str, limit: int | None = None) -> list[dict[str, Any]]:
         """The table's commits, newest first (at most ``limit``)."""
         return self.engine.history(self.path(key), limit)
@@ -304,7 +316,7 @@ class Tables:
         same = current.exceptAll(new).isEmpty() and new.exceptAll(current).isEmpty()
         if same:
             return WriteResult(
-                committed=False, version=self.version(key), skipped_reason="slice unchanged"
+                committed=False, version=self.version(key), skipped_reason=SLICE_UNCHANGED
             )
         return self.overwrite_where(key, df, predicate, txn=txn)
 

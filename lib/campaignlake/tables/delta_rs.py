@@ -152,6 +152,14 @@ class DeltaRsEngine:
         """The table's commits, newest first (at most ``limit``)."""
         return self._table(path).history(limit)
 
+    def operations(self, path: str, after: int) -> list[str]:
+        """The operation of each commit after version ``after``, oldest first."""
+        table = self._table(path)
+        head = table.version()
+        if head <= after:
+            return []
+        return [str(e.get("operation")) for e in reversed(table.history(head - after))]
+
     def vacuum(self, path: str, retention_hours: int, *, full: bool = False) -> list[str]:
         """Delete files no version within the retention needs; ``full`` also removes files
         no version ever referenced (left by crashed writes) once they are older than that."""

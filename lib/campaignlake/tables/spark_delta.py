@@ -237,6 +237,21 @@ class SparkDeltaEngine:
         """The table's schema."""
         return self._delta(path).toDF().schema
 
+    def operations(self, path: str, after: int) -> list[str]:
+        """The operation of each commit after version ``after``, oldest first. For a path,
+        from the commit files (no Spark job); for a name, from the table's history."""
+        if is_table_name(path):
+            head = self.version(path)
+            if head <= after:
+                return []
+            return [str(e["operation"]) for e in reversed(self.history(path, head - after))]
+        head = self._head(path) or -1
+        files = HadoopFs(self.spark)
+        return [
+            str(_commit_info(files.read_text(_commit_file(path, v))).get("operation"))
+            for v in range(after + 1, head + 1)
+        ]
+
     def history(self, path: str, limit: int | None = None) -> list[dict[str, Any]]:
         """The table's commits, newest first (at most ``limit``); ``timestamp`` in epoch
         milliseconds, as delta-rs reports it."""
