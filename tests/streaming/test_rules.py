@@ -7,7 +7,7 @@ from datetime import date, datetime, timezone
 from pathlib import Path
 
 import pytest
-from pyspark.sql import SparkSession
+from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import functions as F
 
 from campaignlake import columns as c
@@ -112,6 +112,23 @@ def test_the_shipped_rules_are_valid_and_cover_every_kind(conf: Conf) -> None:
     }  # fmt: skip
 
 
+def consenting_crm(spark: SparkSession, customers: list[str]) -> DataFrame:
+    """``customers`` with e-mail consent and a valid address."""
+    return frame(
+        spark,
+        CUSTOMERS,
+        [{c.CUSTOMER_ID: cid, c.EMAIL: "x@example.com", c.EMAIL_VALID: True,
+          c.EMAIL_OPT_IN: True} for cid in customers],
+    )  # fmt: skip
+
+
+def no_contacts(spark: SparkSession) -> DataFrame:
+    """An empty contact history."""
+    return spark.createDataFrame([], CAMPAIGN_CONTACTS).select(
+        c.CAMPAIGN_ID, c.CUSTOMER_ID, c.CHANNEL, F.lit(date(2026, 1, 1)).alias(c.CONTACT_DATE)
+    )
+
+
 def test_the_control_group_is_a_stable_hash_of_rule_and_customer(
     spark: SparkSession, conf: Conf, tmp_path: Path
 ) -> None:
@@ -133,16 +150,9 @@ def test_the_control_group_is_a_stable_hash_of_rule_and_customer(
         ],
         triggers.CANDIDATES,
     ).transform(lambda df: triggers.with_trigger_ids(df, rules))
-    crm = frame(
-        spark,
-        CUSTOMERS,
-        [{c.CUSTOMER_ID: cid, c.EMAIL: "x@example.com", c.EMAIL_VALID: True,
-          c.EMAIL_OPT_IN: True} for cid in customers],
-    )  # fmt: skip
+    crm = consenting_crm(spark, list(customers))
     none = spark.createDataFrame([], DELETION_REQUESTS)
-    history = spark.createDataFrame([], CAMPAIGN_CONTACTS).select(
-        c.CAMPAIGN_ID, c.CUSTOMER_ID, c.CHANNEL, F.lit(date(2026, 1, 1)).alias(c.CONTACT_DATE)
-    )
+    history = no_contacts(spark)
 
     def controls() -> dict[str, set[str]]:
         grouped = triggers.with_trigger_suppression(
@@ -180,15 +190,8 @@ def test_a_trigger_expires_when_decided_too_late_and_quiet_hours_are_those_of_se
          for cid, t in due.items()],
         triggers.CANDIDATES,
     ).transform(lambda df: triggers.with_trigger_ids(df, rules))  # fmt: skip
-    crm = frame(
-        spark,
-        CUSTOMERS,
-        [{c.CUSTOMER_ID: cid, c.EMAIL: "x@example.com", c.EMAIL_VALID: True,
-          c.EMAIL_OPT_IN: True} for cid in due],
-    )  # fmt: skip
-    history = spark.createDataFrame([], CAMPAIGN_CONTACTS).select(
-        c.CAMPAIGN_ID, c.CUSTOMER_ID, c.CHANNEL, F.lit(date(2026, 1, 1)).alias(c.CONTACT_DATE)
-    )
+    crm = consenting_crm(spark, list(due))
+    history = no_contacts(spark)
 
     def decided(sending: datetime) -> dict[str, str | None]:
         rows = triggers.with_trigger_suppression(

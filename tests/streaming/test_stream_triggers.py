@@ -125,6 +125,19 @@ def trigger_rows(tables: Tables) -> list[tuple]:
     )  # fmt: skip
 
 
+#: C1 leaves a cart at 10:00; C9's view at 11:00 moves the watermark past its due time.
+CART_THEN_A_LATER_VIEW = (
+    ("c1a", "C1", "add_to_cart", "P1", at("10:00"), "s1"),
+    ("c9a", "C9", "product_view", "P4", at("11:00"), "s9"),
+)
+
+
+def land(spark: SparkSession, conf: Conf, tables: Tables, name: str, *events: tuple) -> None:
+    """Land ``events`` (see :func:`clicks`) as ``clickstream/<name>.jsonl`` and ingest them."""
+    write(conf.paths.landing, f"clickstream/{name}.jsonl", clicks(*events))
+    stream_clickstream(spark, conf, tables, now=NOW)
+
+
 def test_rules_fire_cancel_and_are_suppressed_once_each_and_late_events_are_counted(
     spark: SparkSession, trigger_conf: Conf, tables: Tables
 ) -> None:
@@ -288,27 +301,15 @@ def test_a_scheduled_latest_start_reads_what_bronze_got_after_its_first_run(
         trigger_conf, streaming=dataclasses.replace(trigger_conf.streaming, triggers_start="latest")
     )
     seed_trigger_inputs(spark, tables, ["C1", "C2", "C9"], [("P1", "books"), ("P4", "toys")])
-    write(
-        conf.paths.landing,
-        "clickstream/date=2026-10-30/a.jsonl",
-        clicks(
-            ("c1a", "C1", "add_to_cart", "P1", at("10:00"), "s1"),
-            ("c9a", "C9", "product_view", "P4", at("11:00"), "s9"),
-        ),
-    )
-    stream_clickstream(spark, conf, tables, now=NOW)
+    land(spark, conf, tables, "date=2026-10-30/a", *CART_THEN_A_LATER_VIEW)
     # The first scheduled run finds nothing after its starting point, and records that point.
     first = stream_triggers(spark, conf, tables, available_now=True, now=NOW)
     assert first.batches == [] and not tables.exists(catalog.TRIGGER_EVENTS)
-    write(
-        conf.paths.landing,
-        "clickstream/date=2026-10-30/b.jsonl",
-        clicks(
-            ("c2a", "C2", "add_to_cart", "P1", at("12:00"), "s2"),
-            ("c9b", "C9", "product_view", "P4", at("13:00"), "s9"),
-        ),
-    )
-    stream_clickstream(spark, conf, tables, now=NOW)
+    land(
+        spark, conf, tables, "date=2026-10-30/b",
+        ("c2a", "C2", "add_to_cart", "P1", at("12:00"), "s2"),
+        ("c9b", "C9", "product_view", "P4", at("13:00"), "s9"),
+    )  # fmt: skip
     # The next one reads what was appended in between (C2's cart), and still not C1's.
     stream_triggers(spark, conf, tables, available_now=True, now=NOW)
     assert [(row[0], row[2]) for row in trigger_rows(tables)] == [("cart:c2a", "fired")]
@@ -321,15 +322,7 @@ def test_a_batch_replayed_after_its_commit_sends_the_committed_triggers_again(
     # committed trigger as an earlier contact and suppress it.
     conf = trigger_conf
     seed_trigger_inputs(spark, tables, ["C1", "C9"], [("P1", "books"), ("P4", "toys")])
-    write(
-        conf.paths.landing,
-        "clickstream/date=2026-10-30/a.jsonl",
-        clicks(
-            ("c1a", "C1", "add_to_cart", "P1", at("10:00"), "s1"),
-            ("c9a", "C9", "product_view", "P4", at("11:00"), "s9"),
-        ),
-    )
-    stream_clickstream(spark, conf, tables, now=NOW)
+    land(spark, conf, tables, "date=2026-10-30/a", *CART_THEN_A_LATER_VIEW)
     first = stream_triggers(spark, conf, tables, available_now=True, now=NOW)
     [written] = [b for b in first.batches if b.write is not None and b.write.committed]
     committed = trigger_rows(tables)
@@ -362,27 +355,36 @@ def test_the_stream_goes_on_after_an_erasure_vacuumed_a_file_it_had_not_read(
 ) -> None:
     conf = trigger_conf
     seed_trigger_inputs(spark, tables, ["C1", "C2", "C3", "C9"], [("P1", "books")])
-
-    def land(name: str, *events: tuple[str, str, str, str | None, datetime, str]) -> None:
-        write(conf.paths.landing, f"clickstream/{name}.jsonl", clicks(*events))
-        stream_clickstream(spark, conf, tables, now=NOW)
-
-    land("date=2026-10-29/a", ("c1a", "C1", "add_to_cart", "P1", at("10:00", day=29), "s1"))
+    land(
+        spark,
+        conf,
+        tables,
+        "date=2026-10-29/a",
+        ("c1a", "C1", "add_to_cart", "P1", at("10:00", day=29), "s1"),
+    )
     assert stream_triggers(spark, conf, tables, available_now=True, now=NOW).batches == []
     # C2's event lands in bronze, and C2 is erased before the stream has read it: the file is
     # deleted and vacuumed at once (local retention: 0 hours).
-    land("date=2026-10-30/a", ("c2a", "C2", "add_to_cart", "P1", at("10:00"), "s2"))
+    land(
+        spark,
+        conf,
+        tables,
+        "date=2026-10-30/a",
+        ("c2a", "C2", "add_to_cart", "P1", at("10:00"), "s2"),
+    )
     tables.append(
         catalog.DELETION_REQUESTS,
         frame(spark, DELETION_REQUESTS, [{c.CUSTOMER_ID: "C2", c.REQUESTED_AT: at("08:00")}]),
     )
     erased = erase_customers(spark, conf, tables, as_of=date(2026, 10, 31), now=NOW)
     assert erased.due == 1 and erased.vacuumed_files >= 1
-    land("date=2026-10-31/b", ("c3a", "C3", "add_to_cart", "P1", at("09:00", day=31), "s3"))
+    c3_cart = ("c3a", "C3", "add_to_cart", "P1", at("09:00", day=31), "s3")
+    land(spark, conf, tables, "date=2026-10-31/b", c3_cart)
 
     # The stream reads on past the missing file: C3's event fires C1's cart.
     stream_triggers(spark, conf, tables, available_now=True, now=NOW)
     assert [(r[0], r[1], r[4]) for r in trigger_rows(tables)] == [("cart:c1a", "C1", "treatment")]
-    land("date=2026-10-31/c", ("c9a", "C9", "product_view", "P1", at("11:00", day=31), "s9"))
+    c9_view = ("c9a", "C9", "product_view", "P1", at("11:00", day=31), "s9")
+    land(spark, conf, tables, "date=2026-10-31/c", c9_view)
     stream_triggers(spark, conf, tables, available_now=True, now=NOW)
     assert [r[0] for r in trigger_rows(tables)] == ["cart:c1a", "cart:c3a"]
