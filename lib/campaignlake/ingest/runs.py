@@ -329,12 +329,17 @@ def _ingest(
         with _step(plan.job, "count"):
             _count(report, parsed, quarantine)
         with _step(plan.job, "write quarantine"):
-            files = file_quarantine(spark, report.file_issues, batch.batch_id, batch.ingested_at)
-            report.writes[plan.quarantine] = tables.append(
-                plan.quarantine,
-                quarantine.unionByName(files),
-                txn=batch_txn(batch, plan.quarantine),
-            )
+            if report.by_disposition or report.file_issues:
+                files = file_quarantine(
+                    spark, report.file_issues, batch.batch_id, batch.ingested_at
+                )
+                report.writes[plan.quarantine] = tables.append(
+                    plan.quarantine,
+                    quarantine.unionByName(files),
+                    txn=batch_txn(batch, plan.quarantine),
+                )
+            else:
+                report.writes[plan.quarantine] = _nothing_quarantined(tables, plan.quarantine)
         limit = conf.ingest.max_reject_rate
         if report.reject_rate > limit:
             raise RejectRateExceededError(_reject_message(report, quarantine, limit))
@@ -355,6 +360,16 @@ def _ingest(
     finally:
         cache.release()
     return report
+
+
+def _nothing_quarantined(tables: Tables, key: str) -> WriteResult:
+    """No commit for a batch without a quarantine row: an empty commit per job and table is
+    a fixed cost of every daily run and every micro-batch, and moves the table's version
+    (which readers such as the erasure's re-check take for new data)."""
+    ensured = tables.ensure(key)
+    return WriteResult(
+        committed=False, version=ensured.version, skipped_reason="nothing to quarantine"
+    )
 
 
 def _has_erasures(tables: Tables) -> bool:
@@ -508,6 +523,9 @@ def ingest_clickstream_lines(
             (catalog.CLICKSTREAM_QUARANTINE, quarantine),
             (catalog.CLICKSTREAM_EVENTS, cs.to_bronze(refined, report.batch_id, ingested_at)),
         ):
+            if key == catalog.CLICKSTREAM_QUARANTINE and not report.by_disposition:
+                report.writes[key] = _nothing_quarantined(tables, key)
+                continue
             report.writes[key] = tables.append(
                 key, rows, txn=Txn(f"campaignlake.{stream}.{key}", micro_batch)
             )
