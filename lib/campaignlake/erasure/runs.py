@@ -485,8 +485,7 @@ def _vacuum(
         if deleted:
             _purge_and_vacuum(tables, key, conf, report)
         elif every_table:
-            retention = conf.erasure.vacuum_retention_hours
-            report.vacuumed_files += len(tables.vacuum(key, retention, full=True))
+            _vacuum_old_files(tables, key, conf, report)
 
 
 def _purge_and_vacuum(tables: Tables, key: str, conf: Conf, report: ErasureReport) -> None:
@@ -494,5 +493,11 @@ def _purge_and_vacuum(tables: Tables, key: str, conf: Conf, report: ErasureRepor
     files no version within the retention needs (among them the ones just rewritten, once
     the retention is over)."""
     report.purged_files += tables.purge_deleted_rows(key)
+    _vacuum_old_files(tables, key, conf, report)
+
+
+def _vacuum_old_files(tables: Tables, key: str, conf: Conf, report: ErasureReport) -> None:
+    """Vacuum the files of ``key`` that no version within ``erasure.vacuum_retention_hours``
+    needs."""
     retention = conf.erasure.vacuum_retention_hours
     report.vacuumed_files += len(tables.vacuum(key, retention, full=True))
