@@ -100,37 +100,40 @@ def test_unknown_fields_are_rescued_not_dropped(spark: SparkSession) -> None:
     assert json.loads(row[c.RESCUED_DATA]) == {"experiment": "checkout-v2", "ab": '{"bucket":7}'}
 
 
-@pytest.mark.parametrize(
-    ("line", "reason"),
-    [
-        (event()[:40], "malformed_json"),
-        (event(event_id=""), "missing_event_id"),
-        (event(event_id=...), "missing_event_id"),
-        (event(event_type="teleport"), "unknown_event_type"),
-        (event(customer_id=None, anonymous_id=" "), "missing_customer_and_anonymous_id"),
-        (event(session_id=None), "missing_session_id"),
-        (event(event_ts=...), "missing_event_ts"),
-        (event(event_ts="31/02/2026 25:61"), "unparseable_event_ts"),
-        (event(event_ts="2026-11-02T12:00:01+00:00"), "future_event_ts"),
-        (event(event_ts="1999-12-31T23:59:59Z"), "too_old_event_ts"),
-        (event(quantity="two"), "invalid_quantity"),
-        (event(quantity=0), "non_positive_quantity"),
-        (event(price="abc"), "invalid_price"),
-        (event(price=-12.5), "negative_price"),
-        (event(product_id=None), "missing_product_id"),
-        # Ids must be plain values, not JSON objects or arrays stored as text.
-        (event(event_id={"id": "e1"}), "invalid_event_id"),
-        (event(customer_id=["C1"]), "invalid_customer_id"),
-        (event(product_id={"sku": "P1"}), "invalid_product_id"),
-        # The contract requires an offset: a local time is not silently taken as UTC.
-        (event(event_ts="2026-10-30T10:15:30"), "missing_ts_offset"),
-        (event(event_ts="2026-10-30"), "missing_ts_offset"),
-        (event(amount="lots"), "invalid_amount"),
-        (event(amount=-1), "negative_amount"),
-    ],
-)
-def test_each_bad_record_kind_gets_its_reason(spark: SparkSession, line: str, reason: str) -> None:
-    assert reasons(spark, [line]) == [reason]
+#: One line of each kind of bad record and the reason it must get.
+BAD_RECORDS = [
+    (event()[:40], "malformed_json"),
+    (event(event_id=""), "missing_event_id"),
+    (event(event_id=...), "missing_event_id"),
+    (event(event_type="teleport"), "unknown_event_type"),
+    (event(customer_id=None, anonymous_id=" "), "missing_customer_and_anonymous_id"),
+    (event(session_id=None), "missing_session_id"),
+    (event(event_ts=...), "missing_event_ts"),
+    (event(event_ts="31/02/2026 25:61"), "unparseable_event_ts"),
+    (event(event_ts="2026-11-02T12:00:01+00:00"), "future_event_ts"),
+    (event(event_ts="1999-12-31T23:59:59Z"), "too_old_event_ts"),
+    (event(quantity="two"), "invalid_quantity"),
+    (event(quantity=0), "non_positive_quantity"),
+    (event(price="abc"), "invalid_price"),
+    (event(price=-12.5), "negative_price"),
+    (event(product_id=None), "missing_product_id"),
+    # Ids must be plain values, not JSON objects or arrays stored as text.
+    (event(event_id={"id": "e1"}), "invalid_event_id"),
+    (event(customer_id=["C1"]), "invalid_customer_id"),
+    (event(product_id={"sku": "P1"}), "invalid_product_id"),
+    # The contract requires an offset: a local time is not silently taken as UTC.
+    (event(event_ts="2026-10-30T10:15:30"), "missing_ts_offset"),
+    (event(event_ts="2026-10-30"), "missing_ts_offset"),
+    (event(amount="lots"), "invalid_amount"),
+    (event(amount=-1), "negative_amount"),
+]
+
+
+def test_each_bad_record_kind_gets_its_reason(spark: SparkSession) -> None:
+    # All kinds in one batch (one Spark job, not one per kind): each line keeps its own
+    # reason, whatever its neighbours are.
+    lines = [event(), *(line for line, _ in BAD_RECORDS)]
+    assert reasons(spark, lines) == [None, *(reason for _, reason in BAD_RECORDS)]
 
 
 def test_non_utf8_line_is_rejected_and_kept_readable(spark: SparkSession) -> None:

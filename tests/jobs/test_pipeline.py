@@ -48,6 +48,8 @@ class _Done:
         return self.line
 
 
+# The pipeline over a warehouse, its stages stubbed (the job tier).
+@pytest.mark.job
 def test_a_rerun_skips_the_later_stages_until_something_changes(
     spark: SparkSession, conf: Conf, tables: Tables, capsys: pytest.CaptureFixture[str]
 ) -> None:

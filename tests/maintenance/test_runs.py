@@ -6,6 +6,7 @@ import os
 import time
 from pathlib import Path
 
+import pytest
 from pyspark.sql import SparkSession
 
 from campaignlake import columns as c
@@ -15,6 +16,8 @@ from campaignlake.schemas import DELETION_REQUESTS
 from campaignlake.tables import Tables
 
 
+# A job on a warehouse (the job tier).
+@pytest.mark.job
 def test_vacuum_removes_orphans_of_crashed_writes_and_old_versions(
     spark: SparkSession, conf: Conf, tables: Tables
 ) -> None:

@@ -88,6 +88,8 @@ def with_min_size(conf: Conf, size: int) -> Conf:
     )
 
 
+# A job on a warehouse of literal tables (the job tier).
+@pytest.mark.job
 def test_lift_is_read_from_behaviour_in_the_window(
     spark: SparkSession, conf: Conf, tables: Tables
 ) -> None:
@@ -120,7 +122,7 @@ def test_lift_is_read_from_behaviour_in_the_window(
     }
 
 
-# Slow: three more warehouses of literal tables; make test-fast keeps the first.
+# Three more warehouses of literal tables, job tier like the first.
 @pytest.mark.job
 def test_rerun_commits_nothing_and_small_groups_are_not_measured(
     spark: SparkSession, conf: Conf, tables: Tables
@@ -138,7 +140,7 @@ def test_rerun_commits_nothing_and_small_groups_are_not_measured(
     assert "not measured (insufficient_size)" in strict.describe()
 
 
-# Slow: three more warehouses of literal tables; make test-fast keeps the first.
+# Three more warehouses of literal tables, job tier like the first.
 @pytest.mark.job
 def test_before_any_window_closes_nothing_is_measured(
     spark: SparkSession, conf: Conf, tables: Tables
@@ -148,7 +150,7 @@ def test_before_any_window_closes_nothing_is_measured(
     assert report.campaigns == [] and tables.read(catalog.CAMPAIGN_RESULTS).count() == 0
 
 
-# Slow: three more warehouses of literal tables; make test-fast keeps the first.
+# Three more warehouses of literal tables, job tier like the first.
 @pytest.mark.job
 def test_a_campaign_naming_a_category_counts_only_purchases_in_it(
     spark: SparkSession, conf: Conf, tables: Tables

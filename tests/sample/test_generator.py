@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+import json
 from datetime import date
 from pathlib import Path
 
@@ -67,12 +68,13 @@ def test_events_are_filed_by_hour_and_response_follows_affinity(tmp_path: Path) 
     assert held_out[["opened_at", "clicked_at", "converted_at", "revenue"]].isna().all().all()
     contacts = history[history["group"] == "treatment"].copy()
     products = pd.read_csv(tmp_path / "products/products_2026-10-31.csv")
-    frames = []
+    rows = []
     for path in sorted((tmp_path / "clickstream").rglob("*.jsonl")):
-        frame = pd.read_json(path, lines=True, dtype={"event_ts": str})
-        frame["bucket"] = f"{path.parent.parent.name}/{path.parent.name}"
-        frames.append(frame)
-    events = pd.concat(frames)
+        bucket = f"{path.parent.parent.name}/{path.parent.name}"
+        # json per line: pandas' read_json takes four times as long on ~1,400 small files.
+        with path.open() as lines:
+            rows += [{**json.loads(line), "bucket": bucket} for line in lines]
+    events = pd.DataFrame(rows)
     # Every event sits in the file of its own UTC date and hour, as a collector drops them.
     utc = pd.to_datetime(events["event_ts"], utc=True)
     assert (utc.dt.strftime("date=%Y-%m-%d/hour=%H") == events["bucket"]).all()

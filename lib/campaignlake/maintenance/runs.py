@@ -42,5 +42,5 @@ def vacuum_tables(
     report = VacuumReport(retention_hours=hours)
     for key in catalog.TABLE_KEYS:
         if tables.exists(key):
-            report.removed[key] = len(tables.vacuum(key, hours, full=True))
+            report.removed[key] = tables.vacuum(key, hours, full=True)
     return report

@@ -55,8 +55,13 @@ class Engine(Protocol):
     def operations(self, path: str, after: int) -> list[str]:
         """The operation of each commit after version ``after``, oldest first."""
 
-    def vacuum(self, path: str, retention_hours: int, *, full: bool = False) -> list[str]:
-        """Delete files no version within ``retention_hours`` needs; the paths removed."""
+    def vacuum(
+        self, path: str, retention_hours: int, *, full: bool = False, look_first: bool = True
+    ) -> int:
+        """Delete files no version within ``retention_hours`` needs (``full``: and files no
+        version ever referenced); the number removed. ``look_first``: commit nothing when
+        there is nothing to remove, at the cost of a dry run; without it the engine may
+        record an empty vacuum in the table's history."""
 
     def purge_deleted_rows(self, path: str) -> int:
         """Rewrite the data files in which deletion vectors only mark rows as deleted, so the
@@ -349,9 +354,17 @@ class Tables:
         ``delta.logRetentionDuration`` in plain text."""
         return self.engine.delete_matching(self.path(key), self.spec(key), source, condition, txn)
 
-    def vacuum(self, key: str, retention_hours: int = 168, *, full: bool = False) -> list[str]:
-        """Delete files no version within ``retention_hours`` needs; the paths removed."""
-        return self.engine.vacuum(self.path(key), retention_hours, full=full)
+    def vacuum(
+        self,
+        key: str,
+        retention_hours: int = 168,
+        *,
+        full: bool = False,
+        look_first: bool = True,
+    ) -> int:
+        """Delete files no version within ``retention_hours`` needs; the number removed
+        (``look_first``: see :meth:`Engine.vacuum`)."""
+        return self.engine.vacuum(self.path(key), retention_hours, full=full, look_first=look_first)
 
     def purge_deleted_rows(self, key: str) -> int:
         """Rewrite the files whose deleted rows only a deletion vector hides (Unity Catalog

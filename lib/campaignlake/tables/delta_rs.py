@@ -160,15 +160,37 @@ class DeltaRsEngine:
             return []
         return [str(e.get("operation")) for e in reversed(table.history(head - after))]
 
-    def vacuum(self, path: str, retention_hours: int, *, full: bool = False) -> list[str]:
+    def vacuum(
+        self, path: str, retention_hours: int, *, full: bool = False, look_first: bool = True
+    ) -> int:
         """Delete files no version within the retention needs; ``full`` also removes files
-        no version ever referenced (left by crashed writes) once they are older than that."""
-        return self._table(path).vacuum(
-            retention_hours=retention_hours,
-            dry_run=False,
-            enforce_retention_duration=False,
-            full=full,
-        )
+        no version ever referenced (left by crashed writes) once they are older than that;
+        the number removed. Always a dry run first (``look_first`` or not): deltalake's
+        vacuum names again the files of its log's tombstones that are already gone, and
+        commits ``VACUUM START``/``END`` even then."""
+        table = self._table(path)
+
+        def vacuum(dry_run: bool) -> list[str]:
+            return list(
+                table.vacuum(
+                    retention_hours=retention_hours,
+                    dry_run=dry_run,
+                    enforce_retention_duration=False,
+                    full=full,
+                )
+            )
+
+        import pyarrow.fs as pafs
+
+        filesystem, root = pafs.FileSystem.from_uri(table.table_uri.rstrip("/"))
+        doomed = [
+            info
+            for info in filesystem.get_file_info([f"{root}/{name}" for name in vacuum(True)])
+            if info.type != pafs.FileType.NotFound
+        ]
+        if doomed:
+            vacuum(False)
+        return len(doomed)
 
     def purge_deleted_rows(self, path: str) -> int:
         """Nothing to purge: this engine's deletes rewrite the files they touch (copy on

@@ -62,6 +62,9 @@ TXN_APP_ID_CONF = "spark.databricks.delta.write.txnAppId"
 TXN_VERSION_CONF = "spark.databricks.delta.write.txnVersion"
 USER_METADATA_CONF = "spark.databricks.delta.commitInfo.userMetadata"
 RETENTION_CHECK_CONF = "spark.databricks.delta.retentionDurationCheck.enabled"
+#: VACUUM records its START and END (with the files deleted) in the table's history while
+#: this is on; Delta's default depends on the storage.
+VACUUM_LOGGING_CONF = "spark.databricks.delta.vacuum.logging.enabled"
 #: A table writes deletion vectors while this property is true; once a table had them, its
 #: protocol lists the feature (and older files may still carry them).
 DELETION_VECTORS_PROPERTY = "delta.enableDeletionVectors"
@@ -240,16 +243,19 @@ class SparkDeltaEngine:
     def operations(self, path: str, after: int) -> list[str]:
         """The operation of each commit after version ``after``, oldest first. For a path,
         from the commit files (no Spark job); for a name, from the table's history."""
+        return [str(info.get("operation")) for info in self._commit_infos(path, after)]
+
+    def _commit_infos(self, path: str, after: int) -> list[dict[str, Any]]:
+        """The ``commitInfo`` of each commit after version ``after``, oldest first."""
         if is_table_name(path):
             head = self.version(path)
             if head <= after:
                 return []
-            return [str(e["operation"]) for e in reversed(self.history(path, head - after))]
+            return list(reversed(self.history(path, head - after)))
         head = self._head(path) or -1
         files = HadoopFs(self.spark)
         return [
-            str(_commit_info(files.read_text(_commit_file(path, v))).get("operation"))
-            for v in range(after + 1, head + 1)
+            _commit_info(files.read_text(_commit_file(path, v))) for v in range(after + 1, head + 1)
         ]
 
     def history(self, path: str, limit: int | None = None) -> list[dict[str, Any]]:
@@ -262,18 +268,35 @@ class SparkDeltaEngine:
                 entry["timestamp"] = int(entry["timestamp"].timestamp() * 1000)
         return entries
 
-    def vacuum(self, path: str, retention_hours: int, *, full: bool = False) -> list[str]:
+    def vacuum(
+        self, path: str, retention_hours: int, *, full: bool = False, look_first: bool = True
+    ) -> int:
         """Delta's VACUUM: the files no version within ``retention_hours`` needs, and files no
-        version ever referenced (delta-spark's VACUUM is always "full"); the paths removed."""
+        version ever referenced (delta-spark's VACUUM is always "full"); the number removed.
+
+        ``look_first``: a ``DRY RUN`` first, and no VACUUM (whose ``VACUUM START``/``END``
+        commits would change the table's version) when nothing is to be removed. Without it,
+        one VACUUM, half the Spark jobs, logged in the table's history whatever the platform's
+        default, and the count read from its ``VACUUM END`` commit."""
         self._delta(path)
         retain = f"{_sql_table(path)} RETAIN {retention_hours} HOURS"
         with self._session_conf(
             RETENTION_CHECK_CONF, "false" if retention_hours < DEFAULT_RETENTION_HOURS else None
         ):
-            doomed = [r[0] for r in self.spark.sql(f"VACUUM {retain} DRY RUN").collect()]
-            if doomed:
+            if look_first:
+                doomed = self.spark.sql(f"VACUUM {retain} DRY RUN").count()
+                if doomed:
+                    self.spark.sql(f"VACUUM {retain}").collect()
+                return doomed
+            before = self.version(path)
+            with self._session_conf(VACUUM_LOGGING_CONF, "true"):
                 self.spark.sql(f"VACUUM {retain}").collect()
-        return doomed
+        ends = [
+            info.get("operationMetrics") or {}
+            for info in self._commit_infos(path, before)
+            if info.get("operation") == "VACUUM END"
+        ]
+        return int(ends[-1].get("numDeletedFiles", 0)) if ends else 0
 
     def purge_deleted_rows(self, path: str) -> int:
         """``REORG TABLE … APPLY (PURGE)`` on a table that has deletion vectors: a DELETE or
