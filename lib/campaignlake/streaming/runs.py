@@ -400,6 +400,9 @@ def _triggers_writer(
         ),
         tables.read(catalog.PRODUCTS),
         conf.streaming.max_ahead_of_arrival_minutes,
+    ).unionByName(
+        # Every request, also those made before the stream started: their customers' state.
+        triggers.deletion_signals(tables.read_stream(catalog.DELETION_REQUESTS))
     )
     found = triggers.candidates(inputs, rules, conf.streaming.watermark_minutes)
 

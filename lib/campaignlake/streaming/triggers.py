@@ -11,7 +11,9 @@ time, or as soon as a later event of the same customer shows it was due — so t
 not depend on how the events were cut into micro-batches. A customer's state is removed when
 nothing is pending and no view counter is open, so the state holds only customers active
 within the longest rule delay plus the watermark; events older than the watermark are dropped
-by Spark and counted (``numRowsDroppedByWatermark``).
+by Spark and counted (``numRowsDroppedByWatermark``). A deletion request reaches the state
+machine as an input row of its own (:func:`deletion_signals`) and removes the customer's
+state, unfired.
 
 Suppression follows the batch audiences (:mod:`campaignlake.audiences.build`), in this order:
 ``erased``, ``global_opt_out``, ``no_channel_consent``, ``invalid_address``, ``no_products``,
@@ -81,6 +83,9 @@ TRIGGER_SUPPRESSION_REASONS = (
 
 #: The event types the state machine reads.
 TRIGGER_EVENT_TYPES = ("product_view", "add_to_cart", "remove_from_cart", "checkout", "purchase")
+#: The state machine's input for a deletion request (:func:`deletion_signals`): the customer's
+#: state goes, with nothing fired.
+FORGET = "deletion_request"
 
 _EVENT_MS = "event_ms"
 _CAUSE_MS = "cause_ms"
@@ -157,6 +162,24 @@ def trigger_inputs(
     )
 
 
+def deletion_signals(deletion_requests: DataFrame) -> DataFrame:
+    """``silver/deletion_requests`` (a stream) as rows of :func:`trigger_inputs`' columns, of
+    event type :data:`FORGET`: when one reaches the state machine, the customer's pending
+    triggers and viewed products leave the state store at once instead of staying until
+    their timers run out. No event time: a request neither moves the watermark nor arrives
+    late (Spark drops rows older than the watermark; a null time is never older)."""
+    return deletion_requests.where(F.col(c.CUSTOMER_ID).isNotNull()).select(
+        F.lit(None).cast("string").alias(c.PRODUCT_ID),
+        F.lit(None).cast("string").alias(c.EVENT_ID),
+        F.lit(FORGET).alias(c.EVENT_TYPE),
+        F.lit(None).cast("timestamp").alias(c.EVENT_TS),
+        c.CUSTOMER_ID,
+        F.lit(None).cast("string").alias(c.SESSION_ID),
+        F.lit(None).cast("string").alias(c.CATEGORY),
+        F.lit(None).cast("long").alias(_EVENT_MS),
+    )
+
+
 def candidates(inputs: DataFrame, rules: list[TriggerRule], watermark_minutes: int) -> DataFrame:
     """Fired and cancelled triggers (:data:`CANDIDATES`) of ``inputs`` (:func:`trigger_inputs`,
     a stream), one row per trigger, keyed by customer with state on event time."""
@@ -196,6 +219,10 @@ def customer_state_machine(
         if not state.hasTimedOut:
             frames = list(batches)
             events = frames[0] if len(frames) == 1 else pd.concat(frames, ignore_index=True)
+            if (events[c.EVENT_TYPE] == FORGET).any():
+                # A deletion request: what the state holds of the customer goes, unfired.
+                state.remove()
+                return
             if len(events) > 1:
                 events = events.sort_values([_EVENT_MS, c.EVENT_ID], kind="stable")
             for event in events.to_dict("records"):
