@@ -392,17 +392,18 @@ def _triggers_writer(
     """The trigger stream over bronze, each micro-batch written and noted in ``report``.
     ``replay``: old events replayed as a live feed, each trigger decided as at its due time
     (quiet hours and age), not at the wall clock's."""
-    inputs = triggers.trigger_inputs(
-        tables.read_stream(
-            catalog.CLICKSTREAM_EVENTS,
-            max_files_per_trigger=conf.streaming.max_files_per_trigger,
-            starting_version=starting_version,
+    inputs = triggers.with_deletion_signals(
+        triggers.trigger_inputs(
+            tables.read_stream(
+                catalog.CLICKSTREAM_EVENTS,
+                max_files_per_trigger=conf.streaming.max_files_per_trigger,
+                starting_version=starting_version,
+            ),
+            tables.read(catalog.PRODUCTS),
+            conf.streaming.max_ahead_of_arrival_minutes,
         ),
-        tables.read(catalog.PRODUCTS),
-        conf.streaming.max_ahead_of_arrival_minutes,
-    ).unionByName(
         # Every request, also those made before the stream started: their customers' state.
-        triggers.deletion_signals(tables.read_stream(catalog.DELETION_REQUESTS))
+        tables.read_stream(catalog.DELETION_REQUESTS),
     )
     found = triggers.candidates(inputs, rules, conf.streaming.watermark_minutes)
 

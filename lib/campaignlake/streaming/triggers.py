@@ -12,7 +12,7 @@ not depend on how the events were cut into micro-batches. A customer's state is 
 nothing is pending and no view counter is open, so the state holds only customers active
 within the longest rule delay plus the watermark; events older than the watermark are dropped
 by Spark and counted (``numRowsDroppedByWatermark``). A deletion request reaches the state
-machine as an input row of its own (:func:`deletion_signals`) and removes the customer's
+machine as an input row of its own (:func:`with_deletion_signals`) and removes the customer's
 state, unfired.
 
 Suppression follows the batch audiences (:mod:`campaignlake.audiences.build`), in this order:
@@ -83,7 +83,7 @@ TRIGGER_SUPPRESSION_REASONS = (
 
 #: The event types the state machine reads.
 TRIGGER_EVENT_TYPES = ("product_view", "add_to_cart", "remove_from_cart", "checkout", "purchase")
-#: The state machine's input for a deletion request (:func:`deletion_signals`): the customer's
+#: The state machine's input for a deletion request (:func:`with_deletion_signals`): the customer's
 #: state goes, with nothing fired.
 FORGET = "deletion_request"
 
@@ -162,22 +162,17 @@ def trigger_inputs(
     )
 
 
-def deletion_signals(deletion_requests: DataFrame) -> DataFrame:
-    """``silver/deletion_requests`` (a stream) as rows of :func:`trigger_inputs`' columns, of
-    event type :data:`FORGET`: when one reaches the state machine, the customer's pending
-    triggers and viewed products leave the state store at once instead of staying until
-    their timers run out. No event time: a request neither moves the watermark nor arrives
-    late (Spark drops rows older than the watermark; a null time is never older)."""
-    return deletion_requests.where(F.col(c.CUSTOMER_ID).isNotNull()).select(
-        F.lit(None).cast("string").alias(c.PRODUCT_ID),
-        F.lit(None).cast("string").alias(c.EVENT_ID),
-        F.lit(FORGET).alias(c.EVENT_TYPE),
-        F.lit(None).cast("timestamp").alias(c.EVENT_TS),
-        c.CUSTOMER_ID,
-        F.lit(None).cast("string").alias(c.SESSION_ID),
-        F.lit(None).cast("string").alias(c.CATEGORY),
-        F.lit(None).cast("long").alias(_EVENT_MS),
+def with_deletion_signals(inputs: DataFrame, deletion_requests: DataFrame) -> DataFrame:
+    """:func:`trigger_inputs` with a row of event type :data:`FORGET` per request of
+    ``silver/deletion_requests`` (a stream), its other columns null: when one reaches the
+    state machine, the customer's pending triggers and viewed products leave the state store
+    at once instead of staying until their timers run out. No event time: a request neither
+    moves the watermark nor arrives late (Spark drops rows older than the watermark; a null
+    time is never older)."""
+    signals = deletion_requests.where(F.col(c.CUSTOMER_ID).isNotNull()).select(
+        c.CUSTOMER_ID, F.lit(FORGET).alias(c.EVENT_TYPE)
     )
+    return inputs.unionByName(signals, allowMissingColumns=True)
 
 
 def candidates(inputs: DataFrame, rules: list[TriggerRule], watermark_minutes: int) -> DataFrame:

@@ -22,6 +22,7 @@ from typing import Any
 from urllib.parse import unquote
 
 import pyarrow as pa
+import pyarrow.fs as pafs
 from deltalake import DeltaTable
 from deltalake import Schema as DeltaSchema
 from deltalake.exceptions import CommitFailedError
@@ -180,9 +181,7 @@ class DeltaRsEngine:
                 )
             )
 
-        import pyarrow.fs as pafs
-
-        filesystem, root = pafs.FileSystem.from_uri(table.table_uri.rstrip("/"))
+        filesystem, root = _filesystem(table)
         doomed = [
             info
             for info in filesystem.get_file_info([f"{root}/{name}" for name in vacuum(True)])
@@ -565,9 +564,7 @@ class DeltaRsEngine:
         """Delete this write's own uncommitted files (never anything else)."""
         if not written:
             return
-        import pyarrow.fs as pafs
-
-        filesystem, root = pafs.FileSystem.from_uri(table.table_uri.rstrip("/"))
+        filesystem, root = _filesystem(table)
         for f in written:
             try:
                 filesystem.delete_file(f"{root}/{f.path}")
@@ -588,6 +585,11 @@ class DeltaRsEngine:
                 "storage.s3_commit.locking_provider: dynamodb in the conf, "
                 "or use storage.engine: spark"
             )
+
+
+def _filesystem(table: DeltaTable) -> tuple[pafs.FileSystem, str]:
+    """The filesystem holding ``table`` and the table's root path on it."""
+    return pafs.FileSystem.from_uri(table.table_uri.rstrip("/"))
 
 
 def _matches(predicate: str) -> Column:
